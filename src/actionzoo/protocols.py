@@ -1,0 +1,119 @@
+"""Test-time protocols as plain data: how a video becomes views, and views become a video score.
+
+A protocol names the reference it reproduces (``official``: the reference repository's own test
+config; ``ascend``: what the vendor guide's preprocessing and post-processing did). The pipeline
+specs here are interpreted by :mod:`actionzoo.data.pipeline`; nothing in this module decodes.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+IMAGENET_MEAN_255 = (123.675, 116.28, 103.53)
+IMAGENET_STD_255 = (58.395, 57.12, 57.375)
+KINETICS_MEAN_01 = (0.45, 0.45, 0.45)
+KINETICS_STD_01 = (0.225, 0.225, 0.225)
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+class ScoreAggregation(enum.Enum):
+    """How the per-view outputs of one video are combined into its score vector."""
+
+    MEAN_SOFTMAX = "mean of softmax"  # mmaction2 average_clips='prob'
+    MEAN_LOGITS = "mean of logits"  # mmaction2 'score'; the Ascend R(2+1)D post-processing
+    SOFTMAX_OF_MEAN_LOGITS = "softmax of mean logits"  # the Ascend TSM graph edit
+    SUM = "sum"  # PySlowFast TestMeter 'sum' over outputs that are already probabilities
+
+    def combine(self, view_scores: np.ndarray) -> np.ndarray:
+        """(V, K) per-view model outputs -> (K,) video score, in float64."""
+        scores = np.asarray(view_scores, dtype=np.float64)
+        if scores.ndim != 2:
+            raise ValueError(f"expected (views, classes) scores, got shape {scores.shape}")
+        if self is ScoreAggregation.MEAN_SOFTMAX:
+            return _softmax(scores).mean(axis=0)
+        if self is ScoreAggregation.MEAN_LOGITS:
+            return scores.mean(axis=0)
+        if self is ScoreAggregation.SOFTMAX_OF_MEAN_LOGITS:
+            return _softmax(scores.mean(axis=0))
+        return scores.sum(axis=0)
+
+
+@dataclass(frozen=True)
+class MMAction2Sampling:
+    """mmaction2 ``SampleFrames`` in test mode."""
+
+    clip_len: int
+    frame_interval: int
+    num_clips: int
+    twice_sample: bool = False
+
+
+@dataclass(frozen=True)
+class MMAction2Pipeline:
+    """mmaction2 0.x test pipeline: SampleFrames -> decode -> Resize(-1, short) -> crop -> Normalize.
+
+    ``frames_per_view`` is the T of one model input: ``clip_len`` for the 3D recognizers, the number
+    of segments (``num_clips``) for TSM, whose clips are single frames.
+    """
+
+    sampling: MMAction2Sampling
+    frames_per_view: int
+    crop: Literal["center", "three"]
+    crop_size: int
+    resize_short: int = 256
+    mean: tuple[float, float, float] = IMAGENET_MEAN_255
+    std: tuple[float, float, float] = IMAGENET_STD_255
+
+    @property
+    def num_views(self) -> int:
+        s = self.sampling
+        frames = s.clip_len * s.num_clips * (2 if s.twice_sample else 1)
+        return (3 if self.crop == "three" else 1) * frames // self.frames_per_view
+
+
+@dataclass(frozen=True)
+class PySlowFastPipeline:
+    """PySlowFast test-mode Kinetics loading with the PyAV backend (the vendor guide's patch)."""
+
+    num_frames: int
+    sampling_rate: int
+    target_fps: int
+    num_temporal_views: int
+    num_spatial_crops: int
+    crop_size: int
+    mean: tuple[float, float, float] = KINETICS_MEAN_01
+    std: tuple[float, float, float] = KINETICS_STD_01
+
+    @property
+    def num_views(self) -> int:
+        return self.num_temporal_views * self.num_spatial_crops
+
+
+Pipeline = MMAction2Pipeline | PySlowFastPipeline
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """A named test protocol: the views a video is cut into and how their scores combine."""
+
+    name: str
+    pipeline: Pipeline
+    aggregation: ScoreAggregation
+    summary: str  # e.g. "10 clips × 3 crops × 256"; printed next to every accuracy
+    source: str  # the reference config or guide this protocol reproduces
+
+    @property
+    def num_views(self) -> int:
+        return self.pipeline.num_views
+
+    def describe(self) -> str:
+        return f"{self.name}: {self.summary}, {self.aggregation.value}"
