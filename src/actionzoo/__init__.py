@@ -1,0 +1,43 @@
+"""actionzoo: video action-recognition models from official checkpoint to measured deployment.
+
+The Python API that the CLI is a thin layer over::
+
+    import actionzoo
+    actionzoo.list_models()
+    model = actionzoo.build_model("x3d_s_k400", "x3d_s.pyth")   # eval mode
+    views = actionzoo.preprocess("x3d_s_k400", "video.mp4")      # float32 (V, 3, T, H, W)
+    scores = model(views)
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from .errors import ActionZooError, AnnotationError, CheckpointError, DataError, UsageError
+
+# Public names and the module that defines each. They are imported on first use so that
+# ``import actionzoo`` (and every CLI start) stays cheap and submodules load independently.
+_LAZY = {
+    "ModelSpec": "registry",
+    "build_model": "registry",
+    "get_model_spec": "registry",
+    "list_models": "registry",
+    "read_checkpoint": "checkpoint",
+    "inspect_checkpoint": "checkpoint_info",
+}
+
+__all__ = ["ActionZooError", "AnnotationError", "CheckpointError", "DataError", "UsageError", *_LAZY]
+__version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'actionzoo' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
