@@ -1,0 +1,73 @@
+"""Classification metrics, computed as mmaction2 0.x computes them.
+
+``top_k_accuracy`` ranks classes by ``argsort`` of the video score (descending) and counts a hit when
+the label is among the first k; ``mean_class_accuracy`` averages per-class recall over the classes
+that occur among the labels or the top-1 predictions (a class seen only among predictions counts 0).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["top_k_accuracy", "mean_class_accuracy", "ClassificationEvaluator"]
+
+
+def _top_k_labels(scores: np.ndarray, k: int) -> np.ndarray:
+    return np.argsort(scores, axis=1)[:, -k:][:, ::-1]
+
+
+def top_k_accuracy(scores: np.ndarray, labels: Sequence[int], k: int) -> float:
+    scores = np.asarray(scores)
+    labels = np.asarray(labels)
+    if len(labels) == 0:
+        return float("nan")
+    hits = (_top_k_labels(scores, k) == labels[:, None]).any(axis=1)
+    return float(hits.mean())
+
+
+def mean_class_accuracy(scores: np.ndarray, labels: Sequence[int]) -> float:
+    scores = np.asarray(scores)
+    labels = np.asarray(labels)
+    if len(labels) == 0:
+        return float("nan")
+    predictions = scores.argmax(axis=1)
+    classes = np.union1d(labels, predictions)
+    recalls = []
+    for c in classes:
+        of_class = labels == c
+        recalls.append((predictions[of_class] == c).mean() if of_class.any() else 0.0)
+    return float(np.mean(recalls))
+
+
+@dataclass
+class ClassificationEvaluator:
+    """Collects one score vector per video and reports top-1, top-5 and mean class accuracy."""
+
+    video_ids: list[str] = field(default_factory=list)
+    scores: list[np.ndarray] = field(default_factory=list)
+    labels: list[int] = field(default_factory=list)
+
+    def reset(self) -> None:
+        self.video_ids.clear()
+        self.scores.clear()
+        self.labels.clear()
+
+    def process(self, video_id: str, score: np.ndarray, label: int) -> None:
+        self.video_ids.append(video_id)
+        self.scores.append(np.asarray(score, dtype=np.float64))
+        self.labels.append(int(label))
+
+    def evaluate(self) -> dict[str, float]:
+        if not self.scores:
+            return {"top1": float("nan"), "top5": float("nan"), "mean_class_accuracy": float("nan"),
+                    "videos": 0}
+        scores = np.stack(self.scores)
+        return {
+            "top1": top_k_accuracy(scores, self.labels, 1),
+            "top5": top_k_accuracy(scores, self.labels, 5),
+            "mean_class_accuracy": mean_class_accuracy(scores, self.labels),
+            "videos": len(self.labels),
+        }
