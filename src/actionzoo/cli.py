@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from collections.abc import Sequence
 
 from .errors import ActionZooError
@@ -90,6 +91,320 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------- shared helpers
+
+
+def _read_records(args: argparse.Namespace, num_classes: int | None):
+    from .data.annotations import read_annotations
+
+    return read_annotations(
+        args.ann, args.data_root, format=args.ann_format, labels=args.labels,
+        class_names=args.class_names, num_classes=num_classes,
+    )
+
+
+def _add_data_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--ann", required=True, help="annotation file (any supported format)")
+    p.add_argument("--data-root", required=True, help="folder the annotation's paths are relative to")
+    p.add_argument("--ann-format", default="auto",
+                   help="videos, rawframes, pyslowfast, kinetics_csv, ucf101, sthv2 (default: auto)")
+    p.add_argument("--labels", help="classInd.txt (UCF-101) or labels.json (Sth-V2), if not beside --ann")
+    p.add_argument("--class-names", help="file with one class name per line (for reports)")
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def _batch_sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"batch sizes must be positive integers, got {text!r}")
+    return sizes
+
+
+def _engine_for(args: argparse.Namespace, engine_name: str | None = None):
+    """The engine the options ask for: PyTorch from --checkpoint, others from --model-file."""
+    from .engines import create_engine
+    from .registry import build_model
+
+    name = engine_name or args.engine
+    model = None
+    if name.startswith("pytorch"):
+        model = build_model(args.model, getattr(args, "checkpoint", None),
+                            trusted=getattr(args, "trust_checkpoint", False))
+    return create_engine(name, model=model, model_file=getattr(args, "model_file", None),
+                         threads=getattr(args, "threads", None),
+                         precision=getattr(args, "precision", "fp32"))
+
+
+def _random_weights_note(args: argparse.Namespace) -> None:
+    if getattr(args, "checkpoint", None) is None and getattr(args, "model_file", None) is None:
+        print("note: no --checkpoint given: the weights are RANDOM, accuracy will be at chance",
+              file=sys.stderr)
+
+
+# ------------------------------------------------------------------------------ preprocess
+
+
+def _cmd_preprocess(args: argparse.Namespace) -> int:
+    import json
+
+    from .registry import get_model_spec
+    from .staged import preprocess_dataset
+
+    spec = get_model_spec(args.model)
+    protocol = spec.protocol(args.protocol)
+    annotations = _read_records(args, None)
+    summary = preprocess_dataset(annotations.records, protocol, args.out, workers=args.workers)
+    meta = {"model": spec.name, "protocol": protocol.name, "summary": protocol.describe(),
+            "annotation": str(args.ann)}
+    (Path(args.out) / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    print(f"wrote {summary.written} inputs to {args.out} ({protocol.describe()}); "
+          f"{summary.skipped} already there; {len(summary.failed)} failed")
+    for video, reason in summary.failed:
+        print(f"FAILED {video}: {reason}")
+    return 0
+
+
+# ---------------------------------------------------------------------------- export/verify
+
+
+def _verify_and_print(args: argparse.Namespace, model, model_file: Path) -> int:
+    import json
+
+    from .engines import OnnxRuntimeEngine, OpenVinoEngine, TorchEngine
+    from .export import example_inputs, verify_engine
+    from .registry import get_model_spec
+
+    spec = get_model_spec(args.model)
+    protocol = spec.protocol(args.protocol)
+    reference = TorchEngine(model)
+    batches: list[tuple] = [example_inputs(protocol, batch=2, seed=s) for s in range(args.num_random)]
+    inputs = "random"
+    if getattr(args, "inputs", None):
+        import numpy as np
+
+        from .staged import read_index
+
+        rows = [r for r in read_index(args.inputs) if r.status == "ok"]
+        real = [np.load(Path(args.inputs) / r.file) for r in rows[: args.max_videos]]
+        batches = [(views,) for views in real] + batches
+        inputs = f"random + {len(real)} preprocessed-video"
+    candidates = [OnnxRuntimeEngine(model_file, threads=args.threads)]
+    if args.openvino:
+        candidates.append(OpenVinoEngine(model_file, threads=args.threads))
+    status = 0
+    reports = []
+    for candidate in candidates:
+        report = verify_engine(reference, candidate, batches, inputs=inputs)
+        print(report.render())
+        reports.append(report.to_dict())
+        status |= 0 if report.passed else 1
+    if getattr(args, "report", None):
+        Path(args.report).write_text(json.dumps(reports, indent=2) + "\n")
+    return status
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .export import export_model
+
+    _random_weights_note(args)
+    path, model = export_model(args.model, args.output, checkpoint=args.checkpoint,
+                               protocol=args.protocol, opset=args.opset, simplify=args.simplify,
+                               trusted=args.trust_checkpoint)
+    print(f"exported {args.model} ({args.protocol} view shape) to {path}")
+    if args.no_verify:
+        return 0
+    return _verify_and_print(args, model, path)
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from .registry import build_model
+
+    model = build_model(args.model, args.checkpoint, trusted=args.trust_checkpoint)
+    return _verify_and_print(args, model, Path(args.model_file))
+
+
+# ------------------------------------------------------------------------ infer/postprocess
+
+
+def _cmd_infer(args: argparse.Namespace) -> int:
+    import json
+
+    from .staged import infer_directory
+
+    meta_path = Path(args.inputs) / "meta.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    if args.engine.startswith("pytorch") and not args.model:
+        args.model = meta.get("model")
+        if not args.model:
+            from .errors import UsageError
+
+            raise UsageError("the pytorch engine needs --model (and --checkpoint)")
+    engine = _engine_for(args)
+    written = infer_directory(engine, args.inputs, args.out, batch_size=args.batch_size)
+    if meta:
+        (Path(args.out) / "meta.json").write_text(json.dumps({**meta, "engine": engine.describe()},
+                                                             indent=2) + "\n")
+    print(f"wrote outputs for {written} inputs to {args.out} with {engine.describe()}")
+    return 0
+
+
+def _cmd_postprocess(args: argparse.Namespace) -> int:
+    import json
+
+    from .errors import UsageError
+    from .registry import get_model_spec
+    from .staged import postprocess
+
+    meta_path = Path(args.scores) / "meta.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    model = args.model or meta.get("model")
+    if not model:
+        raise UsageError(f"{args.scores}: no meta.json to name the model; pass --model")
+    spec = get_model_spec(model)
+    protocol = spec.protocol(args.protocol or meta.get("protocol", "official"))
+    if meta.get("protocol") and meta["protocol"] != protocol.name:
+        made = spec.protocol(meta["protocol"])
+        if made.pipeline != protocol.pipeline:
+            raise UsageError(
+                f"{args.scores}: inputs were made with the {made.name} protocol ({made.summary}); "
+                f"{protocol.name} needs other views ({protocol.summary})"
+            )
+    labels = None
+    if args.ann:
+        records = _read_records(args, None).records
+        labels = {r.video_id: r.label for r in records}
+    result = postprocess(args.scores, protocol, labels=labels)
+    print(json.dumps(result, indent=2) if args.json else
+          f"{spec.name} [{protocol.describe()}]: top-1 {100 * result['top1']:.2f}  "
+          f"top-5 {100 * result['top5']:.2f}  mean class accuracy "
+          f"{100 * result['mean_class_accuracy']:.2f}  ({result['videos']} videos)")
+    return 0
+
+
+# ------------------------------------------------------------------------------------ eval
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from .errors import UsageError
+    from .evaluate import evaluate_records, write_predictions
+    from .registry import get_model_spec
+    from .results import ResultsStore
+
+    spec = get_model_spec(args.model)
+    protocol = spec.protocol(args.protocol)
+    if args.engine.startswith("pytorch") and args.model_file:
+        raise UsageError("--model-file is for the onnxruntime/openvino engines; "
+                         "the pytorch engine takes --checkpoint")
+    _random_weights_note(args)
+    annotations = _read_records(args, None)
+    engine = _engine_for(args)
+    config = {
+        "model": spec.name, "protocol": protocol.describe(),
+        "annotation": str(Path(args.ann).resolve()), "data_root": str(Path(args.data_root).resolve()),
+        "engine": engine.name, "precision": engine.precision,
+        "weights": str(args.checkpoint or args.model_file or "random"),
+    }
+    with ResultsStore(args.results, config, resume=args.resume) as store:
+        report = evaluate_records(annotations.records, model_name=spec.name, protocol=protocol,
+                                  engine=engine, store=store, batch_size=args.batch_size,
+                                  workers=args.workers, progress=not args.no_progress)
+        print(report.render_text())
+        if args.json:
+            import json
+
+            Path(args.json).write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+        if args.markdown:
+            Path(args.markdown).write_text(report.render_markdown())
+        if args.predictions:
+            write_predictions(store, args.predictions, annotations.class_names)
+    return 130 if report.interrupted else 0
+
+
+# ----------------------------------------------------------------------------------- bench
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import bench_engine, plot_rows, render_rows, write_rows
+    from .export import example_inputs
+    from .registry import get_model_spec
+
+    spec = get_model_spec(args.model)
+    protocol = spec.protocol(args.protocol)
+    rows = []
+    for name in args.engine.split(","):
+        engine = _engine_for(args, name.strip())
+        rows += bench_engine(engine, spec.name, lambda b: example_inputs(protocol, b), args.batch_sizes,
+                             warmup=args.warmup, min_seconds=args.min_seconds)
+    print(f"{spec.name}, {protocol.describe()} — model only, one view per clip")
+    print(render_rows(rows))
+    prefix = Path(args.out) if args.out else None
+    if prefix:
+        write_rows(rows, prefix.with_suffix(".csv"))
+        write_rows(rows, prefix.with_suffix(".json"))
+        plot_rows(rows, prefix.with_suffix(".png"), title=f"{spec.name} ({protocol.summary})")
+        print(f"wrote {prefix.with_suffix('.csv')}, .json and .png")
+    if args.e2e:
+        _bench_e2e(args, spec, protocol)
+    return 0
+
+
+def _bench_e2e(args: argparse.Namespace, spec, protocol) -> None:
+    import tempfile
+
+    from .data.annotations import VideoRecord
+    from .evaluate import evaluate_records
+    from .results import ResultsStore
+
+    folder = Path(args.e2e)
+    videos = sorted(p for p in folder.rglob("*") if p.is_file()
+                    and p.suffix.lower() in {".mp4", ".avi", ".webm", ".mkv", ".mov"})
+    if not videos:
+        from .errors import UsageError
+
+        raise UsageError(f"{folder}: no video files (.mp4 .avi .webm .mkv .mov) found")
+    records = [VideoRecord(path=p, label=0, video_id=str(p.relative_to(folder))) for p in videos]
+    engine = _engine_for(args, args.engine.split(",")[0].strip())
+    with tempfile.TemporaryDirectory() as tmp, \
+            ResultsStore(Path(tmp) / "bench.db", {"bench": True}, resume=False) as store:
+        report = evaluate_records(records, model_name=spec.name, protocol=protocol, engine=engine,
+                                  store=store, batch_size=args.batch_sizes[-1],
+                                  workers=args.workers, progress=True)
+    t = report.times
+    rate = report.scored_this_run / t.wall if t.wall else 0.0
+    print(f"end to end on {len(videos)} videos with {engine.describe()}, batch "
+          f"{args.batch_sizes[-1]}, {args.workers} workers: {rate:.2f} videos/s")
+    print(f"  wall {t.wall:.1f} s = model {t.model:.1f} + waiting for data {t.waiting:.1f} + other "
+          f"{t.other:.1f}; workers spent decode {t.decode:.1f} s, preprocess {t.preprocess:.1f} s")
+    if report.failed:
+        print(f"  {len(report.failed)} videos failed: " + "; ".join(f"{v}: {r}" for v, r in report.failed))
+
+
+# ------------------------------------------------------------------------------------ demo
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(Path(args.out), model_name=args.model, checkpoint=args.checkpoint,
+                    trusted=args.trust_checkpoint)
+
+
 # ------------------------------------------------------------------------------------ main
 
 
@@ -109,6 +424,112 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trust-checkpoint", action="store_true",
                    help="unpickle arbitrary objects (only for files from a trusted source)")
     p.set_defaults(handler=_cmd_inspect)
+
+    p = sub.add_parser("preprocess", help="write one .npy model input per video (the guides' bin files)")
+    p.add_argument("model")
+    _add_data_options(p)
+    p.add_argument("--protocol", default="official")
+    p.add_argument("--out", required=True, help="output folder (resumable: finished videos are skipped)")
+    p.add_argument("--workers", type=_non_negative, default=2)
+    p.set_defaults(handler=_cmd_preprocess)
+
+    def model_weights(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--checkpoint", help="official checkpoint (.pth/.pyth/.pkl); random weights if omitted")
+        p.add_argument("--trust-checkpoint", action="store_true",
+                       help="unpickle arbitrary objects (only for files from a trusted source)")
+
+    def verify_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--num-random", type=_positive, default=2, help="random batches of 2 views")
+        p.add_argument("--inputs", help="also compare on preprocessed videos (a `preprocess --out` folder)")
+        p.add_argument("--max-videos", type=_positive, default=4)
+        p.add_argument("--openvino", action="store_true", help="verify OpenVINO (f32) too")
+        p.add_argument("--threads", type=_positive)
+        p.add_argument("--report", help="write the verification report as JSON")
+
+    p = sub.add_parser("export", help="export to ONNX (dynamic batch) and verify against PyTorch")
+    p.add_argument("model")
+    model_weights(p)
+    p.add_argument("-o", "--output", required=True, help="model.onnx to write")
+    p.add_argument("--protocol", default="official", help="whose view shape to export for")
+    p.add_argument("--opset", type=int, default=17)
+    p.add_argument("--simplify", action="store_true", help="simplify the graph with onnxslim")
+    p.add_argument("--no-verify", action="store_true")
+    verify_options(p)
+    p.set_defaults(handler=_cmd_export)
+
+    p = sub.add_parser("verify", help="compare an exported model with PyTorch: PASS/FAIL")
+    p.add_argument("model")
+    model_weights(p)
+    p.add_argument("--model-file", required=True, help="the exported .onnx")
+    p.add_argument("--protocol", default="official")
+    verify_options(p)
+    p.set_defaults(handler=_cmd_verify)
+
+    from .engines import ENGINE_NAMES
+
+    def engine_options(p: argparse.ArgumentParser, default: str = "onnxruntime") -> None:
+        p.add_argument("--engine", default=default, help=f"one of {', '.join(ENGINE_NAMES)}")
+        p.add_argument("--model-file", help="exported .onnx (onnxruntime and openvino engines)")
+        p.add_argument("--precision", default="fp32",
+                       help="fp32 (default); bf16/fp16 are opt-in for openvino and printed in reports")
+        p.add_argument("--threads", type=_positive, help="engine threads (default: all cores)")
+
+    p = sub.add_parser("infer", help="run an engine over preprocessed inputs; per-input scores")
+    p.add_argument("--model", help="model name (pytorch engine; default: from the inputs' meta.json)")
+    model_weights(p)
+    engine_options(p)
+    p.add_argument("--inputs", required=True, help="a `preprocess --out` folder")
+    p.add_argument("--out", required=True)
+    p.add_argument("--batch-size", type=_positive, default=1)
+    p.set_defaults(handler=_cmd_infer)
+
+    p = sub.add_parser("postprocess", help="accuracy from `infer` outputs")
+    p.add_argument("--scores", required=True, help="an `infer --out` folder")
+    p.add_argument("--protocol", help="score combination (default: the protocol of preprocessing)")
+    p.add_argument("--model", help="default: from the scores' meta.json")
+    p.add_argument("--ann", help="take labels from this annotation file instead of the index")
+    p.add_argument("--data-root", default=".")
+    p.add_argument("--ann-format", default="auto")
+    p.add_argument("--labels")
+    p.add_argument("--class-names")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(handler=_cmd_postprocess)
+
+    p = sub.add_parser("eval", help="fused streaming evaluation into a resumable results database")
+    p.add_argument("model")
+    model_weights(p)
+    engine_options(p, default="pytorch")
+    _add_data_options(p)
+    p.add_argument("--protocol", default="official")
+    p.add_argument("--batch-size", type=_positive, default=8, help="views per engine call")
+    p.add_argument("--workers", type=_non_negative, default=2, help="decode worker processes")
+    p.add_argument("--results", required=True, help="SQLite file the results go to as videos finish")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run")
+    p.add_argument("--json", help="write the report as JSON")
+    p.add_argument("--markdown", help="write the report as Markdown")
+    p.add_argument("--predictions", help="write per-video top-5 predictions as CSV")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(handler=_cmd_eval)
+
+    p = sub.add_parser("bench", help="model-only throughput per batch size; --e2e for the whole pipeline")
+    p.add_argument("model")
+    model_weights(p)
+    engine_options(p, default="pytorch")
+    p.add_argument("--protocol", default="official")
+    p.add_argument("--batch-sizes", type=_batch_sizes, default=[1, 2, 4, 8, 16])
+    p.add_argument("--warmup", type=_non_negative, default=2)
+    p.add_argument("--min-seconds", type=float, default=2.0)
+    p.add_argument("--out", help="write OUT.csv, OUT.json and OUT.png")
+    p.add_argument("--e2e", help="also run the full pipeline over the videos in this folder")
+    p.add_argument("--workers", type=_non_negative, default=2)
+    p.set_defaults(handler=_cmd_bench)
+
+    p = sub.add_parser("demo", help="synthetic videos -> export -> eval (ONNX Runtime, PyTorch) -> bench")
+    p.add_argument("--model", default="x3d_s_k400")
+    p.add_argument("--checkpoint", help="real weights; random weights otherwise")
+    p.add_argument("--trust-checkpoint", action="store_true")
+    p.add_argument("--out", default="actionzoo-demo", help="working folder")
+    p.set_defaults(handler=_cmd_demo)
 
     return parser
 

@@ -1,0 +1,85 @@
+"""Export every recognizer to ONNX and run the graph in real ONNX Runtime / OpenVINO sessions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+import actionzoo
+from actionzoo.cli import main
+from actionzoo.engines import OnnxRuntimeEngine, OpenVinoEngine, TorchEngine, create_engine
+from actionzoo.errors import UsageError
+from actionzoo.export import VERIFY_TOLERANCE, example_inputs, export_model, verify_engine
+from actionzoo.registry import get_model_spec
+
+NAMES = ["slowfast_r50_8x8x1_k400", "x3d_s_k400", "r2plus1d_r34_8x8x1_ucf101", "tsm_r50_1x1x8_sthv2"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_exported_graph_matches_pytorch(tmp: Path, name: str) -> None:
+    torch.manual_seed(0)
+    path, model = export_model(name, tmp / f"{name}.onnx")
+    graph = onnx.load(str(path))
+    batch_dim = graph.graph.input[0].type.tensor_type.shape.dim[0]
+    assert batch_dim.dim_param == "batch"  # dynamic batch axis
+    # No in-place slice assignment survives as ScatterND (the TSM shift trap).
+    assert not any(n.op_type == "ScatterND" for n in graph.graph.node)
+
+    protocol = get_model_spec(name).protocol("official")
+    # batch 1 and 2: the dynamic axis really is dynamic
+    batches = [example_inputs(protocol, 1, seed=1), example_inputs(protocol, 2, seed=2)]
+    report = verify_engine(TorchEngine(model), OnnxRuntimeEngine(path), batches)
+    assert report.num_inputs == 3
+    assert report.relative_diff <= VERIFY_TOLERANCE, report.render()
+    assert report.passed and report.top1_agreement == 1.0
+
+
+def test_openvino_runs_f32_unless_asked_and_reports_precision(tmp: Path) -> None:
+    path, model = export_model("x3d_s_k400", tmp / "x3d.onnx", protocol="official")
+    protocol = get_model_spec("x3d_s_k400").protocol("official")
+    engine = OpenVinoEngine(path)
+    assert engine.precision == "fp32"
+    assert "fp32" in engine.describe()
+    report = verify_engine(TorchEngine(model), engine, [example_inputs(protocol, 2)])
+    assert report.passed, report.render()
+    reduced = OpenVinoEngine(path, precision="bf16")
+    # bf16 only exists on CPUs with bf16 units; whatever the CPU gives is what is reported.
+    assert reduced.precision in {"bf16", "fp32"}
+    assert reduced.precision in reduced.describe()
+
+
+def test_verification_fails_a_wrong_graph(tmp: Path) -> None:
+    path, model = export_model("x3d_s_k400", tmp / "x3d.onnx")
+    other = actionzoo.build_model("x3d_s_k400")  # different random weights
+    protocol = get_model_spec("x3d_s_k400").protocol("official")
+    report = verify_engine(TorchEngine(other), OnnxRuntimeEngine(path), [example_inputs(protocol, 2)])
+    assert not report.passed
+    assert report.render().startswith("FAIL")
+
+
+def test_engine_errors_are_clear(tmp: Path) -> None:
+    with pytest.raises(UsageError, match="unknown engine 'tensorflow'"):
+        create_engine("tensorflow", model_file=tmp / "m.onnx")
+    with pytest.raises(UsageError, match="needs an exported model file"):
+        create_engine("onnxruntime")
+    with pytest.raises(UsageError, match="m.onnx: no such model file"):
+        create_engine("openvino", model_file=tmp / "m.onnx")
+    with pytest.raises(UsageError, match="not available here"):
+        OnnxRuntimeEngine(tmp / "m.onnx", providers=["TensorrtExecutionProvider"])
+
+
+def test_cli_export_then_verify(tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp / "x3d.onnx"
+    assert main(["export", "x3d_s_k400", "-o", str(out), "--protocol", "ascend",
+                 "--num-random", "1", "--report", str(tmp / "v.json")]) == 0
+    text = capsys.readouterr()
+    assert "PASS  onnxruntime" in text.out
+    assert "RANDOM" in text.err
+    # verifying against a model with other weights must FAIL with a non-zero exit
+    assert main(["verify", "x3d_s_k400", "--model-file", str(out), "--protocol", "ascend",
+                 "--num-random", "1"]) == 1
+    assert "FAIL" in capsys.readouterr().out

@@ -1,0 +1,123 @@
+"""The registry: names, metadata consistent with the architectures, build_model, inspect, CLI."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+import actionzoo
+from actionzoo.checkpoint_info import inspect_checkpoint
+from actionzoo.cli import main
+from actionzoo.errors import CheckpointError, UsageError
+from actionzoo.registry import MODELS, expected_shapes, get_model_spec
+
+NAMES = ["slowfast_r50_8x8x1_k400", "x3d_s_k400", "r2plus1d_r34_8x8x1_ucf101", "tsm_r50_1x1x8_sthv2"]
+
+
+def test_exactly_the_four_recognizers_are_listed() -> None:
+    assert actionzoo.list_models() == NAMES
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_metadata_matches_the_architecture(name: str) -> None:
+    spec = get_model_spec(name)
+    with torch.device("meta"):
+        model = spec.builder(spec.num_classes).eval()
+        x = torch.empty(1, *spec.clip_shape)
+        with FlopCounterMode(display=False) as counter:
+            out = model(x)
+    assert sum(p.numel() for p in model.parameters()) == spec.num_params
+    assert counter.get_total_flops() / 2e9 == pytest.approx(spec.gflops, abs=0.01)
+    assert tuple(out.shape) == (1, spec.num_classes)
+    assert set(spec.protocols) == {"official", "ascend"}
+    for acc in spec.accuracy:
+        # every accuracy names the protocol (views and score rule) it was measured under
+        assert "×" in acc.protocol and any(p.describe() == acc.protocol for p in spec.protocols.values())
+
+
+def test_unknown_model_and_protocol_are_clear_errors() -> None:
+    with pytest.raises(UsageError, match="unknown model 'nope'; choose from slowfast"):
+        actionzoo.build_model("nope")
+    with pytest.raises(UsageError, match="no protocol 'fast'"):
+        get_model_spec("x3d_s_k400").protocol("fast")
+
+
+def _random_state(name: str, num_classes: int | None = None) -> "OrderedDict[str, torch.Tensor]":
+    spec = get_model_spec(name)
+    gen = torch.Generator().manual_seed(0)
+    state = OrderedDict()
+    for key, shape in expected_shapes(spec, num_classes).items():
+        if key.endswith("num_batches_tracked"):
+            state[key] = torch.tensor(0)
+        elif key.endswith("running_var"):
+            state[key] = torch.rand(shape, generator=gen) + 0.5
+        else:
+            state[key] = torch.randn(shape, generator=gen) * 0.05
+    return state
+
+
+def test_build_model_loads_an_x3d_pyth_and_is_deterministic(tmp: Path) -> None:
+    path = tmp / "x3d_s.pyth"
+    state = _random_state("x3d_s_k400")
+    torch.save({"epoch": 300, "model_state": state, "optimizer_state": {}, "cfg": "X3D: {}"}, path)
+    model = actionzoo.build_model("x3d_s_k400", path)
+    assert not model.training
+    torch.testing.assert_close(model.state_dict()["head.projection.weight"],
+                               state["head.projection.weight"])
+    x = torch.randn(2, 3, 13, 160, 160)
+    with torch.no_grad():
+        a, b = model(x), model(x)
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+    torch.testing.assert_close(a.sum(1), torch.ones(2))  # probabilities
+
+
+def test_r2plus1d_takes_its_class_count_from_the_checkpoint(tmp: Path) -> None:
+    path = tmp / "ucf.pth"
+    torch.save({"meta": {"epoch": np.int64(35)}, "state_dict": _random_state(
+        "r2plus1d_r34_8x8x1_ucf101", num_classes=101)}, path)
+    model = actionzoo.build_model("r2plus1d_r34_8x8x1_ucf101", path)
+    assert model.state_dict()["cls_head.fc_cls.weight"].shape == (101, 512)
+
+
+def test_wrong_checkpoint_gives_one_clear_error(tmp: Path) -> None:
+    path = tmp / "tsm.pth"
+    torch.save({"state_dict": _random_state("tsm_r50_1x1x8_sthv2")}, path)
+    with pytest.raises(CheckpointError) as info:
+        actionzoo.build_model("slowfast_r50_8x8x1_k400", path)
+    text = str(info.value)
+    assert text.startswith(f"{path}: does not fit slowfast_r50_8x8x1_k400")
+    assert "missing keys: backbone.slow_path" in text and "unexpected keys" in text
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_inspect_recognises_each_format(tmp: Path, name: str) -> None:
+    spec = get_model_spec(name)
+    state = _random_state(name)
+    if spec.checkpoint_format.value == "pyslowfast":
+        path, payload = tmp / "w.pyth", {"epoch": 1, "model_state": state}
+    else:
+        state = OrderedDict(("module." + k, v) for k, v in state.items())
+        path, payload = tmp / "w.pth", {"meta": {"best": np.float64(1.0)}, "state_dict": state}
+    torch.save(payload, path)
+    info = inspect_checkpoint(path)
+    assert info.format is spec.checkpoint_format
+    assert info.matching == [name]
+    assert main(["inspect", str(path)]) == 0
+
+
+def test_cli_models_and_inspect_errors(tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    for name in NAMES:
+        assert name in out
+    assert "10 clips × 3 crops × 256" in out
+    torch.save({"state_dict": {"foo.weight": torch.zeros(3)}}, tmp / "foo.pth")
+    assert main(["inspect", str(tmp / "foo.pth")]) == 1
+    assert "does not fit" in capsys.readouterr().out
+    assert main(["inspect", str(tmp / "absent.pth")]) == 2
+    assert capsys.readouterr().err.strip() == f"actionzoo: error: {tmp / 'absent.pth'}: no such checkpoint file"
