@@ -1,0 +1,202 @@
+"""The vendor guides' staged flow: preprocess to files -> infer files -> post-process to accuracy.
+
+``preprocess_dataset`` writes one ``.npy`` model input (V, 3, T, H, W) per video plus ``index.csv``
+(file, video id, label, views, status); ``infer_directory`` runs an engine over those files and
+writes one ``.npy`` of per-view outputs (V, K) per input, as the guides' benchmark tool does;
+``postprocess`` combines view outputs by the protocol's rule and computes accuracy. Every stage
+appends to its index as it goes and skips finished files when run again, so an interrupted stage
+loses nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .data.annotations import VideoRecord
+from .engines import Engine
+from .errors import UsageError
+from .metrics import ClassificationEvaluator
+from .protocols import Protocol
+
+__all__ = ["INDEX_NAME", "IndexRow", "read_index", "preprocess_dataset", "infer_directory",
+           "postprocess"]
+
+INDEX_NAME = "index.csv"
+_FIELDS = ["file", "video_id", "label", "num_views", "status", "reason"]
+
+
+@dataclass(frozen=True)
+class IndexRow:
+    file: str
+    video_id: str
+    label: int | None
+    num_views: int
+    status: str  # "ok" or "failed"
+    reason: str
+
+
+def read_index(directory: str | Path) -> list[IndexRow]:
+    path = Path(directory) / INDEX_NAME
+    if not path.is_file():
+        raise UsageError(f"{path}: no index here; run `actionzoo preprocess` first")
+    rows = []
+    with path.open(newline="") as f:
+        for n, row in enumerate(csv.DictReader(f), start=2):
+            try:
+                label = int(row["label"]) if row["label"] not in ("", None) else None
+                rows.append(IndexRow(row["file"], row["video_id"], label, int(row["num_views"] or 0),
+                                     row["status"], row["reason"] or ""))
+            except (KeyError, TypeError, ValueError):
+                raise UsageError(f"{path}:{n}: malformed index row") from None
+    return rows
+
+
+class _IndexWriter:
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / INDEX_NAME
+        fresh = not self.path.exists()
+        self._file = self.path.open("a", newline="")
+        self._writer = csv.DictWriter(self._file, fieldnames=_FIELDS)
+        if fresh:
+            self._writer.writeheader()
+
+    def write(self, row: IndexRow) -> None:
+        self._writer.writerow({
+            "file": row.file, "video_id": row.video_id,
+            "label": "" if row.label is None else row.label, "num_views": row.num_views,
+            "status": row.status, "reason": row.reason,
+        })
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _save_atomic(path: Path, array: np.ndarray) -> None:
+    tmp = path.with_name(path.name + ".partial")
+    with tmp.open("wb") as f:
+        np.save(f, array)
+    os.replace(tmp, path)
+
+
+@dataclass
+class PreprocessSummary:
+    written: int
+    failed: list[tuple[str, str]]
+    skipped: int
+
+
+def preprocess_dataset(
+    records: Sequence[VideoRecord],
+    protocol: Protocol,
+    out_dir: str | Path,
+    *,
+    workers: int = 0,
+) -> PreprocessSummary:
+    """Write one ``.npy`` model input per video; videos already in the index are skipped."""
+    from .evaluate import _items  # the same decode-once worker path the evaluation uses
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    done = {r.video_id for r in read_index(out)} if (out / INDEX_NAME).exists() else set()
+    todo = [(i, r) for i, r in enumerate(records) if r.video_id not in done]
+    writer = _IndexWriter(out)
+    failed: list[tuple[str, str]] = []
+    written = 0
+    try:
+        for item in _items(todo, protocol, workers):
+            record = records[item.position]
+            name = f"{item.position:06d}.npy"
+            if item.views is None:
+                failed.append((record.video_id, item.error or ""))
+                writer.write(IndexRow("", record.video_id, record.label, 0, "failed", item.error or ""))
+                continue
+            _save_atomic(out / name, item.views.numpy())
+            writer.write(IndexRow(name, record.video_id, record.label, len(item.views), "ok", ""))
+            written += 1
+    finally:
+        writer.close()
+    return PreprocessSummary(written, failed, len(records) - len(todo))
+
+
+def infer_directory(
+    engine: Engine, inputs_dir: str | Path, out_dir: str | Path, *, batch_size: int
+) -> int:
+    """Run ``engine`` over every preprocessed input, views packed into batches of ``batch_size``.
+
+    Writes ``<out_dir>/<file>`` with the (V, K) outputs of each input and a copy of the index.
+    Returns the number of files written.
+    """
+    inputs = Path(inputs_dir)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = [r for r in read_index(inputs) if r.status == "ok"]
+    todo = [r for r in rows if not (out / r.file).exists()]
+    queue: list[tuple[str, int, np.ndarray]] = []  # (file, view index, view)
+    outputs: dict[str, list[np.ndarray | None]] = {}
+    written = 0
+
+    def flush(count: int) -> None:
+        nonlocal written
+        take, queue[:] = queue[:count], queue[count:]
+        batch = np.stack([v for _, _, v in take])
+        if count < batch_size:
+            batch = np.concatenate([batch, np.zeros((batch_size - count, *batch.shape[1:]),
+                                                    dtype=batch.dtype)])
+        result = engine.run(batch)
+        for (file, view, _), row in zip(take, result[:count]):
+            outputs[file][view] = row
+            if all(o is not None for o in outputs[file]):
+                _save_atomic(out / file, np.stack(outputs.pop(file)).astype(np.float32))
+                written += 1
+
+    for row in todo:
+        path = inputs / row.file
+        try:
+            views = np.load(path, mmap_mode="r")
+        except (OSError, ValueError) as error:
+            raise UsageError(f"{path}: cannot read preprocessed input ({error})") from None
+        outputs[row.file] = [None] * len(views)
+        queue.extend((row.file, v, np.asarray(views[v])) for v in range(len(views)))
+        while len(queue) >= batch_size:
+            flush(batch_size)
+    while queue:
+        flush(min(batch_size, len(queue)))
+    # The index travels with the scores so post-processing needs nothing else.
+    (out / INDEX_NAME).write_bytes((inputs / INDEX_NAME).read_bytes())
+    return written
+
+
+def postprocess(
+    scores_dir: str | Path,
+    protocol: Protocol,
+    *,
+    labels: dict[str, int] | None = None,
+) -> dict[str, object]:
+    """Accuracy from per-view output files; ``labels`` (video id -> label) overrides the index."""
+    directory = Path(scores_dir)
+    evaluator = ClassificationEvaluator()
+    missing: list[str] = []
+    failed: list[str] = []
+    for row in read_index(directory):
+        if row.status != "ok":
+            failed.append(row.video_id)
+            continue
+        label = labels.get(row.video_id) if labels is not None else row.label
+        path = directory / row.file
+        if label is None or not path.is_file():
+            missing.append(row.video_id)
+            continue
+        views = np.load(path)
+        evaluator.process(row.video_id, protocol.aggregation.combine(views), label)
+    result: dict[str, object] = dict(evaluator.evaluate())
+    result["protocol"] = protocol.describe()
+    result["failed_preprocess"] = failed
+    result["missing_scores"] = missing
+    return result

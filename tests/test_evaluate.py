@@ -1,0 +1,183 @@
+"""Streaming evaluation end to end on real files: bad videos, engines agreeing, kill -9 and resume."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import OrderedDict
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import torch
+
+from actionzoo.cli import main
+from actionzoo.data.annotations import read_video_list
+from actionzoo.engines import OnnxRuntimeEngine, TorchEngine
+from actionzoo.evaluate import evaluate_records
+from actionzoo.export import export_model
+from actionzoo.registry import build_model, expected_shapes, get_model_spec
+from actionzoo.results import ResultsStore
+from actionzoo.synthetic import write_synthetic_videos
+
+# SlowFast under the Ascend protocol is one view per video: the cheapest real model to run here.
+MODEL = "slowfast_r50_8x8x1_k400"
+PROTOCOL = "ascend"
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("eval")
+    data = write_synthetic_videos(root / "data", num_classes=4, videos_per_class=2, num_frames=48,
+                                  size=(96, 128))
+    videos = root / "data" / "videos"
+    (videos / "corrupt.mp4").write_bytes(os.urandom(5000))
+    good = next(videos.rglob("*_000.mp4")).read_bytes()
+    (videos / "truncated.mp4").write_bytes(good[: len(good) // 3])
+    (videos / "empty.mp4").write_bytes(b"")
+    with av.open(str(videos / "zero_frames.mp4"), "w") as container:
+        stream = container.add_stream("libx264", rate=30)
+        stream.width, stream.height = 64, 64
+    good_lines = data.annotation.read_text().splitlines()
+    bad_lines = ["videos/corrupt.mp4 0", "videos/truncated.mp4 1", "videos/empty.mp4 2",
+                 "videos/zero_frames.mp4 3", "videos/missing.mp4 0"]
+    mixed = good_lines[:3] + bad_lines[:3] + good_lines[3:] + bad_lines[3:]
+    (root / "good.txt").write_text("\n".join(good_lines) + "\n")
+    (root / "mixed.txt").write_text("\n".join(mixed) + "\n")
+
+    state = OrderedDict()
+    gen = torch.Generator().manual_seed(0)
+    for key, shape in expected_shapes(get_model_spec(MODEL)).items():
+        if key.endswith("num_batches_tracked"):
+            state[key] = torch.tensor(0)
+        elif key.endswith("running_var"):
+            state[key] = torch.rand(shape, generator=gen) + 0.5
+        else:
+            state[key] = torch.randn(shape, generator=gen) * 0.05
+    torch.save({"meta": {}, "state_dict": state}, root / "slowfast.pth")
+    export_model(MODEL, root / "slowfast.onnx", checkpoint=root / "slowfast.pth", protocol=PROTOCOL)
+    return root
+
+
+def _run(workdir: Path, ann: str, engine, db: Path, workers: int = 2, batch: int = 2):
+    records = read_video_list(workdir / ann, workdir / "data").records
+    protocol = get_model_spec(MODEL).protocol(PROTOCOL)
+    with ResultsStore(db, {"ann": ann, "engine": engine.name}, resume=False) as store:
+        report = evaluate_records(records, model_name=MODEL, protocol=protocol, engine=engine,
+                                  store=store, batch_size=batch, workers=workers, progress=False)
+        scores = {r.video_id: r.scores for r in store.results() if r.scores is not None}
+    return report, scores
+
+
+@pytest.fixture(scope="module")
+def torch_runs(workdir: Path):
+    engine = TorchEngine(build_model(MODEL, workdir / "slowfast.pth"))
+    mixed = _run(workdir, "mixed.txt", engine, workdir / "mixed.db")
+    good = _run(workdir, "good.txt", engine, workdir / "good.db", workers=0, batch=3)
+    return mixed, good
+
+
+def test_bad_videos_are_named_and_good_ones_scored_as_alone(torch_runs) -> None:
+    (mixed_report, mixed_scores), (good_report, good_scores) = torch_runs
+    assert mixed_report.total == 13 and mixed_report.scored == 8
+    failed = dict(mixed_report.failed)
+    assert set(failed) == {"videos/corrupt.mp4", "videos/truncated.mp4", "videos/empty.mp4",
+                           "videos/zero_frames.mp4", "videos/missing.mp4"}
+    for video, reason in failed.items():
+        assert video.split("/")[1] in reason  # the reason names the file
+        assert "\n" not in reason
+    assert "missing.mp4" in failed["videos/missing.mp4"]
+    assert set(mixed_scores) == set(good_scores)
+    for video, score in good_scores.items():
+        np.testing.assert_allclose(mixed_scores[video], score, rtol=1e-5, atol=1e-6)
+    assert mixed_report.metrics == pytest.approx(good_report.metrics)
+    text = mixed_report.render_text()
+    assert "8 scored, 5 failed, of 13" in text and "FAILED videos/corrupt.mp4" in text
+    assert "1 clip × center crop 224" in text
+
+
+def test_onnxruntime_and_pytorch_give_the_same_top1_per_video(workdir: Path, torch_runs) -> None:
+    _, (_, torch_scores) = torch_runs
+    _, ort_scores = _run(workdir, "good.txt", OnnxRuntimeEngine(workdir / "slowfast.onnx"),
+                         workdir / "ort.db")
+    assert set(ort_scores) == set(torch_scores)
+    for video, score in torch_scores.items():
+        assert int(np.argmax(ort_scores[video])) == int(np.argmax(score)), video
+        np.testing.assert_allclose(ort_scores[video], score, rtol=1e-4, atol=1e-5)
+
+
+def _eval_command(workdir: Path, db: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "actionzoo.cli", "eval", MODEL, "--protocol", PROTOCOL,
+            "--engine", "onnxruntime", "--model-file", str(workdir / "slowfast.onnx"),
+            "--ann", str(workdir / "mixed.txt"), "--data-root", str(workdir / "data"),
+            "--batch-size", "1", "--workers", "1", "--results", str(db), "--no-progress",
+            "--threads", "1", *extra]
+
+
+def _rows(db: Path) -> int:
+    try:
+        with sqlite3.connect(db) as con:
+            return con.execute("SELECT COUNT(*) FROM videos").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+def test_kill_9_then_resume_matches_an_uninterrupted_run(workdir: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    full_db, killed_db = workdir / "full.db", workdir / "killed.db"
+    done = subprocess.run(_eval_command(workdir, full_db, "--json", str(workdir / "full.json")),
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+
+    proc = subprocess.Popen(_eval_command(workdir, killed_db), env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.time() + 300
+    while _rows(killed_db) < 3 and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # the whole group: main process and decode workers
+    proc.wait()
+    interrupted_at = _rows(killed_db)
+    assert 0 < interrupted_at < 13, "the run must be killed part-way"
+
+    again = subprocess.run(_eval_command(workdir, killed_db), env=env, capture_output=True,
+                           text=True, timeout=600)
+    assert again.returncode == 2 and "pass --resume" in again.stderr  # never overwrites silently
+    resumed = subprocess.run(_eval_command(workdir, killed_db, "--resume"), env=env,
+                             capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+
+    def table(db: Path) -> dict[str, tuple[str, bytes | None]]:
+        with sqlite3.connect(db) as con:
+            return {v: (s, b) for v, s, b in con.execute("SELECT video_id, status, scores FROM videos")}
+
+    full, killed = table(full_db), table(killed_db)
+    assert len(killed) == 13 and set(killed) == set(full)
+    for video, (status, blob) in full.items():
+        assert killed[video][0] == status
+        if blob is not None:
+            np.testing.assert_allclose(np.frombuffer(killed[video][1]), np.frombuffer(blob),
+                                       rtol=1e-6, atol=1e-7)
+    assert "13" in resumed.stdout and "8 scored, 5 failed" in resumed.stdout
+
+
+def test_cli_eval_writes_reports_and_predictions(workdir: Path, capsys) -> None:
+    out = workdir / "cli"
+    code = main(["eval", MODEL, "--protocol", PROTOCOL, "--checkpoint", str(workdir / "slowfast.pth"),
+                 "--ann", str(workdir / "good.txt"), "--data-root", str(workdir / "data"),
+                 "--class-names", str(workdir / "data" / "classes.txt"),
+                 "--batch-size", "4", "--workers", "0", "--results", str(out / "r.db"),
+                 "--json", str(out / "r.json"), "--markdown", str(out / "r.md"),
+                 "--predictions", str(out / "p.csv"), "--no-progress"])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "top-1" in text and "pytorch" in text and "fp32" in text
+    assert (out / "r.md").read_text().startswith("| |")
+    lines = (out / "p.csv").read_text().splitlines()
+    assert lines[0].startswith("video,label,status,top1,score1")
+    assert len(lines) == 9 and lines[1].split(",")[1].startswith("moving_")
