@@ -25,6 +25,10 @@ _LAZY = {
     "list_models": "registry",
     "read_checkpoint": "checkpoint",
     "inspect_checkpoint": "checkpoint_info",
+    "preprocess": "data.pipeline",
+    "build_views": "data.pipeline",
+    "read_annotations": "data.annotations",
+    "ava_frame_map": "ava.metric",
 }
 
 __all__ = ["ActionZooError", "AnnotationError", "CheckpointError", "DataError", "UsageError", *_LAZY]

@@ -1,0 +1,262 @@
+"""From a video (or frame folder) to the model-input views of a test protocol.
+
+:func:`build_views` interprets a :class:`~actionzoo.protocols.Protocol`'s pipeline spec and returns
+float32 ``(V, 3, T, H, W)``, the tensor the reference test pipeline feeds its model:
+
+* mmaction2 protocols: ``SampleFrames`` -> decode -> ``Resize(-1, short)`` -> ``ThreeCrop`` /
+  ``CenterCrop`` -> ``Normalize``. View ``v`` is ``crop * clips + clip`` (crop-major), i.e. the
+  ``FormatShape`` order; for TSM (1-frame clips, ``frames_per_view`` = 8 segments) each view is 8
+  consecutive frames of that order: crop 0 / shifted clip, crop 0 / unshifted clip, crop 1 / ...
+* PySlowFast protocols (PyAV path): temporal views from the frame timestamps, normalise, bilinear
+  short-side resize, ``uniform_crop``. View ``v`` is ``temporal * spatial_crops + spatial``.
+
+Every video is decoded once: the frame indices of all views are computed first, the distinct
+frames are read in one call, and every frame is resized once. The per-view results are the same as
+the reference's per-view processing because every step is per frame (resize, normalise) or a
+slice (crop).
+
+Frame numbering follows the source: a video file is a mmaction2 ``VideoDataset`` (``start_index``
+0, ``total_frames`` = its decoded frame count), a frame folder a ``RawframeDataset`` (files from
+``img_00001.jpg``, ``start_index`` 1, ``total_frames`` = ``num_frames`` of the annotation line or
+the folder's frame count).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from ..errors import DataError, UsageError
+from ..protocols import MMAction2Pipeline, Pipeline, Protocol, PySlowFastPipeline
+from .sampling import mmaction2_source_indices, pyslowfast_view_indices
+from .transforms import (
+    mmaction2_center_crop_box,
+    mmaction2_normalize_table,
+    mmaction2_resize,
+    mmaction2_resize_size,
+    mmaction2_three_crop_boxes,
+    pyslowfast_normalize,
+    pyslowfast_short_side_resize,
+    pyslowfast_uniform_crop,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .decode import FrameSource
+
+__all__ = ["build_views", "view_frame_indices", "preprocess"]
+
+
+def preprocess(
+    model: str | Protocol,
+    source: FrameSource | str | Path,
+    protocol: str | Protocol = "official",
+    num_frames: int | None = None,
+) -> torch.Tensor:
+    """The model-input views of one video under a registered model's protocol.
+
+    ``model`` is a registry name (``actionzoo.list_models()``) or a :class:`Protocol`;
+    ``protocol`` names one of the model's protocols (``"official"``, ``"ascend"``) or is a
+    :class:`Protocol` itself. ``num_frames`` is the frame count of a frame folder's annotation
+    line (mmaction2 ``total_frames``). Returns float32 ``(V, 3, T, H, W)``.
+    """
+    if isinstance(protocol, Protocol):
+        chosen = protocol
+    elif isinstance(model, Protocol):
+        chosen = model
+    else:
+        from ..registry import get_model_spec
+
+        spec = get_model_spec(model)
+        try:
+            chosen = spec.protocols[protocol]
+        except KeyError:
+            raise UsageError(
+                f"model {model} has no protocol {protocol!r}; choose from "
+                f"{', '.join(spec.protocols)}"
+            ) from None
+    return build_views(source, chosen, num_frames=num_frames)
+
+
+def build_views(
+    source: FrameSource | str | Path,
+    protocol: Protocol | Pipeline,
+    *,
+    num_frames: int | None = None,
+) -> torch.Tensor:
+    """Decode ``source`` once and build every view of ``protocol``: float32 ``(V, 3, T, H, W)``."""
+    pipeline = protocol.pipeline if isinstance(protocol, Protocol) else protocol
+    src = _open(source, pipeline, num_frames)
+    if isinstance(pipeline, MMAction2Pipeline):
+        return _mmaction2_views(src, pipeline, num_frames)
+    if isinstance(pipeline, PySlowFastPipeline):
+        return _pyslowfast_views(src, pipeline)
+    raise TypeError(f"unknown pipeline spec {type(pipeline).__name__}")
+
+
+def view_frame_indices(
+    source: FrameSource | str | Path,
+    protocol: Protocol | Pipeline,
+    *,
+    num_frames: int | None = None,
+) -> np.ndarray:
+    """0-based source frame index of every view and time step, ``(V, T)`` int64.
+
+    Row ``v`` lists the frames of output view ``v`` of :func:`build_views`; nothing is decoded
+    beyond what the source needs to know its length or timestamps.
+    """
+    pipeline = protocol.pipeline if isinstance(protocol, Protocol) else protocol
+    src = _open(source, pipeline, num_frames)
+    if isinstance(pipeline, MMAction2Pipeline):
+        order = _mmaction2_order(src, pipeline, num_frames)
+        crops = 3 if pipeline.crop == "three" else 1
+        return np.tile(order, crops).reshape(-1, pipeline.frames_per_view)
+    if isinstance(pipeline, PySlowFastPipeline):
+        temporal = _pyslowfast_temporal(src, pipeline)
+        return np.repeat(temporal, pipeline.num_spatial_crops, axis=0)
+    raise TypeError(f"unknown pipeline spec {type(pipeline).__name__}")
+
+
+# --------------------------------------------------------------------------------------------
+# sources
+# --------------------------------------------------------------------------------------------
+
+
+def _open(source: FrameSource | str | Path, pipeline: Pipeline, num_frames: int | None):
+    if num_frames is not None and num_frames < 1:
+        raise UsageError(f"num_frames must be positive, not {num_frames}")
+    if isinstance(source, (str, Path)):
+        from .decode import open_source
+
+        src = open_source(Path(source), num_frames=num_frames)
+    else:
+        src = source
+    is_video = _has_timing(src)  # a frame folder has no timestamps
+    if num_frames is not None and is_video:
+        raise UsageError(
+            f"{_name(src)}: num_frames is the frame count of a frame folder's annotation line; "
+            "a video's frames are counted by decoding it"
+        )
+    if isinstance(pipeline, PySlowFastPipeline) and not is_video:
+        raise UsageError(
+            f"{_name(src)}: PySlowFast protocols sample clips by timestamp and need a video "
+            "file, not a frame folder"
+        )
+    return src
+
+
+def _has_timing(src: object) -> bool:
+    """Whether ``src`` has a ``timing`` attribute, without evaluating it (it may decode)."""
+    return "timing" in getattr(src, "__dict__", {}) or any(
+        "timing" in vars(klass) for klass in type(src).__mro__
+    )
+
+
+def _name(src: object) -> str:
+    return str(getattr(src, "path", src))
+
+
+def _read(src: FrameSource, indices: np.ndarray) -> np.ndarray:
+    frames = src.read([int(i) for i in indices])
+    if frames.ndim != 4 or frames.shape[0] != len(indices) or frames.shape[-1] != 3:
+        raise DataError(
+            f"{_name(src)}: expected {len(indices)} RGB frames, the decoder returned shape "
+            f"{tuple(frames.shape)}"
+        )
+    return frames
+
+
+# --------------------------------------------------------------------------------------------
+# mmaction2
+# --------------------------------------------------------------------------------------------
+
+
+def _mmaction2_order(
+    src: FrameSource, pipeline: MMAction2Pipeline, num_frames: int | None
+) -> np.ndarray:
+    """0-based source indices of all clips, clip-major (one crop's worth of frames)."""
+    total_frames = num_frames if num_frames is not None else len(src)
+    if total_frames < 1:
+        raise DataError(f"{_name(src)}: no frames")
+    start_index = int(getattr(src, "start_index", 0))
+    clips = mmaction2_source_indices(total_frames, pipeline.sampling, start_index=start_index)
+    order = clips.reshape(-1)
+    if order.size % pipeline.frames_per_view:
+        raise ValueError(
+            f"{order.size} sampled frames do not split into views of {pipeline.frames_per_view}"
+        )
+    return order
+
+
+def _mmaction2_views(
+    src: FrameSource, pipeline: MMAction2Pipeline, num_frames: int | None
+) -> torch.Tensor:
+    order = _mmaction2_order(src, pipeline, num_frames)
+    distinct, inverse = np.unique(order, return_inverse=True)
+    frames = _read(src, distinct)
+
+    height, width = frames.shape[1:3]
+    new_h, new_w = mmaction2_resize_size(height, width, pipeline.resize_short)
+    resized = np.empty((len(distinct), new_h, new_w, 3), dtype=np.uint8)
+    for i, frame in enumerate(frames):
+        resized[i] = mmaction2_resize(frame, pipeline.resize_short)
+
+    size = pipeline.crop_size
+    if pipeline.crop == "three":
+        boxes = mmaction2_three_crop_boxes(new_h, new_w, size)
+    else:
+        boxes = [mmaction2_center_crop_box(new_h, new_w, size)]
+
+    t = pipeline.frames_per_view
+    per_crop = order.size // t
+    table = mmaction2_normalize_table(pipeline.mean, pipeline.std)
+    out = np.empty((len(boxes) * per_crop, 3, t, size, size), dtype=np.float32)
+    for c, (y, x) in enumerate(boxes):
+        # The uint8 crops in sampled order, laid out as (views, C, T, H, W); then Normalize, a
+        # per-value table, straight into the output (it commutes with cropping: per pixel).
+        sequence = resized[inverse, y : y + size, x : x + size]
+        sequence = np.ascontiguousarray(
+            sequence.reshape(per_crop, t, size, size, 3).transpose(0, 4, 1, 2, 3)
+        )
+        views = out[c * per_crop : (c + 1) * per_crop]
+        for channel in range(3):
+            np.take(table[:, channel], sequence[:, channel], out=views[:, channel], mode="clip")
+    return torch.from_numpy(out)
+
+
+# --------------------------------------------------------------------------------------------
+# PySlowFast
+# --------------------------------------------------------------------------------------------
+
+
+def _pyslowfast_temporal(src: FrameSource, pipeline: PySlowFastPipeline) -> np.ndarray:
+    if pipeline.num_spatial_crops != 3:
+        raise ValueError(
+            "only PySlowFast's 3-crop test setting is reproduced (with one spatial crop the "
+            "reference resizes to TRAIN_JITTER_SCALES[0], which the spec does not carry)"
+        )
+    return pyslowfast_view_indices(src.timing, pipeline, name=_name(src))
+
+
+def _pyslowfast_views(src: FrameSource, pipeline: PySlowFastPipeline) -> torch.Tensor:
+    temporal = _pyslowfast_temporal(src, pipeline)
+    distinct, inverse = np.unique(temporal, return_inverse=True)
+    inverse = inverse.reshape(temporal.shape)
+    frames = _read(src, distinct)
+
+    # tensor_normalize on (T, H, W, C), permute to (C, T, H, W), short-side resize: per frame, so
+    # all distinct frames go through together.
+    normed = pyslowfast_normalize(torch.from_numpy(frames), pipeline.mean, pipeline.std)
+    resized = pyslowfast_short_side_resize(normed.permute(3, 0, 1, 2), pipeline.crop_size)
+
+    size, crops = pipeline.crop_size, pipeline.num_spatial_crops
+    out = torch.empty(
+        (temporal.shape[0] * crops, 3, pipeline.num_frames, size, size), dtype=torch.float32
+    )
+    for i in range(temporal.shape[0]):
+        clip = resized[:, torch.from_numpy(inverse[i])]
+        for spatial in range(crops):
+            out[i * crops + spatial] = pyslowfast_uniform_crop(clip, size, spatial)
+    return out

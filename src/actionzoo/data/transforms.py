@@ -1,0 +1,202 @@
+"""Spatial transforms of the reference test pipelines, reproduced value for value.
+
+mmaction2 0.x (models on ImageNet-normalised 0..255 RGB):
+
+* ``Resize(scale=(-1, short))``: mmcv ``rescale_size`` (``int(x*s + 0.5)``) then ``cv2.resize``
+  with ``INTER_LINEAR`` on the uint8 frames (what ``mmcv.imresize`` calls).
+* ``CenterCrop``: floor offsets. ``ThreeCrop``: crops in the order (left, right, middle) or
+  (top, bottom, middle), the second at ``2*step``.
+* ``Normalize``: mmcv ``imnormalize_``, i.e. ``cv2.subtract`` of the float32 mean in float32, then
+  ``cv2.multiply`` by ``1/std`` (a float64 scalar, so the product is taken in float64 and rounded
+  to float32). On uint8 input that is a 256-entry table per channel.
+
+PySlowFast (models on ``(x/255 - mean)/std`` RGB):
+
+* ``tensor_normalize`` on the uint8 frames, then ``random_short_side_scale_jitter`` with
+  ``min = max = size``: ``F.interpolate(bilinear, align_corners=False)`` on the *normalised* float
+  frames, long side floored, skipped when the short side already equals ``size``.
+* ``uniform_crop``: ceil centre offsets; spatial index 0 = left/top, 1 = centre, 2 = right/bottom.
+
+Crop boxes are returned as ``(top, left)`` of a ``size x size`` window.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from functools import lru_cache
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+__all__ = [
+    "mmaction2_resize_size",
+    "mmaction2_resize",
+    "mmaction2_center_crop_box",
+    "mmaction2_three_crop_boxes",
+    "mmaction2_normalize",
+    "mmaction2_normalize_table",
+    "pyslowfast_normalize",
+    "pyslowfast_resize_size",
+    "pyslowfast_short_side_resize",
+    "pyslowfast_crop_box",
+    "pyslowfast_uniform_crop",
+]
+
+
+# --------------------------------------------------------------------------------------------
+# mmaction2
+# --------------------------------------------------------------------------------------------
+
+
+def mmaction2_resize_size(height: int, width: int, short_side: int) -> tuple[int, int]:
+    """``(new_h, new_w)`` of ``Resize(scale=(-1, short_side))`` (mmcv ``rescale_size``).
+
+    The scale factor is ``min(inf / long, short_side / short) = short_side / short``; each side
+    becomes ``int(side * factor + 0.5)`` (round half up).
+    """
+    if height <= 0 or width <= 0:
+        raise ValueError(f"invalid frame size {height}x{width}")
+    scale = min(math.inf / max(height, width), short_side / min(height, width))
+    return int(height * float(scale) + 0.5), int(width * float(scale) + 0.5)
+
+
+def mmaction2_resize(frame: np.ndarray, short_side: int) -> np.ndarray:
+    """Resize one ``(H, W, C)`` uint8 frame so its short side is ``short_side`` (cv2 bilinear)."""
+    new_h, new_w = mmaction2_resize_size(frame.shape[0], frame.shape[1], short_side)
+    return cv2.resize(
+        np.ascontiguousarray(frame), (new_w, new_h), interpolation=cv2.INTER_LINEAR
+    )
+
+
+def mmaction2_center_crop_box(height: int, width: int, size: int) -> tuple[int, int]:
+    """``CenterCrop(size)``: ``((h - size)//2, (w - size)//2)`` (floor)."""
+    _check_fits(height, width, size, "CenterCrop")
+    return (height - size) // 2, (width - size) // 2
+
+
+def mmaction2_three_crop_boxes(height: int, width: int, size: int) -> list[tuple[int, int]]:
+    """``ThreeCrop(size)`` boxes in the reference order.
+
+    The crop must span the full height (then x = 0, ``2*step``, ``step`` with
+    ``step = (w - size)//2``: left, right, middle) or else the full width (y = 0, ``2*step``,
+    ``step``: top, bottom, middle). A square frame gives three identical crops.
+    """
+    if size == height:
+        step = (width - size) // 2
+        _check_fits(height, width, size, "ThreeCrop")
+        return [(0, 0), (0, 2 * step), (0, step)]
+    if size == width:
+        step = (height - size) // 2
+        _check_fits(height, width, size, "ThreeCrop")
+        return [(0, 0), (2 * step, 0), (step, 0)]
+    raise ValueError(
+        f"ThreeCrop({size}) needs the crop to span the frame's full height or width; "
+        f"the frame is {height}x{width}"
+    )
+
+
+def mmaction2_normalize_table(mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
+    """(256, C) float32, read-only: ``Normalize`` of every uint8 value, per channel."""
+    return _mmaction2_table(tuple(float(m) for m in mean), tuple(float(s) for s in std))
+
+
+@lru_cache(maxsize=8)
+def _mmaction2_table(mean: tuple[float, ...], std: tuple[float, ...]) -> np.ndarray:
+    mean32 = np.asarray(mean, dtype=np.float32)
+    stdinv = 1.0 / np.asarray(std, dtype=np.float32).astype(np.float64)
+    values = np.arange(256, dtype=np.float32)[:, None]
+    diff = values - mean32  # cv2.subtract: the scalar is converted to float32, float32 result
+    table = (diff.astype(np.float64) * stdinv).astype(np.float32)  # cv2.multiply: in float64
+    table.setflags(write=False)
+    return table
+
+
+def mmaction2_normalize(
+    frames: np.ndarray, mean: Sequence[float], std: Sequence[float]
+) -> np.ndarray:
+    """mmaction2 ``Normalize(to_bgr=False)`` of uint8 ``(..., C)`` frames -> float32."""
+    frames = np.asarray(frames)
+    if frames.dtype == np.uint8:
+        return mmaction2_normalize_table(mean, std)[frames, np.arange(frames.shape[-1])]
+    # float input (not produced by the pipelines here): the same two rounding steps
+    diff = frames.astype(np.float32) - np.asarray(mean, dtype=np.float32)
+    stdinv = 1.0 / np.asarray(std, dtype=np.float32).astype(np.float64)
+    return (diff.astype(np.float64) * stdinv).astype(np.float32)
+
+
+def _check_fits(height: int, width: int, size: int, what: str) -> None:
+    if size > height or size > width:
+        raise ValueError(f"{what}({size}) does not fit a {height}x{width} frame")
+
+
+# --------------------------------------------------------------------------------------------
+# PySlowFast
+# --------------------------------------------------------------------------------------------
+
+
+def pyslowfast_normalize(
+    frames: np.ndarray | torch.Tensor, mean: Sequence[float], std: Sequence[float]
+) -> torch.Tensor:
+    """``tensor_normalize`` of uint8 ``(..., C)`` frames: ``/255``, ``-mean``, ``/std``, float32."""
+    tensor = torch.as_tensor(frames)
+    if tensor.dtype == torch.uint8:
+        tensor = tensor.float()
+        tensor = tensor / 255.0
+    tensor = tensor - torch.tensor(list(mean))
+    tensor = tensor / torch.tensor(list(std))
+    return tensor
+
+
+def pyslowfast_resize_size(height: int, width: int, size: int) -> tuple[int, int] | None:
+    """``(new_h, new_w)`` of ``random_short_side_scale_jitter(size, size)``; None if unchanged.
+
+    Unchanged when the short side already equals ``size``; otherwise the short side becomes
+    ``size`` and the long side ``floor(long / short * size)``.
+    """
+    if (width <= height and width == size) or (height <= width and height == size):
+        return None
+    if width < height:
+        return int(math.floor((float(height) / width) * size)), size
+    return size, int(math.floor((float(width) / height) * size))
+
+
+def pyslowfast_short_side_resize(frames: torch.Tensor, size: int) -> torch.Tensor:
+    """Resize ``(C, T, H, W)`` (or any ``(N, C, H, W)``) float frames: short side -> ``size``."""
+    new = pyslowfast_resize_size(frames.shape[-2], frames.shape[-1], size)
+    if new is None:
+        return frames
+    return F.interpolate(frames, size=new, mode="bilinear", align_corners=False)
+
+
+def pyslowfast_crop_box(height: int, width: int, size: int, spatial_idx: int) -> tuple[int, int]:
+    """``uniform_crop`` offsets ``(y, x)``: ceil centre; 0 = top/left, 2 = bottom/right.
+
+    Portrait frames (``H > W``) move the crop vertically, all others horizontally.
+    """
+    if spatial_idx not in (0, 1, 2):
+        raise ValueError(f"spatial index must be 0, 1 or 2, not {spatial_idx}")
+    y_offset = int(math.ceil((height - size) / 2))
+    x_offset = int(math.ceil((width - size) / 2))
+    if height > width:
+        if spatial_idx == 0:
+            y_offset = 0
+        elif spatial_idx == 2:
+            y_offset = height - size
+    else:
+        if spatial_idx == 0:
+            x_offset = 0
+        elif spatial_idx == 2:
+            x_offset = width - size
+    return y_offset, x_offset
+
+
+def pyslowfast_uniform_crop(frames: torch.Tensor, size: int, spatial_idx: int) -> torch.Tensor:
+    """Crop ``(..., H, W)`` frames to ``size x size`` at :func:`pyslowfast_crop_box`."""
+    height, width = frames.shape[-2], frames.shape[-1]
+    if size > height or size > width:
+        raise ValueError(f"uniform_crop({size}) does not fit a {height}x{width} frame")
+    y, x = pyslowfast_crop_box(height, width, size, spatial_idx)
+    return frames[..., y : y + size, x : x + size]
