@@ -19,7 +19,8 @@ import pytest
 import torch
 from torch import nn
 
-from actionzoo.models.roi_align import OnnxRoIAlign, RoIAlign, roi_align, roi_align_as_onnx_op
+from actionzoo.export_adapters import OnnxRoIAlign, roi_align_as_onnx_op
+from actionzoo.models.roi_align import RoIAlign, roi_align
 
 
 def ramp_map() -> torch.Tensor:

@@ -191,7 +191,7 @@ def test_missing_frame_rate_is_a_data_error():
         pyslowfast_view_indices(pipeline=X3D, **_timing(300, rate=None))
 
 
-def test_no_frames_is_a_data_error():
+def test_pyslowfast_no_frames_is_a_data_error():
     with pytest.raises(DataError):
         pyslowfast_view_indices(pipeline=X3D, **_timing(0, duration=None))
 

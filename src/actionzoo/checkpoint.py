@@ -352,16 +352,29 @@ def model_shapes(model: torch.nn.Module) -> dict[str, tuple[int, ...]]:
     return {k: tuple(v.shape) for k, v in model.state_dict().items()}
 
 
-def load_state_dict_strict(model: torch.nn.Module, checkpoint: Checkpoint, model_name: str) -> None:
-    """Copy every weight of ``checkpoint`` into ``model``; any mismatch is one CheckpointError."""
+def load_state_dict_strict(
+    model: torch.nn.Module,
+    checkpoint: Checkpoint,
+    model_name: str,
+    *,
+    skip_prefix: str | None = None,
+) -> None:
+    """Copy every weight of ``checkpoint`` into ``model``; any mismatch is one CheckpointError.
+
+    Keys under ``skip_prefix`` are left out on both sides (the model keeps its own values).
+    """
     target = model.state_dict()
-    report = check_fit({k: tuple(v.shape) for k, v in target.items()}, checkpoint.state_dict)
+    state = checkpoint.state_dict
+    if skip_prefix:
+        target = {k: v for k, v in target.items() if not k.startswith(skip_prefix)}
+        state = {k: v for k, v in state.items() if not k.startswith(skip_prefix)}
+    report = check_fit({k: tuple(v.shape) for k, v in target.items()}, state)
     if not report.fits:
         raise CheckpointError(
             f"{checkpoint.path}: does not fit {model_name} ({checkpoint.format} file): "
             f"{report.summary()}"
         )
     with torch.no_grad():
-        for key, value in checkpoint.state_dict.items():
+        for key, value in state.items():
             param = target[key]
             param.copy_(value.reshape(param.shape).to(param.dtype))

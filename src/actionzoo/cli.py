@@ -43,18 +43,19 @@ def _cmd_models(args: argparse.Namespace) -> int:
                 print(f"  protocol    {proto.describe()} [{proto.source}]")
             for acc in spec.accuracy:
                 top5 = f"{acc.top5:.2f}" if acc.top5 is not None else "–"
-                print(f"  accuracy    top-1 {acc.top1:.2f} top-5 {top5} ({acc.protocol}; {acc.data}; "
-                      f"{acc.source})")
+                print(f"  accuracy    {acc.metric} {acc.top1:.2f} top-5 {top5} ({acc.protocol}; "
+                      f"{acc.data}; {acc.source})")
             print()
         return 0
     rows = []
     for spec in MODELS.values():
-        for acc in spec.accuracy:
+        for i, acc in enumerate(spec.accuracy):
             top5 = f"{acc.top5:.2f}" if acc.top5 is not None else "–"
+            first = f"{acc.top1:.2f}" if acc.metric == "top-1" else f"{acc.metric} {acc.top1:.2f}"
             rows.append([
-                spec.name if not rows or rows[-1][0] != spec.name else "",
+                spec.name if i == 0 else "",
                 acc.protocol,
-                f"{acc.top1:.2f}",
+                first,
                 top5,
                 f"{spec.num_params / 1e6:.1f}M",
                 f"{spec.gflops:.1f}",

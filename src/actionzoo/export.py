@@ -18,13 +18,16 @@ import torch
 
 from .engines import Engine
 from .errors import UsageError
-from .protocols import MMAction2Pipeline, Protocol
+from .export_adapters import roi_align_as_onnx_op
+from .protocols import AvaKeyframePipeline, MMAction2Pipeline, Protocol
 
 __all__ = [
     "DEFAULT_OPSET",
     "VERIFY_TOLERANCE",
     "clip_shape_for",
     "export_onnx",
+    "export_model",
+    "example_inputs",
     "VerifyReport",
     "verify_engine",
 ]
@@ -41,6 +44,10 @@ def clip_shape_for(protocol: Protocol) -> tuple[int, int, int, int]:
     pipeline = protocol.pipeline
     if isinstance(pipeline, MMAction2Pipeline):
         return (3, pipeline.frames_per_view, pipeline.crop_size, pipeline.crop_size)
+    if isinstance(pipeline, AvaKeyframePipeline):
+        # Full frames keep their aspect ratio; a 4:3 frame is the common AVA case.
+        short = pipeline.short_side
+        return (3, pipeline.num_frames, short, short * 4 // 3)
     return (3, pipeline.num_frames, pipeline.crop_size, pipeline.crop_size)
 
 
@@ -67,7 +74,7 @@ def export_onnx(
         dynamic_axes = {name: {0: "batch"} for name in input_names}
         dynamic_axes["scores"] = {0: "batch"}
     tmp = out.with_name(out.name + ".partial")
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), roi_align_as_onnx_op(model):
         warnings.simplefilter("ignore")  # the exporter's deprecation and tracer chatter
         torch.onnx.export(
             model,
@@ -166,10 +173,28 @@ def verify_engine(
     )
 
 
-def example_inputs(protocol: Protocol, batch: int, seed: int = 0) -> tuple[np.ndarray, ...]:
-    """Random normalised-looking model inputs for one batch of views under ``protocol``."""
+# Boxes per clip for detection exports and benchmarks (AVA keyframes average a few people).
+BOXES_PER_CLIP = 4
+
+
+def example_inputs(
+    protocol: Protocol, batch: int, seed: int = 0, boxes_per_clip: int = BOXES_PER_CLIP
+) -> tuple[np.ndarray, ...]:
+    """Random normalised-looking model inputs for one batch of clips under ``protocol``.
+
+    Detection protocols add ``boxes_per_clip`` random boxes per clip, rows
+    ``[batch_index, x1, y1, x2, y2]`` in input pixels.
+    """
     rng = np.random.default_rng(seed)
-    return (rng.standard_normal((batch, *clip_shape_for(protocol)), dtype=np.float32),)
+    c, t, h, w = clip_shape_for(protocol)
+    clips = rng.standard_normal((batch, c, t, h, w), dtype=np.float32)
+    if not isinstance(protocol.pipeline, AvaKeyframePipeline):
+        return (clips,)
+    k = batch * boxes_per_clip
+    corners = rng.uniform(0, 1, size=(k, 2, 2)) * np.array([w, h])
+    low, high = corners.min(axis=1), corners.max(axis=1) + 8.0  # at least 8 pixels wide
+    boxes = np.concatenate([np.repeat(np.arange(batch), boxes_per_clip)[:, None], low, high], 1)
+    return clips, boxes.astype(np.float32)
 
 
 def export_model(
@@ -189,6 +214,12 @@ def export_model(
     proto = spec.protocol(protocol)
     model = build_model(model_name, checkpoint, trusted=trusted)
     # A batch of 2 keeps the exporter from specialising the batch axis to 1.
-    (example,) = example_inputs(proto, batch=2)
-    path = export_onnx(model, (torch.from_numpy(example),), out, opset=opset, simplify=simplify)
+    example = tuple(torch.from_numpy(a) for a in example_inputs(proto, batch=2))
+    if spec.task == "detection":
+        path = export_onnx(
+            model, example, out, input_names=("video", "boxes"), opset=opset, simplify=simplify,
+            dynamic_axes={"video": {0: "batch"}, "boxes": {0: "boxes"}, "scores": {0: "boxes"}},
+        )
+    else:
+        path = export_onnx(model, example, out, opset=opset, simplify=simplify)
     return path, model

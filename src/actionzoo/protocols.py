@@ -98,7 +98,28 @@ class PySlowFastPipeline:
         return self.num_temporal_views * self.num_spatial_crops
 
 
-Pipeline = MMAction2Pipeline | PySlowFastPipeline
+@dataclass(frozen=True)
+class AvaKeyframePipeline:
+    """PySlowFast AVA test mode: a clip centred on each keyframe, short side resized, no crop.
+
+    Frames ``(t - 900) * fps + range(-num_frames, num_frames, sampling_rate)`` (clamped) around the
+    keyframe of second ``t``; person boxes from the detector list with score >= the threshold.
+    """
+
+    num_frames: int = 32
+    sampling_rate: int = 2
+    fps: int = 30
+    short_side: int = 224
+    box_score_threshold: float = 0.8
+    mean: tuple[float, float, float] = KINETICS_MEAN_01
+    std: tuple[float, float, float] = KINETICS_STD_01
+
+    @property
+    def num_views(self) -> int:
+        return 1
+
+
+Pipeline = MMAction2Pipeline | PySlowFastPipeline | AvaKeyframePipeline
 
 
 @dataclass(frozen=True)
@@ -107,7 +128,7 @@ class Protocol:
 
     name: str
     pipeline: Pipeline
-    aggregation: ScoreAggregation
+    aggregation: ScoreAggregation | None  # None for detection: scores stay per box
     summary: str  # e.g. "10 clips × 3 crops × 256"; printed next to every accuracy
     source: str  # the reference config or guide this protocol reproduces
 
@@ -116,4 +137,5 @@ class Protocol:
         return self.pipeline.num_views
 
     def describe(self) -> str:
-        return f"{self.name}: {self.summary}, {self.aggregation.value}"
+        rule = self.aggregation.value if self.aggregation else "per-box sigmoid scores"
+        return f"{self.name}: {self.summary}, {rule}"

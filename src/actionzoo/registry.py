@@ -26,6 +26,10 @@ from .errors import UsageError
 from .models.r2plus1d import r2plus1d_r34_mmaction2
 from .models.slowfast_mmaction2 import slowfast_r50_mmaction2
 from .models.tsm import tsm_r50_mmaction2
+from .models.slowfast_pyslowfast import (
+    slowfast_r50_pyslowfast_ava,
+    slowfast_r50_pyslowfast_k400,
+)
 from .models.x3d import x3d_s_pyslowfast
 from .protocols import (
     IMAGENET_MEAN_255,
@@ -59,11 +63,12 @@ class Normalization:
 class OfficialAccuracy:
     """An accuracy a reference reported, with the protocol it was measured under."""
 
-    top1: float  # percent
+    top1: float  # percent (the frame-mAP for detection, see ``metric``)
     top5: float | None  # percent; None where the source gives none
     protocol: str  # views and score combination, e.g. "10 clips × 3 crops × 256, mean of softmax"
     data: str  # which split / data variant
     source: str  # where the figure is published
+    metric: str = "top-1"
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,7 @@ class ModelSpec:
     num_classes: int
     clip_shape: tuple[int, int, int, int]  # (C, T, H, W) of one view under the official protocol
     output: Literal["logits", "probabilities"]
+    task: Literal["recognition", "detection"]
     dataset: str
     normalization: Normalization
     num_params: int  # with the default class count
@@ -87,6 +93,9 @@ class ModelSpec:
     # The state-dict key whose first dimension gives the class count, for checkpoints whose head
     # width differs from the default (the R(2+1)D UCF-101 config leaves its head at 400).
     num_classes_key: str | None = None
+    # Prefix of the classifier's keys: left out when only the backbone is initialised from a
+    # checkpoint (e.g. the AVA detector from the Kinetics SlowFast).
+    head_prefix: str = "cls_head."
     notes: str = ""
     extra: Mapping[str, object] = field(default_factory=dict)
 
@@ -126,6 +135,7 @@ _register(
         num_classes=400,
         clip_shape=(3, 32, 256, 256),
         output="logits",
+        task="recognition",
         dataset="Kinetics-400",
         normalization=_MM_NORM,
         num_params=34_565_560,
@@ -154,10 +164,12 @@ _register(
         num_classes=400,
         clip_shape=(3, 13, 182, 182),
         output="probabilities",
+        task="recognition",
         dataset="Kinetics-400",
         normalization=_PYSF_NORM,
         num_params=3_794_322,
         gflops=2.73,
+        head_prefix="head.",
         protocols={"official": P.X3D_OFFICIAL, "ascend": P.X3D_ASCEND},
         accuracy=(
             OfficialAccuracy(
@@ -183,6 +195,7 @@ _register(
         num_classes=400,
         clip_shape=(3, 8, 256, 256),
         output="logits",
+        task="recognition",
         dataset="UCF-101 split 1",
         normalization=_MM_NORM,
         num_params=63_759_281,
@@ -210,6 +223,7 @@ _register(
         num_classes=174,
         clip_shape=(3, 8, 256, 256),
         output="logits",
+        task="recognition",
         dataset="Something-Something V2",
         normalization=_MM_NORM,
         num_params=23_864_558,
@@ -225,6 +239,64 @@ _register(
                 "Ascend ModelZoo TSM_sthv2 guide (310P3, bs 1)",
             ),
         ),
+    )
+)
+
+_register(
+    ModelSpec(
+        name="slowfast_r50_8x8_k400_pyslowfast",
+        title="SlowFast R50 8x8, Kinetics-400 (PySlowFast, Caffe2 checkpoint)",
+        reference="PySlowFast@9839d13 configs/Kinetics/c2/SLOWFAST_8x8_R50.yaml",
+        builder=slowfast_r50_pyslowfast_k400,
+        checkpoint_formats=(CheckpointFormat.CAFFE2, CheckpointFormat.PYSLOWFAST,
+                            CheckpointFormat.STATE_DICT),
+        num_classes=400,
+        clip_shape=(3, 32, 256, 256),
+        output="probabilities",
+        task="recognition",
+        dataset="Kinetics-400",
+        normalization=_PYSF_NORM,
+        num_params=34_566_488,
+        gflops=65.71,
+        head_prefix="head.",
+        protocols={"official": P.SLOWFAST_PYSLOWFAST_OFFICIAL},
+        accuracy=(
+            OfficialAccuracy(
+                77.0, 92.6, P.SLOWFAST_PYSLOWFAST_OFFICIAL.describe(), "K400 val",
+                "PySlowFast MODEL_ZOO (SLOWFAST_8x8_R50.pkl, Caffe2)",
+            ),
+        ),
+        notes="Eval output is softmax averaged over the head's 2x2 positions at the 256 crop. "
+        "Its weights initialise the AVA detector's backbone.",
+    )
+)
+
+_register(
+    ModelSpec(
+        name="slowfast_r50_ava",
+        title="SlowFast R50 32x2, AVA v2.2 action detection",
+        reference="PySlowFast@9839d13 configs/AVA/SLOWFAST_32x2_R50_SHORT.yaml",
+        builder=slowfast_r50_pyslowfast_ava,
+        checkpoint_formats=(CheckpointFormat.PYSLOWFAST, CheckpointFormat.STATE_DICT),
+        num_classes=80,
+        clip_shape=(3, 32, 224, 224),
+        output="probabilities",
+        task="detection",
+        dataset="AVA v2.2",
+        normalization=_PYSF_NORM,
+        num_params=33_828_888,
+        gflops=74.19,
+        head_prefix="head.",
+        protocols={"official": P.AVA_OFFICIAL},
+        accuracy=(
+            OfficialAccuracy(
+                21.93, None, P.AVA_OFFICIAL.describe(), "AVA v2.2 val, 60 evaluated classes",
+                "MindSpore ModelZoo slowfast (its own checkpoint trained from SLOWFAST_8x8_R50.pkl)",
+                metric="frame-mAP@0.5",
+            ),
+        ),
+        notes="model(x, boxes): boxes (K, 5) [batch_index, x1, y1, x2, y2] in input pixels -> "
+        "(K, 80) sigmoid scores. GFLOPs at 224x224 with one box. Accuracy is mAP, not top-1.",
     )
 )
 
@@ -248,21 +320,25 @@ def build_model(
     checkpoint: str | os.PathLike[str] | None = None,
     *,
     trusted: bool = False,
+    backbone_only: bool = False,
 ) -> nn.Module:
     """Build a registered model in eval mode, with the checkpoint's weights when one is given.
 
     Without a checkpoint the weights are random. A checkpoint must fit exactly (every key, every
     shape); otherwise a :class:`CheckpointError` names the missing, unexpected and mismatched keys.
+    ``backbone_only`` loads everything but the classifier (``spec.head_prefix``), which keeps its
+    random initialisation: how a detector starts from a Kinetics checkpoint for training.
     """
     spec = get_model_spec(name)
     if checkpoint is None:
         return spec.builder(spec.num_classes).eval()
     ckpt = read_checkpoint(checkpoint, trusted=trusted)
     num_classes = spec.num_classes
-    if spec.num_classes_key and spec.num_classes_key in ckpt.state_dict:
+    if not backbone_only and spec.num_classes_key and spec.num_classes_key in ckpt.state_dict:
         num_classes = int(ckpt.state_dict[spec.num_classes_key].shape[0])
     model = spec.builder(num_classes)
-    load_state_dict_strict(model, ckpt, spec.name)
+    skip = spec.head_prefix if backbone_only else None
+    load_state_dict_strict(model, ckpt, spec.name, skip_prefix=skip)
     return model.eval()
 
 

@@ -13,6 +13,7 @@ frame folder with ``RawframeDataset``'s (files ``img_00001.jpg`` ..., ``start_in
 from __future__ import annotations
 
 from .protocols import (
+    AvaKeyframePipeline,
     MMAction2Pipeline,
     MMAction2Sampling,
     Protocol,
@@ -29,7 +30,8 @@ __all__ = [
     "R2PLUS1D_ASCEND",
     "TSM_OFFICIAL",
     "TSM_ASCEND",
-    "ALL_PROTOCOLS",
+    "SLOWFAST_PYSLOWFAST_OFFICIAL",
+    "AVA_OFFICIAL",
 ]
 
 # --- SlowFast R50 8x8x1, Kinetics-400 (mmaction2) -------------------------------------------
@@ -151,13 +153,31 @@ TSM_ASCEND = Protocol(
     "graph output softmax of the mean of the 6 views' logits",
 )
 
-ALL_PROTOCOLS: dict[str, Protocol] = {
-    "SLOWFAST_OFFICIAL": SLOWFAST_OFFICIAL,
-    "SLOWFAST_ASCEND": SLOWFAST_ASCEND,
-    "X3D_OFFICIAL": X3D_OFFICIAL,
-    "X3D_ASCEND": X3D_ASCEND,
-    "R2PLUS1D_OFFICIAL": R2PLUS1D_OFFICIAL,
-    "R2PLUS1D_ASCEND": R2PLUS1D_ASCEND,
-    "TSM_OFFICIAL": TSM_OFFICIAL,
-    "TSM_ASCEND": TSM_ASCEND,
-}
+# --- SlowFast R50 8x8, Kinetics-400 (PySlowFast, Caffe2 checkpoint) ------------------------------
+
+SLOWFAST_PYSLOWFAST_OFFICIAL = Protocol(
+    name="official",
+    pipeline=PySlowFastPipeline(
+        num_frames=32,
+        sampling_rate=2,
+        target_fps=30,
+        num_temporal_views=10,
+        num_spatial_crops=3,
+        crop_size=256,
+    ),
+    aggregation=ScoreAggregation.SUM,
+    summary="10 clips × 3 crops × 256",
+    source="PySlowFast@9839d13 configs/Kinetics/c2/SLOWFAST_8x8_R50.yaml test (10 temporal x 3 "
+    "spatial at 256, sum of probabilities), decoded with the PyAV backend",
+)
+
+# --- SlowFast R50 32x2, AVA 2.2 detection (PySlowFast) ----------------------------------------
+
+AVA_OFFICIAL = Protocol(
+    name="official",
+    pipeline=AvaKeyframePipeline(),
+    aggregation=None,
+    summary="32 frames × stride 2 around each keyframe, short side 224, full frame",
+    source="PySlowFast@9839d13 configs/AVA/SLOWFAST_32x2_R50_SHORT.yaml test mode (person boxes "
+    "with score >= 0.8, TEST_CROP_SIZE 224, no crop)",
+)

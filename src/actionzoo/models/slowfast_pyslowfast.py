@@ -39,7 +39,8 @@ ROI_SPATIAL_SCALE = 1.0 / 16  # 1 / DETECTION.SPATIAL_SCALE_FACTOR
 
 def slow_frame_indices(num_frames: int = NUM_FRAMES, alpha: int = ALPHA) -> list[int]:
     """Frames the slow pathway sees: PySlowFast's ``linspace(0, T - 1, T // alpha).long()``."""
-    return torch.linspace(0, num_frames - 1, num_frames // alpha).long().tolist()
+    # device="cpu": the value is needed even when the model is built on the meta device.
+    return torch.linspace(0, num_frames - 1, num_frames // alpha, device="cpu").long().tolist()
 
 
 class FuseFastToSlow(nn.Module):
