@@ -82,3 +82,17 @@ def test_cli_export_then_verify(tmp: Path, capsys: pytest.CaptureFixture[str]) -
     assert main(["verify", "x3d_s_k400", "--model-file", str(out), "--protocol", "ascend",
                  "--num-random", "1"]) == 1
     assert "FAIL" in capsys.readouterr().out
+
+
+def test_ava_detector_exports_with_dynamic_batch_and_box_count(tmp: Path) -> None:
+    path, model = export_model("slowfast_r50_ava", tmp / "ava.onnx")
+    graph = onnx.load(str(path))
+    assert [n.op_type for n in graph.graph.node].count("RoiAlign") == 2  # one per pathway
+    inputs = {i.name: i.type.tensor_type.shape.dim for i in graph.graph.input}
+    assert inputs["video"][0].dim_param == "batch" and inputs["boxes"][0].dim_param == "boxes"
+    protocol = get_model_spec("slowfast_r50_ava").protocol("official")
+    batches = [example_inputs(protocol, 1, seed=1, boxes_per_clip=3),
+               example_inputs(protocol, 2, seed=2, boxes_per_clip=1)]
+    for engine in (OnnxRuntimeEngine(path), OpenVinoEngine(path)):
+        report = verify_engine(TorchEngine(model), engine, batches)
+        assert report.num_inputs == 5 and report.passed, report.render()

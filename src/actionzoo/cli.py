@@ -396,6 +396,31 @@ def _bench_e2e(args: argparse.Namespace, spec, protocol) -> None:
         print(f"  {len(report.failed)} videos failed: " + "; ".join(f"{v}: {r}" for v, r in report.failed))
 
 
+# --------------------------------------------------------------------------------- ava-map
+
+
+def _cmd_ava_map(args: argparse.Namespace) -> int:
+    import json
+    import math
+
+    from .ava.metric import ava_frame_map
+
+    result = ava_frame_map(args.groundtruth, args.detections, args.labelmap, args.excluded,
+                           variant=args.variant, mini_val=args.mini_val)
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2, default=str) + "\n")
+    print(f"frame-mAP@0.5IoU ({args.variant}{', mini-val' if args.mini_val else ''}): "
+          f"{100 * result['mAP']:.2f}")
+    if args.per_class:
+        from .ava.annotations import read_labelmap
+
+        names = read_labelmap(args.labelmap)
+        for class_id, ap in result["per_class"].items():
+            shown = "no ground truth" if ap is None or math.isnan(ap) else f"{100 * ap:6.2f}"
+            print(f"  {class_id:>3}  {shown}  {names.get(class_id, '')}")
+    return 0
+
+
 # ------------------------------------------------------------------------------------ demo
 
 
@@ -524,6 +549,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--e2e", help="also run the full pipeline over the videos in this folder")
     p.add_argument("--workers", type=_non_negative, default=2)
     p.set_defaults(handler=_cmd_bench)
+
+    p = sub.add_parser("ava-map", help="AVA frame-mAP@0.5 over the official CSV files")
+    p.add_argument("--groundtruth", required=True, help="ava_val_v2.2.csv")
+    p.add_argument("--detections", required=True, help="detections in the official CSV format")
+    p.add_argument("--labelmap", required=True, help="ava_action_list_v2.2_for_activitynet_2019.pbtxt")
+    p.add_argument("--excluded", help="ava_val_excluded_timestamps_v2.2.csv")
+    p.add_argument("--variant", choices=["official", "pyslowfast"], default="official",
+                   help="official ActivityNet 2019 evaluator, or PySlowFast's in-training variant")
+    p.add_argument("--mini-val", action="store_true", help="only keyframes whose second %% 4 == 0")
+    p.add_argument("--per-class", action="store_true", help="print every class's AP")
+    p.add_argument("--json", help="write the full result as JSON")
+    p.set_defaults(handler=_cmd_ava_map)
 
     p = sub.add_parser("demo", help="synthetic videos -> export -> eval (ONNX Runtime, PyTorch) -> bench")
     p.add_argument("--model", default="x3d_s_k400")

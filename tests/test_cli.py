@@ -1,0 +1,52 @@
+"""Command-line behaviour that is not covered beside its API: ava-map, option errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from actionzoo.cli import main
+
+
+def test_ava_map_over_official_csv_files(tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp / "gt.csv").write_text(
+        "vidA,0902,0.1,0.1,0.5,0.5,12,1\nvidA,0902,0.6,0.6,0.9,0.9,80,2\nvidA,0903,0.1,0.1,0.5,0.5,12,1\n"
+    )
+    # class 12: the higher-scored detection misses, the lower one hits: AP = 0.5 * 0.5
+    (tmp / "det.csv").write_text(
+        "vidA,0902,0.1,0.1,0.5,0.5,12,0.9\nvidA,0902,0.6,0.6,0.9,0.9,80,0.8\n"
+        "vidA,0903,0.6,0.6,0.9,0.9,12,0.95\n"
+    )
+    (tmp / "map.pbtxt").write_text(
+        'item {\n  name: "stand"\n  id: 12\n}\nitem {\n  name: "watch (a person)"\n  id: 80\n}\n'
+    )
+    args = ["ava-map", "--groundtruth", str(tmp / "gt.csv"), "--detections", str(tmp / "det.csv"),
+            "--labelmap", str(tmp / "map.pbtxt"), "--per-class", "--json", str(tmp / "r.json")]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "frame-mAP@0.5IoU (official): 62.50" in out
+    assert "12   25.00  stand" in out and "80  100.00  watch (a person)" in out
+    assert (tmp / "r.json").exists()
+
+
+def test_malformed_ava_csv_is_one_line_naming_file_and_line(tmp: Path, capsys) -> None:
+    (tmp / "gt.csv").write_text("vidA,0902,0.1,0.1,0.5,0.5,12,1\nvidA,09x2,0.1,0.1,0.5\n")
+    (tmp / "map.pbtxt").write_text('item {\n  name: "stand"\n  id: 12\n}\n')
+    assert main(["ava-map", "--groundtruth", str(tmp / "gt.csv"), "--detections",
+                 str(tmp / "gt.csv"), "--labelmap", str(tmp / "map.pbtxt")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"actionzoo: error: {tmp / 'gt.csv'}: line 2")
+    assert "\n" not in err
+
+
+def test_wrong_options_exit_with_a_message(capsys) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["eval", "x3d_s_k400", "--ann", "a.txt", "--data-root", ".", "--results", "r.db",
+              "--batch-size", "0"])
+    assert info.value.code == 2
+    assert "must be at least 1" in capsys.readouterr().err
+    assert main(["export", "no_such_model", "-o", "m.onnx"]) == 2
+    assert "unknown model 'no_such_model'" in capsys.readouterr().err
+    assert main(["export", "x3d_s_k400", "-o", "m.txt", "--no-verify"]) == 2
+    assert "must end in .onnx" in capsys.readouterr().err
