@@ -169,6 +169,11 @@ def _cmd_preprocess(args: argparse.Namespace) -> int:
 
     spec = get_model_spec(args.model)
     protocol = spec.protocol(args.protocol)
+    if spec.task == "detection":
+        from .errors import UsageError
+
+        raise UsageError(f"{spec.name} is a detector: `actionzoo eval {spec.name}` reads its "
+                         "AVA-layout data directly")
     annotations = _read_records(args, None)
     summary = preprocess_dataset(annotations.records, protocol, args.out, workers=args.workers)
     meta = {"model": spec.name, "protocol": protocol.name, "summary": protocol.describe(),
@@ -350,9 +355,13 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     rows = []
     for name in args.engine.split(","):
         engine = _engine_for(args, name.strip())
-        rows += bench_engine(engine, spec.name, lambda b: example_inputs(protocol, b), args.batch_sizes,
-                             warmup=args.warmup, min_seconds=args.min_seconds)
-    print(f"{spec.name}, {protocol.describe()} — model only, one view per clip")
+        rows += bench_engine(
+            engine, spec.name,
+            lambda b: example_inputs(protocol, b, boxes_per_clip=args.boxes_per_clip),
+            args.batch_sizes, warmup=args.warmup, min_seconds=args.min_seconds)
+    per_clip = (f"{args.boxes_per_clip} boxes per clip" if spec.task == "detection"
+                else "one view per clip")
+    print(f"{spec.name}, {protocol.describe()} — model only, {per_clip}")
     print(render_rows(rows))
     prefix = Path(args.out) if args.out else None
     if prefix:
@@ -361,6 +370,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         plot_rows(rows, prefix.with_suffix(".png"), title=f"{spec.name} ({protocol.summary})")
         print(f"wrote {prefix.with_suffix('.csv')}, .json and .png")
     if args.e2e:
+        if spec.task == "detection":
+            from .errors import UsageError
+
+            raise UsageError("--e2e runs recognizers over a folder of videos; for "
+                             f"{spec.name} run `actionzoo eval` on an AVA-layout folder")
         _bench_e2e(args, spec, protocol)
     return 0
 
@@ -546,6 +560,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=_non_negative, default=2)
     p.add_argument("--min-seconds", type=float, default=2.0)
     p.add_argument("--out", help="write OUT.csv, OUT.json and OUT.png")
+    p.add_argument("--boxes-per-clip", type=_positive, default=4,
+                   help="detection models: person boxes per clip (fixed across the sweep)")
     p.add_argument("--e2e", help="also run the full pipeline over the videos in this folder")
     p.add_argument("--workers", type=_non_negative, default=2)
     p.set_defaults(handler=_cmd_bench)

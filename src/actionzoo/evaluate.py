@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import math
+import multiprocessing
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -211,9 +212,23 @@ def _items(
         collate_fn=_identity,
         prefetch_factor=2,
         worker_init_fn=_worker_init,
-        multiprocessing_context="fork" if sys.platform.startswith("linux") else None,
+        multiprocessing_context=_worker_context(),
     )
     yield from loader
+
+
+def _worker_context() -> multiprocessing.context.BaseContext:
+    """Workers start from a fork server, never by forking this process.
+
+    Forking a process whose OpenMP/OpenCV thread pools have run deadlocks the child on a lock
+    held by a thread that does not exist there (seen here: a worker stuck in cv2.setNumThreads).
+    The fork server is a fresh process that imports the decode stack once; workers fork from it.
+    """
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["actionzoo.data.pipeline", "actionzoo.data.decode"])
+    return context
 
 
 # ------------------------------------------------------------------------------ main loop
