@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -97,7 +97,6 @@ class ModelSpec:
     # checkpoint (e.g. the AVA detector from the Kinetics SlowFast).
     head_prefix: str = "cls_head."
     notes: str = ""
-    extra: Mapping[str, object] = field(default_factory=dict)
 
     @property
     def checkpoint_format(self) -> CheckpointFormat:
