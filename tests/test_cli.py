@@ -50,3 +50,39 @@ def test_wrong_options_exit_with_a_message(capsys) -> None:
     assert "unknown model 'no_such_model'" in capsys.readouterr().err
     assert main(["export", "x3d_s_k400", "-o", "m.txt", "--no-verify"]) == 2
     assert "must end in .onnx" in capsys.readouterr().err
+
+
+def test_ava_export_eval_and_detect_through_the_cli(tmp: Path, capsys) -> None:
+    from actionzoo.synthetic import write_synthetic_videos
+    from test_ava_dataset import VIDEO_A, make_layout, write_boxes
+
+    paths = make_layout(tmp, {VIDEO_A: (64, 96)})  # full frames become 224 x 336 clips
+    boxes = write_boxes(tmp / "boxes.csv", [f"{VIDEO_A},0902,0.1,0.1,0.6,0.9,,0.95",
+                                            f"{VIDEO_A},0903,0.2,0.1,0.7,0.9,,0.90"])
+    gt = write_boxes(tmp / "gt.csv", [f"{VIDEO_A},0902,0.1,0.1,0.6,0.9,12,0"])
+    labelmap = tmp / "map.pbtxt"
+    labelmap.write_text('item {\n  name: "stand"\n  id: 12\n}\n')
+
+    onnx_path = tmp / "ava.onnx"
+    assert main(["export", "slowfast_r50_ava", "-o", str(onnx_path), "--num-random", "1"]) == 0
+    assert "PASS  onnxruntime" in capsys.readouterr().out
+    args = ["eval", "slowfast_r50_ava", "--engine", "onnxruntime", "--model-file", str(onnx_path),
+            "--frames-dir", str(paths["frames"]), "--frame-list", str(paths["frame_list"]),
+            "--boxes", str(boxes), "--gt", str(gt), "--labelmap", str(labelmap),
+            "--results", str(tmp / "ava.db"), "--workers", "0", "--no-progress"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "onnxruntime" in out and "mAP" in out
+    rows = (tmp / "ava.detections.csv").read_text().splitlines()
+    assert len(rows) == 2 * 80 and rows[0].startswith(f"{VIDEO_A},0902,")
+    # the AVA options are required for the detector, and named when missing
+    assert main(["eval", "slowfast_r50_ava", "--results", str(tmp / "x.db")]) == 2
+    assert "needs --frames-dir, --frame-list, --boxes, --gt, --labelmap" in capsys.readouterr().err
+
+    data = write_synthetic_videos(tmp / "videos", num_classes=1, videos_per_class=1, num_frames=90)
+    video = next((data.root / "videos").rglob("*.mp4"))
+    proposals = write_boxes(tmp / "proposals.csv", [f"{video.stem},0001,0.1,0.1,0.5,0.9,,0.9"])
+    assert main(["detect", str(video), "--proposals", str(proposals), "--out", str(tmp / "drawn"),
+                 "--labelmap", str(labelmap), "--threshold", "0.0"]) == 0
+    assert (tmp / "drawn" / f"{video.stem}_0001.jpg").exists()
+    assert (tmp / "drawn" / "detections.csv").exists()

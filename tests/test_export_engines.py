@@ -90,9 +90,10 @@ def test_ava_detector_exports_with_dynamic_batch_and_box_count(tmp: Path) -> Non
     assert [n.op_type for n in graph.graph.node].count("RoiAlign") == 2  # one per pathway
     inputs = {i.name: i.type.tensor_type.shape.dim for i in graph.graph.input}
     assert inputs["video"][0].dim_param == "batch" and inputs["boxes"][0].dim_param == "boxes"
+    assert [d.dim_param for d in inputs["video"][3:]] == ["height", "width"]  # full frames vary
     protocol = get_model_spec("slowfast_r50_ava").protocol("official")
     batches = [example_inputs(protocol, 1, seed=1, boxes_per_clip=3),
-               example_inputs(protocol, 2, seed=2, boxes_per_clip=1)]
+               example_inputs(protocol, 2, seed=2, boxes_per_clip=1, frame_size=(224, 336))]
     for engine in (OnnxRuntimeEngine(path), OpenVinoEngine(path)):
         report = verify_engine(TorchEngine(model), engine, batches)
         assert report.num_inputs == 5 and report.passed, report.render()

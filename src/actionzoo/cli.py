@@ -306,6 +306,14 @@ def _cmd_postprocess(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------ eval
 
 
+def _require(args: argparse.Namespace, what: str, options: list[str]) -> None:
+    from .errors import UsageError
+
+    missing = [o for o in options if getattr(args, o.lstrip("-").replace("-", "_")) is None]
+    if missing:
+        raise UsageError(f"{what} needs {', '.join(missing)}")
+
+
 def _cmd_eval(args: argparse.Namespace) -> int:
     from .errors import UsageError
     from .evaluate import evaluate_records, write_predictions
@@ -318,6 +326,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         raise UsageError("--model-file is for the onnxruntime/openvino engines; "
                          "the pytorch engine takes --checkpoint")
     _random_weights_note(args)
+    if spec.task == "detection":
+        return _eval_ava(args, spec)
+    _require(args, f"evaluating {spec.name}", ["--ann", "--data-root"])
     annotations = _read_records(args, None)
     engine = _engine_for(args)
     config = {
@@ -340,6 +351,46 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         if args.predictions:
             write_predictions(store, args.predictions, annotations.class_names)
     return 130 if report.interrupted else 0
+
+
+def _eval_ava(args: argparse.Namespace, spec) -> int:
+    import json
+
+    from .ava.evaluate import evaluate_ava
+
+    _require(args, f"evaluating {spec.name}",
+             ["--frames-dir", "--frame-list", "--boxes", "--gt", "--labelmap"])
+    engine = _engine_for(args)
+    out_csv = args.out_csv or str(Path(args.results).with_suffix(".detections.csv"))
+    report = evaluate_ava(
+        args.frames_dir, args.frame_list, args.boxes, args.gt, args.labelmap, args.excluded,
+        engine=engine, results=args.results, out_csv=out_csv, batch_size=args.batch_size,
+        workers=args.workers, resume=args.resume, model_name=spec.name, protocol=args.protocol,
+        variant=args.variant, weights=str(args.checkpoint or args.model_file or "random"),
+        progress=not args.no_progress,
+    )
+    print(report.render_text())
+    if args.json:
+        Path(args.json).write_text(json.dumps(report.to_dict(), indent=2, default=str) + "\n")
+    if args.markdown:
+        Path(args.markdown).write_text(report.render_markdown())
+    return 130 if report.interrupted else 0
+
+
+# ---------------------------------------------------------------------------------- detect
+
+
+def _cmd_detect(args: argparse.Namespace) -> int:
+    from .ava.detect import detect
+
+    args.model = args.model or "slowfast_r50_ava"
+    _random_weights_note(args)
+    engine = _engine_for(args)
+    report = detect(args.video, args.proposals, args.out, engine=engine, labelmap=args.labelmap,
+                    video_id=args.video_id, start_second=args.start_second, fps=args.fps,
+                    threshold=args.threshold, top_k=args.top_k, batch_size=args.batch_size)
+    print(report.render_text())
+    return 0
 
 
 # ----------------------------------------------------------------------------------- bench
@@ -539,7 +590,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model")
     model_weights(p)
     engine_options(p, default="pytorch")
-    _add_data_options(p)
+    recognition = p.add_argument_group("recognizers")
+    recognition.add_argument("--ann", help="annotation file (any supported format)")
+    recognition.add_argument("--data-root", help="folder the annotation's paths are relative to")
+    recognition.add_argument("--ann-format", default="auto",
+                             help="videos, rawframes, pyslowfast, kinetics_csv, ucf101, sthv2")
+    recognition.add_argument("--labels", help="classInd.txt (UCF-101) or labels.json (Sth-V2)")
+    recognition.add_argument("--class-names", help="file with one class name per line")
+    detection = p.add_argument_group("AVA detector (slowfast_r50_ava)")
+    detection.add_argument("--frames-dir", help="frames/{video_id}/{video_id}_{n:06d}.jpg")
+    detection.add_argument("--frame-list", help="frame_lists/val.csv")
+    detection.add_argument("--boxes", help="person boxes CSV or proposals .pkl (score >= 0.8 kept)")
+    detection.add_argument("--gt", help="ava_val_v2.2.csv")
+    detection.add_argument("--labelmap", help="ava_action_list_v2.2_for_activitynet_2019.pbtxt")
+    detection.add_argument("--excluded", help="ava_val_excluded_timestamps_v2.2.csv")
+    detection.add_argument("--out-csv", help="detections CSV (default: next to --results)")
+    detection.add_argument("--variant", choices=["official", "pyslowfast"], default="official")
     p.add_argument("--protocol", default="official")
     p.add_argument("--batch-size", type=_positive, default=8, help="views per engine call")
     p.add_argument("--workers", type=_non_negative, default=2, help="decode worker processes")
@@ -550,6 +616,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--predictions", help="write per-video top-5 predictions as CSV")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(handler=_cmd_eval)
+
+    p = sub.add_parser("detect", help="AVA actions on one video from your person boxes, drawn on keyframes")
+    p.add_argument("video")
+    p.add_argument("--proposals", required=True, help="person boxes CSV or proposals .pkl")
+    p.add_argument("--out", required=True, help="folder for the images and detections.csv")
+    p.add_argument("--model", default="slowfast_r50_ava")
+    model_weights(p)
+    engine_options(p, default="pytorch")
+    p.add_argument("--labelmap", help="label map pbtxt (class names; only its classes are drawn)")
+    p.add_argument("--video-id", help="which video of the proposals file this is")
+    p.add_argument("--start-second", type=float, default=0.0,
+                   help="second of the video's first frame (900 for AVA 15-minute cuts)")
+    p.add_argument("--fps", help="frame rate (default: the stream's average rate)")
+    p.add_argument("--threshold", type=float, default=0.5, help="draw classes scoring at least this")
+    p.add_argument("--top-k", type=_positive, default=5)
+    p.add_argument("--batch-size", type=_positive, default=1)
+    p.set_defaults(handler=_cmd_detect)
 
     p = sub.add_parser("bench", help="model-only throughput per batch size; --e2e for the whole pipeline")
     p.add_argument("model")

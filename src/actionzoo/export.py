@@ -178,15 +178,22 @@ BOXES_PER_CLIP = 4
 
 
 def example_inputs(
-    protocol: Protocol, batch: int, seed: int = 0, boxes_per_clip: int = BOXES_PER_CLIP
+    protocol: Protocol,
+    batch: int,
+    seed: int = 0,
+    boxes_per_clip: int = BOXES_PER_CLIP,
+    frame_size: tuple[int, int] | None = None,
 ) -> tuple[np.ndarray, ...]:
     """Random normalised-looking model inputs for one batch of clips under ``protocol``.
 
     Detection protocols add ``boxes_per_clip`` random boxes per clip, rows
-    ``[batch_index, x1, y1, x2, y2]`` in input pixels.
+    ``[batch_index, x1, y1, x2, y2]`` in input pixels; ``frame_size`` (H, W) overrides their
+    default full-frame size.
     """
     rng = np.random.default_rng(seed)
     c, t, h, w = clip_shape_for(protocol)
+    if frame_size is not None:
+        h, w = frame_size
     clips = rng.standard_normal((batch, c, t, h, w), dtype=np.float32)
     if not isinstance(protocol.pipeline, AvaKeyframePipeline):
         return (clips,)
@@ -216,9 +223,11 @@ def export_model(
     # A batch of 2 keeps the exporter from specialising the batch axis to 1.
     example = tuple(torch.from_numpy(a) for a in example_inputs(proto, batch=2))
     if spec.task == "detection":
+        # AVA clips are full frames: their height and width vary with the video's aspect ratio.
         path = export_onnx(
             model, example, out, input_names=("video", "boxes"), opset=opset, simplify=simplify,
-            dynamic_axes={"video": {0: "batch"}, "boxes": {0: "boxes"}, "scores": {0: "boxes"}},
+            dynamic_axes={"video": {0: "batch", 3: "height", 4: "width"}, "boxes": {0: "boxes"},
+                          "scores": {0: "boxes"}},
         )
     else:
         path = export_onnx(model, example, out, opset=opset, simplify=simplify)
