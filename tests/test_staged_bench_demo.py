@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
+import sys
 from collections import OrderedDict
 from pathlib import Path
 
@@ -36,32 +39,33 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def test_preprocess_infer_postprocess_equals_fused_eval(dataset: Path, capsys) -> None:
+def test_preprocess_infer_postprocess_equals_fused_eval(dataset: Path) -> None:
     pre, scores = dataset / "pre", dataset / "scores"
     common = ["--ann", str(dataset / "list.txt"), "--data-root", str(dataset / "data")]
-    assert main(["preprocess", MODEL, *common, "--protocol", "ascend", "--out", str(pre),
-                 "--workers", "1"]) == 0
-    out = capsys.readouterr().out
-    assert "wrote 3 inputs" in out and "1 failed" in out and "FAILED videos/gone.mp4" in out
+    done = _cli("preprocess", MODEL, *common, "--protocol", "ascend", "--out", str(pre),
+                "--workers", "1")
+    assert done.returncode == 0, done.stderr
+    assert "wrote 3 inputs" in done.stdout and "1 failed" in done.stdout
+    assert "FAILED videos/gone.mp4" in done.stdout
     arrays = sorted(pre.glob("*.npy"))
     assert [np.load(a).shape for a in arrays] == [(1, 3, 32, 224, 224)] * 3
     # a second run finds everything done and rewrites nothing
-    assert main(["preprocess", MODEL, *common, "--protocol", "ascend", "--out", str(pre)]) == 0
-    assert "wrote 0 inputs" in capsys.readouterr().out
+    done = _cli("preprocess", MODEL, *common, "--protocol", "ascend", "--out", str(pre))
+    assert done.returncode == 0 and "wrote 0 inputs" in done.stdout
 
-    assert main(["infer", "--engine", "pytorch", "--checkpoint", str(dataset / "w.pth"),
-                 "--inputs", str(pre), "--out", str(scores), "--batch-size", "2"]) == 0
+    done = _cli("infer", "--engine", "pytorch", "--checkpoint", str(dataset / "w.pth"),
+                "--inputs", str(pre), "--out", str(scores), "--batch-size", "2")
+    assert done.returncode == 0, done.stderr
     assert [np.load(scores / a.name).shape for a in arrays] == [(1, 400)] * 3
-    capsys.readouterr()
-    assert main(["postprocess", "--scores", str(scores), "--json"]) == 0
-    staged = json.loads(capsys.readouterr().out)
+    done = _cli("postprocess", "--scores", str(scores), "--json")
+    assert done.returncode == 0, done.stderr
+    staged = json.loads(done.stdout)
     assert staged["videos"] == 3 and staged["failed_preprocess"] == ["videos/gone.mp4"]
 
     db = dataset / "fused.db"
-    assert main(["eval", MODEL, *common, "--protocol", "ascend", "--checkpoint",
-                 str(dataset / "w.pth"), "--results", str(db), "--workers", "0",
-                 "--no-progress"]) == 0
-    capsys.readouterr()
+    done = _cli("eval", MODEL, *common, "--protocol", "ascend", "--checkpoint",
+                str(dataset / "w.pth"), "--results", str(db), "--workers", "0", "--no-progress")
+    assert done.returncode == 0, done.stderr
     with ResultsStore(db, {}, resume=True) as store:
         fused = {r.video_id: r.scores for r in store.results() if r.scores is not None}
     index = {row["file"]: row["video_id"] for row in csv.DictReader((scores / "index.csv").open())}
@@ -71,15 +75,23 @@ def test_preprocess_infer_postprocess_equals_fused_eval(dataset: Path, capsys) -
         np.testing.assert_allclose(combined, fused[index[a.name]], rtol=1e-5, atol=1e-7)
 
     # inputs made for the ascend views cannot be scored under the official protocol's 30 views
-    assert main(["postprocess", "--scores", str(scores), "--protocol", "official"]) == 2
-    assert "needs other views" in capsys.readouterr().err
+    done = _cli("postprocess", "--scores", str(scores), "--protocol", "official")
+    assert done.returncode == 2 and "needs other views" in done.stderr
 
 
-def test_bench_writes_table_csv_json_and_plot(tmp: Path, capsys) -> None:
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    """The installed command as a user runs it, in its own process (fault handler on)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "PYTHONFAULTHANDLER": "1"}
+    return subprocess.run([sys.executable, "-m", "actionzoo.cli", *args], env=env,
+                          capture_output=True, text=True, timeout=900)
+
+
+def test_bench_writes_table_csv_json_and_plot(tmp: Path) -> None:
     out = tmp / "bench" / "x3d"
-    assert main(["bench", "x3d_s_k400", "--engine", "pytorch", "--batch-sizes", "1,2",
-                 "--warmup", "1", "--min-seconds", "0.1", "--out", str(out)]) == 0
-    text = capsys.readouterr().out
+    done = _cli("bench", "x3d_s_k400", "--engine", "pytorch", "--batch-sizes", "1,2",
+                "--warmup", "1", "--min-seconds", "0.1", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    text = done.stdout
     assert "clips/s" in text and "x3d_s_k400, official: 10 clips × 3 crops × 182" in text
     rows = list(csv.DictReader(out.with_suffix(".csv").open()))
     assert [int(r["batch_size"]) for r in rows] == [1, 2]
@@ -98,20 +110,22 @@ def test_bench_rejects_bad_options(capsys) -> None:
     assert "needs an exported model file" in capsys.readouterr().err
 
 
-def test_bench_end_to_end_reports_stage_split(tmp: Path, capsys) -> None:
+def test_bench_end_to_end_reports_stage_split(tmp: Path) -> None:
     write_synthetic_videos(tmp / "v", num_classes=2, videos_per_class=1, num_frames=40,
                            size=(96, 128))
-    assert main(["bench", MODEL, "--protocol", "ascend", "--engine", "pytorch", "--batch-sizes",
-                 "1", "--warmup", "0", "--min-seconds", "0", "--e2e", str(tmp / "v"),
-                 "--workers", "1"]) == 0
-    text = capsys.readouterr().out
+    done = _cli("bench", MODEL, "--protocol", "ascend", "--engine", "pytorch", "--batch-sizes",
+                "1", "--warmup", "0", "--min-seconds", "0", "--e2e", str(tmp / "v"),
+                "--workers", "1")
+    assert done.returncode == 0, done.stderr
+    text = done.stdout
     assert "end to end on 2 videos" in text and "videos/s" in text and "decode" in text
 
 
 @pytest.mark.slow
-def test_demo_runs_end_to_end(tmp: Path, capsys) -> None:
-    assert main(["demo", "--out", str(tmp / "demo")]) == 0
-    text = capsys.readouterr().out
+def test_demo_runs_end_to_end(tmp: Path) -> None:
+    done = _cli("demo", "--out", str(tmp / "demo"))
+    assert done.returncode == 0, done.stderr
+    text = done.stdout
     assert "RANDOM weights" in text
     assert "PASS  onnxruntime" in text
     assert "per-video top-1, ONNX Runtime vs PyTorch: identical" in text

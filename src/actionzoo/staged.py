@@ -159,11 +159,11 @@ def infer_directory(
     for row in todo:
         path = inputs / row.file
         try:
-            views = np.load(path, mmap_mode="r")
+            views = np.load(path)
         except (OSError, ValueError) as error:
             raise UsageError(f"{path}: cannot read preprocessed input ({error})") from None
         outputs[row.file] = [None] * len(views)
-        queue.extend((row.file, v, np.asarray(views[v])) for v in range(len(views)))
+        queue.extend((row.file, v, views[v]) for v in range(len(views)))
         while len(queue) >= batch_size:
             flush(batch_size)
     while queue:
