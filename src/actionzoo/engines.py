@@ -65,14 +65,16 @@ class TorchEngine:
         self._forward = torch.compile(self.model) if self.compile else self.model
         if self.compile:
             self.name = "pytorch-compile"
+        self._pad_single = any(isinstance(m, torch.nn.Conv3d) for m in self.model.modules())
 
     @torch.inference_mode()
     def run(self, *inputs: np.ndarray) -> np.ndarray:
         tensors = [torch.from_numpy(np.ascontiguousarray(a)) for a in inputs]
         batch = tensors[0].shape[0]
         # Eager Conv3d falls back to a slow unbatched kernel at batch 1; a duplicate row keeps the
-        # fast path and, since rows are independent in eval mode, changes no value.
-        if batch == 1 and len(tensors) == 1 and tensors[0].dim() == 5:
+        # fast path and, since rows are independent in eval mode, changes no value. (Models with
+        # 2D convolutions only, like TSM, would just do twice the work.)
+        if batch == 1 and len(tensors) == 1 and self._pad_single:
             out = self._forward(tensors[0].expand(2, *tensors[0].shape[1:]).contiguous())[:1]
         else:
             out = self._forward(*tensors)
