@@ -83,6 +83,8 @@ def main() -> None:
         engine = OpenVinoEngine(path)
         fused_scores, report = streaming(records, protocol, engine, tmp, args.batch_size,
                                          args.workers)
+        if report.failed:
+            raise SystemExit(f"streaming run failed on: {report.failed}")
         naive_scores, naive_wall = naive(records, protocol, engine)
     worst = max(float(np.abs(fused_scores[k] - naive_scores[k]).max()) for k in naive_scores)
     t = report.times

@@ -131,4 +131,6 @@ def test_demo_runs_end_to_end(tmp: Path) -> None:
     assert "per-video top-1, ONNX Runtime vs PyTorch: identical" in text
     summary = json.loads((tmp / "demo" / "demo.json").read_text())
     assert summary["engines_agree_top1"] is True
+    for engine in ("onnxruntime", "pytorch"):  # every synthetic video really scored
+        assert summary["evaluation"][engine]["videos"] == {"total": 4, "scored": 4, "failed": 0}
     assert (tmp / "demo" / "bench.png").exists()

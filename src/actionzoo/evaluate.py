@@ -144,8 +144,9 @@ class _TimedSource:
         self._source = source
         self.seconds = 0.0
 
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._source, name)
+    @property
+    def path(self) -> object:
+        return self._source.path  # type: ignore[attr-defined]
 
     def __len__(self) -> int:
         return len(self._source)  # type: ignore[arg-type]
@@ -156,6 +157,20 @@ class _TimedSource:
             return self._source.read(indices)  # type: ignore[attr-defined]
         finally:
             self.seconds += time.perf_counter() - start
+
+
+class _TimedVideo(_TimedSource):
+    """A timed video file: also exposes the timestamps PySlowFast's sampling reads."""
+
+    @property
+    def timing(self) -> object:
+        return self._source.timing  # type: ignore[attr-defined]
+
+
+def _timed(source: object) -> _TimedSource:
+    from .data.decode import VideoFile
+
+    return _TimedVideo(source) if isinstance(source, VideoFile) else _TimedSource(source)
 
 
 class _ViewsDataset(torch.utils.data.Dataset):
@@ -174,7 +189,7 @@ class _ViewsDataset(torch.utils.data.Dataset):
         start = time.perf_counter()
         source = None
         try:
-            source = _TimedSource(open_source(record.path, num_frames=record.num_frames))
+            source = _timed(open_source(record.path, num_frames=record.num_frames))
             views = build_views(source, self.protocol, num_frames=record.num_frames)
             error = None
         except ActionZooError as exc:
