@@ -215,9 +215,13 @@ def _identity(item: _VideoItem) -> _VideoItem:
 def _items(
     records: Sequence[tuple[int, VideoRecord]], protocol: Protocol, workers: int
 ) -> Iterator[_VideoItem]:
-    dataset = _ViewsDataset(records, protocol)
+    return load_in_workers(_ViewsDataset(records, protocol), workers)
+
+
+def load_in_workers(dataset: torch.utils.data.Dataset, workers: int) -> Iterator:
+    """``dataset``'s items in order, built by ``workers`` processes (in this one when 0)."""
     if workers == 0:
-        for i in range(len(dataset)):
+        for i in range(len(dataset)):  # type: ignore[arg-type]
             yield dataset[i]
         return
     loader = torch.utils.data.DataLoader(

@@ -34,11 +34,9 @@ from ..errors import ActionZooError, UsageError
 from ..evaluate import (
     EvalReport,
     StageTimes,
-    _identity,
     _Progress,
     _TimedSource,
-    _worker_context,
-    _worker_init,
+    load_in_workers,
 )
 from ..protocols import AvaKeyframePipeline, Protocol
 from ..results import ResultsStore
@@ -343,21 +341,7 @@ def _worker_order(todo: Sequence[int], workers: int) -> list[int]:
 
 
 def _items(test_set: AvaTestSet, todo: Sequence[int], workers: int) -> Iterator[_KeyframeItem]:
-    dataset = _KeyframeDataset(test_set, _worker_order(todo, workers))
-    if workers == 0:
-        for i in range(len(dataset)):
-            yield dataset[i]
-        return
-    loader = torch.utils.data.DataLoader(
-        dataset,
-        batch_size=None,
-        num_workers=workers,
-        collate_fn=_identity,
-        prefetch_factor=2,
-        worker_init_fn=_worker_init,
-        multiprocessing_context=_worker_context(),
-    )
-    yield from loader
+    return load_in_workers(_KeyframeDataset(test_set, _worker_order(todo, workers)), workers)
 
 
 # -------------------------------------------------------------------------------- main loop
