@@ -46,6 +46,19 @@ class StageTimes:
     def to_dict(self) -> dict[str, float]:
         return dict(self.__dict__)
 
+    def timed(self, items: Iterator) -> Iterator:
+        """Pass ``items`` through, charging the wait for each to ``waiting`` and the worker-side
+        ``decode_s`` / ``preprocess_s`` each one carries to ``decode`` / ``preprocess``."""
+        while True:
+            start = time.perf_counter()
+            item = next(items, None)
+            self.waiting += time.perf_counter() - start
+            if item is None:
+                return
+            self.decode += item.decode_s
+            self.preprocess += item.preprocess_s
+            yield item
+
 
 @dataclass
 class EvalReport:
@@ -331,14 +344,7 @@ def evaluate_records(
 
     items = _items(todo, protocol, workers)
     try:
-        while True:
-            start = time.perf_counter()
-            item = next(items, None)
-            times.waiting += time.perf_counter() - start
-            if item is None:
-                break
-            times.decode += item.decode_s
-            times.preprocess += item.preprocess_s
+        for item in times.timed(items):
             record = by_position[item.position]
             if item.views is None:
                 store.record_failure(record.video_id, item.position, str(record.path),

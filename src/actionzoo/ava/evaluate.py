@@ -411,14 +411,7 @@ def run_keyframes(
 
     items = _items(test_set, todo, workers)
     try:
-        while True:
-            start = time.perf_counter()
-            item = next(items, None)
-            times.waiting += time.perf_counter() - start
-            if item is None:
-                break
-            times.decode += item.decode_s
-            times.preprocess += item.preprocess_s
+        for item in times.timed(items):
             if item.x is None:
                 store.record_failure(item.position, test_set.keyframes[item.position],
                                      item.error or "unknown error")
