@@ -16,9 +16,7 @@ pickles through an unpickler that admits numpy arrays and plain containers only.
 
 from __future__ import annotations
 
-import _compat_pickle
 import enum
-import io
 import pickle
 import re
 import zipfile
@@ -30,6 +28,7 @@ import numpy as np
 import torch
 
 from .errors import CheckpointError
+from .fileio.unpickle import RefusedGlobal, is_legacy_torch_file, restricted_load, torch_safe_globals
 
 __all__ = [
     "CheckpointFormat",
@@ -66,93 +65,53 @@ class Checkpoint:
 
 
 # --------------------------------------------------------------------------------------------
-# Safe unpickling
+# Reading without running code from the file
+
+_TRUST_HINT = "pass --trust-checkpoint (trusted=True) only if you trust where this file came from"
 
 
-def _numpy_allowlist() -> list[object]:
-    """numpy globals that official checkpoints pickle (numpy 1.x and 2.x spellings)."""
-    core = np._core.multiarray  # type: ignore[attr-defined]
-    allowed: list[object] = [np.ndarray, np.dtype]
-    for module in ("numpy.core.multiarray", "numpy._core.multiarray"):
-        allowed.append((core.scalar, f"{module}.scalar"))
-        allowed.append((core._reconstruct, f"{module}._reconstruct"))
-    for name in dir(np.dtypes):
-        cls = getattr(np.dtypes, name)
-        if isinstance(cls, type) and issubclass(cls, np.dtype):
-            allowed.append(cls)
-    return allowed
+def _first_line(text: str) -> str:
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    return lines[0] if lines else "unknown error"
 
 
 def _torch_load(path: Path, trusted: bool) -> object:
     if trusted:
         return torch.load(path, map_location="cpu", weights_only=False)
-    with torch.serialization.safe_globals(_numpy_allowlist()):
+    with torch.serialization.safe_globals(torch_safe_globals()):
         try:
             return torch.load(path, map_location="cpu", weights_only=True)
         except pickle.UnpicklingError as error:
-            found = _unsafe_globals(path)
-            what = f"it references {', '.join(found)}" if found else str(error).splitlines()[-1]
-            raise CheckpointError(
-                f"{path}: refusing to unpickle, {what}; pass --trust-checkpoint "
-                "(trusted=True) only if you trust where this file came from"
-            ) from None
+            refused = _refused_torch_globals(path, str(error))
+            what = f"it references {', '.join(refused)}" if refused else _first_line(str(error))
+            raise CheckpointError(f"{path}: refusing to unpickle, {what}; {_TRUST_HINT}") from None
 
 
-def _unsafe_globals(path: Path) -> list[str]:
+def _refused_torch_globals(path: Path, message: str) -> list[str]:
+    """The globals torch's weights-only unpickler refused: a scan of a zip file's object stream
+    (no unpickling), else the names in torch's message (which drops ``builtins.``)."""
+    allowed = {name for _, name in torch_safe_globals()}
     try:
-        names = torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
+        scanned = torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
     except Exception:  # legacy (non-zip) files cannot be scanned this way
-        return []
-    allowed = {"numpy.dtype", "numpy.ndarray"} | {
-        f"{m}.{n}"
-        for m in ("numpy.core.multiarray", "numpy._core.multiarray")
-        for n in ("scalar", "_reconstruct")
-    }
-    return [n for n in names if n not in allowed and not n.startswith("numpy.dtypes.")]
-
-
-class _ArraysOnlyUnpickler(pickle.Unpickler):
-    """Admits numpy arrays, numpy scalars and plain containers; refuses every other global."""
-
-    _ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy.core.multiarray", "scalar"),
-        ("numpy._core.multiarray", "scalar"),
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-        # Python 3 writes bytes in protocol-2 pickles as _codecs.encode(str, 'latin1').
-        ("_codecs", "encode"),
-        ("collections", "OrderedDict"),
-        ("builtins", "bytearray"),
-    }
-
-    def __init__(self, file: io.BufferedIOBase, source: Path):
-        super().__init__(file, encoding="latin1")
-        self._source = source
-
-    def find_class(self, module: str, name: str) -> object:
-        if (module, name) in _compat_pickle.NAME_MAPPING:
-            module, name = _compat_pickle.NAME_MAPPING[(module, name)]
-        module = _compat_pickle.IMPORT_MAPPING.get(module, module)
-        if (module, name) in self._ALLOWED or (module == "numpy.dtypes" and name.endswith("DType")):
-            return super().find_class(module, name)
-        raise CheckpointError(
-            f"{self._source}: refusing to unpickle {module}.{name}: a Caffe2 checkpoint holds "
-            "numpy arrays only"
-        )
+        scanned = []
+    named = [n if "." in n else f"builtins.{n}" for n in re.findall(r"GLOBAL ([\w.]+)", message)]
+    return [n for n in dict.fromkeys([*scanned, *named]) if n not in allowed]
 
 
 def _pickle_load(path: Path, trusted: bool) -> object:
-    with path.open("rb") as f:
-        if trusted:
+    if trusted:
+        with path.open("rb") as f:
             return pickle.load(f, encoding="latin1")
-        try:
-            return _ArraysOnlyUnpickler(f, path).load()
-        except CheckpointError:
-            raise
-        except Exception as error:
-            raise CheckpointError(f"{path}: not a readable pickle ({error})") from None
+    try:
+        return restricted_load(path)
+    except RefusedGlobal as refused:
+        raise CheckpointError(
+            f"{path}: refusing to unpickle {refused.name}: a Caffe2 or plain-pickle checkpoint may "
+            f"hold only numpy arrays and plain containers; {_TRUST_HINT}"
+        ) from None
+    except Exception as error:
+        raise CheckpointError(f"{path}: not a readable pickle ({_first_line(str(error))})") from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -234,21 +193,8 @@ def _strip_prefix(state: Mapping[str, torch.Tensor], prefix: str) -> dict[str, t
 
 
 def _is_torch_file(path: Path) -> bool:
-    if zipfile.is_zipfile(path):
-        return True
-    # Legacy (pre-1.6) torch.save files start with a pickled magic number (protocol 2).
-    with path.open("rb") as f:
-        head = f.read(2)
-    return head[:1] == b"\x80" and len(head) == 2 and head[1] >= 2 and _legacy_torch_magic(path)
-
-
-def _legacy_torch_magic(path: Path) -> bool:
-    with path.open("rb") as f:
-        try:
-            magic = pickle.Unpickler(f).load()  # a plain int: no globals involved
-        except Exception:
-            return False
-    return magic == 0x1950A86A20F9469CFC6C
+    """A zip archive (torch >= 1.6) or a legacy torch.save stream, told by bytes, never by unpickling."""
+    return zipfile.is_zipfile(path) or is_legacy_torch_file(path)
 
 
 def read_checkpoint(path: str | Path, *, trusted: bool = False) -> Checkpoint:
@@ -265,7 +211,9 @@ def read_checkpoint(path: str | Path, *, trusted: bool = False) -> Checkpoint:
         except CheckpointError:
             raise
         except Exception as error:
-            raise CheckpointError(f"{path}: not a readable torch checkpoint ({error})") from None
+            raise CheckpointError(
+                f"{path}: not a readable torch checkpoint ({_first_line(str(error))})"
+            ) from None
     else:
         data = _pickle_load(path, trusted)
 

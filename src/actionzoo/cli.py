@@ -207,7 +207,7 @@ def _verify_and_print(args: argparse.Namespace, model, model_file: Path) -> int:
         from .staged import read_index
 
         rows = [r for r in read_index(args.inputs) if r.status == "ok"]
-        real = [np.load(Path(args.inputs) / r.file) for r in rows[: args.max_videos]]
+        real = [np.load(Path(args.inputs) / r.file, allow_pickle=False) for r in rows[: args.max_videos]]
         batches = [(views,) for views in real] + batches
         inputs = f"random + {len(real)} preprocessed-video"
     candidates = [OnnxRuntimeEngine(model_file, threads=args.threads)]

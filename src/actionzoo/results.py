@@ -61,6 +61,10 @@ class ResultsStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None)
+            # A results file handed to --resume is user input: views and triggers in it must not
+            # run functions with side effects, and its tables must be the ones this code wrote.
+            self._db.execute("PRAGMA trusted_schema=OFF")
+            _check_schema(self._db, self.path)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
@@ -139,6 +143,27 @@ class ResultsStore:
         for vid, pos, path, label, status, reason, views, blob, dec, pre in rows:
             scores = np.frombuffer(blob, dtype=np.float64) if blob is not None else None
             yield VideoResult(vid, pos, path, label, status, reason, views, scores, dec, pre)
+
+
+_EXPECTED_TABLES = {
+    "run": ["key", "value"],
+    "videos": ["video_id", "position", "path", "label", "status", "reason", "num_views", "scores",
+               "decode_s", "preprocess_s", "finished_at"],
+}
+
+
+def _check_schema(db: sqlite3.Connection, path: Path) -> None:
+    """Refuse a file whose schema this code did not write (extra views, triggers, other columns)."""
+    objects = db.execute("SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'").fetchall()
+    foreign = [f"{kind} {name}" for kind, name in objects
+               if kind != "table" or name not in _EXPECTED_TABLES]
+    for table, columns in _EXPECTED_TABLES.items():
+        found = [row[1] for row in db.execute(f"PRAGMA table_info({table})")]
+        if found and found != columns:
+            foreign.append(f"table {table} with columns {', '.join(found)}")
+    if foreign:
+        db.close()
+        raise UsageError(f"{path}: not an actionzoo results database (it holds {foreign[0]})")
 
 
 def _jsonable(value: object) -> object:

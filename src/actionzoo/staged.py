@@ -159,7 +159,7 @@ def infer_directory(
     for row in todo:
         path = inputs / row.file
         try:
-            views = np.load(path)
+            views = np.load(path, allow_pickle=False)
         except (OSError, ValueError) as error:
             raise UsageError(f"{path}: cannot read preprocessed input ({error})") from None
         outputs[row.file] = [None] * len(views)
@@ -193,7 +193,7 @@ def postprocess(
         if label is None or not path.is_file():
             missing.append(row.video_id)
             continue
-        views = np.load(path)
+        views = np.load(path, allow_pickle=False)
         evaluator.process(row.video_id, protocol.aggregation.combine(views), label)
     result: dict[str, object] = dict(evaluator.evaluate())
     result["protocol"] = protocol.describe()

@@ -30,9 +30,7 @@ import csv
 import io
 import math
 import os
-import pickle
 import re
-from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Union
@@ -40,6 +38,7 @@ from typing import Union
 import numpy as np
 
 from ..errors import AnnotationError
+from ..fileio.unpickle import RefusedGlobal, restricted_load
 
 __all__ = [
     "AVA_KEYFRAME_SECONDS",
@@ -472,73 +471,6 @@ def read_frame_list(path: PathLike) -> FrameList:
 # ------------------------------------------------------------------------- proposal pickles
 
 
-def _numpy_module(new: str, old: str):
-    import importlib
-
-    try:
-        return importlib.import_module(new)
-    except ImportError:  # numpy < 2
-        return importlib.import_module(old)
-
-
-def _allowed_globals() -> dict[tuple[str, str], object]:
-    import _codecs
-
-    multiarray = _numpy_module("numpy._core.multiarray", "numpy.core.multiarray")
-    numeric = _numpy_module("numpy._core.numeric", "numpy.core.numeric")
-    allowed: dict[tuple[str, str], object] = {
-        ("numpy", "ndarray"): np.ndarray,
-        ("numpy", "dtype"): np.dtype,
-        ("_codecs", "encode"): _codecs.encode,
-        ("collections", "OrderedDict"): OrderedDict,
-        ("collections", "defaultdict"): defaultdict,
-    }
-    for package in ("numpy.core", "numpy._core"):
-        allowed[(f"{package}.multiarray", "_reconstruct")] = multiarray._reconstruct
-        allowed[(f"{package}.multiarray", "scalar")] = multiarray.scalar
-        if hasattr(numeric, "_frombuffer"):
-            allowed[(f"{package}.numeric", "_frombuffer")] = numeric._frombuffer
-    for module in ("builtins", "__builtin__"):
-        for name, value in (
-            ("list", list),
-            ("dict", dict),
-            ("tuple", tuple),
-            ("set", set),
-            ("frozenset", frozenset),
-            ("int", int),
-            ("float", float),
-            ("str", str),
-            ("bytes", bytes),
-            ("bytearray", bytearray),
-            ("complex", complex),
-            ("bool", bool),
-        ):
-            allowed[(module, name)] = value
-    return allowed
-
-
-class _Refused(Exception):
-    pass
-
-
-class _PlainDataUnpickler(pickle.Unpickler):
-    """Resolves only plain containers, numpy arrays, dtypes and scalars; every other global
-    (``os.system``, ``builtins.eval``, any class) is refused, so loading never runs code."""
-
-    _allowed: dict[tuple[str, str], object] | None = None
-
-    def find_class(self, module: str, name: str) -> object:
-        if _PlainDataUnpickler._allowed is None:
-            _PlainDataUnpickler._allowed = _allowed_globals()
-        value = self._allowed.get((module, name))
-        if value is None:
-            raise _Refused(f"{module}.{name}")
-        return value
-
-    def persistent_load(self, pid: object) -> object:
-        raise _Refused("a persistent id")
-
-
 def read_proposals_pickle(
     path: PathLike, *, min_score: float | None = 0.8
 ) -> dict[str, np.ndarray]:
@@ -553,16 +485,15 @@ def read_proposals_pickle(
     """
     p = Path(path)
     try:
-        with open(p, "rb") as f:
-            data = _PlainDataUnpickler(f, encoding="latin1").load()
+        data = restricted_load(p)
     except FileNotFoundError:
         raise AnnotationError(p, ["file not found"]) from None
-    except _Refused as refused:
+    except RefusedGlobal as refused:
         raise AnnotationError(
             p,
             [
-                f"refused to unpickle {refused}: a proposal pickle may hold only plain containers "
-                "and numpy arrays (the file may be unsafe; nothing in it was run)"
+                f"refused to unpickle {refused.name}: a proposal pickle may hold only plain "
+                "containers and numpy arrays (the file may be unsafe; nothing in it was run)"
             ],
         ) from None
     except Exception as error:  # truncated or not a pickle at all

@@ -1,0 +1,1 @@
+"""File primitives every other package uses: safe unpickling, atomic writes, text reading."""
