@@ -28,8 +28,8 @@ import json, resource, sys, time
 import numpy as np
 import actionzoo
 from actionzoo.data.decode import VideoFile
-from actionzoo.data.pipeline import view_frame_indices
-from actionzoo.registry import get_model_spec
+from actionzoo.data.views import view_frame_indices
+from actionzoo.zoo.registry import get_model_spec
 name, protocol, path = sys.argv[1:4]
 spec = get_model_spec(name)
 proto = spec.protocol(protocol)

@@ -25,9 +25,9 @@ from actionzoo.ava.detect import detect, keyframe_frame_index
 from actionzoo.ava.evaluate import AvaResultsStore, evaluate_ava
 from actionzoo.ava.metric import ava_frame_map
 from actionzoo.data.decode import VideoFile
-from actionzoo.engines import TorchEngine
+from actionzoo.engines.all import TorchEngine
 from actionzoo.errors import AnnotationError, UsageError
-from actionzoo.registry import build_model
+from actionzoo.zoo.registry import build_model
 from test_ava_dataset import make_layout, write_boxes
 
 A, B, C = "-a_Video-1", "vidB", "vidC"  # C has a missing and a corrupt frame

@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from actionzoo.checkpoint import (
+from actionzoo.checkpoint.read import (
     CheckpointFormat,
     caffe2_blob_to_key,
     check_fit,

@@ -53,7 +53,7 @@ def test_wrong_options_exit_with_a_message(capsys) -> None:
 
 
 def test_ava_export_eval_and_detect_through_the_cli(tmp: Path, capsys) -> None:
-    from actionzoo.synthetic import write_synthetic_videos
+    from actionzoo.data.synthetic import write_synthetic_videos
     from test_ava_dataset import VIDEO_A, make_layout, write_boxes
 
     paths = make_layout(tmp, {VIDEO_A: (64, 96)})  # full frames become 224 x 336 clips

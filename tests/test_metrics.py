@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from actionzoo.metrics import ClassificationEvaluator, mean_class_accuracy, top_k_accuracy
-from actionzoo.protocols import ScoreAggregation
+from actionzoo.evaluation.metrics import ClassificationEvaluator, mean_class_accuracy, top_k_accuracy
+from actionzoo.zoo.protocols import ScoreAggregation
 
 
 def test_top_k_accuracy_by_hand() -> None:

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from conftest import reference_header, reference_keys
 from torch import Tensor, nn
 
-from actionzoo.export_adapters import roi_align_as_onnx_op
+from actionzoo.export.adapters import roi_align_as_onnx_op
 from actionzoo.models.roi_align import roi_align
 from actionzoo.models.slowfast_pyslowfast import (
     slow_frame_indices,

@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 import torch
 
-from actionzoo import zoo_protocols as Z
-from actionzoo.data.pipeline import build_views, preprocess, view_frame_indices
+from actionzoo.zoo import protocol_catalog as Z
+from actionzoo.data.views import build_views, preprocess, view_frame_indices
 from actionzoo.errors import DataError, UsageError
-from actionzoo.protocols import MMAction2Pipeline, MMAction2Sampling, Protocol, ScoreAggregation
+from actionzoo.zoo.protocols import MMAction2Pipeline, MMAction2Sampling, Protocol, ScoreAggregation
 
 # --------------------------------------------------------------------------------------------
 # in-memory sources: frame k has red = k % 256, green = k // 256 (flat), blue = a fixed texture
@@ -396,7 +396,7 @@ def test_preprocess_with_a_protocol_object():
 
 
 def test_preprocess_by_model_name_and_unknown_protocol():
-    registry = pytest.importorskip("actionzoo.registry")
+    registry = pytest.importorskip("actionzoo.zoo.registry")
     name = next(
         n for n, spec in registry.MODELS.items() if spec.protocols.get("official") is Z.TSM_OFFICIAL
     )

@@ -11,11 +11,11 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 import actionzoo
-from actionzoo.checkpoint import CheckpointFormat
-from actionzoo.checkpoint_info import inspect_checkpoint
+from actionzoo.checkpoint.read import CheckpointFormat
+from actionzoo.zoo.inspect import inspect_checkpoint
 from actionzoo.cli import main
 from actionzoo.errors import CheckpointError, UsageError
-from actionzoo.registry import expected_shapes, get_model_spec
+from actionzoo.zoo.registry import expected_shapes, get_model_spec
 
 # The four recognizers of the vendor guides, each with its official and its Ascend protocol.
 NAMES = ["slowfast_r50_8x8x1_k400", "x3d_s_k400", "r2plus1d_r34_8x8x1_ucf101", "tsm_r50_1x1x8_sthv2"]

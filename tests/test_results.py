@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from actionzoo.errors import UsageError
-from actionzoo.results import ResultsStore
+from actionzoo.evaluation.store import ResultsStore
 
 CONFIG = {"model": "m", "protocol": "official", "engine": "onnxruntime"}
 

@@ -19,7 +19,7 @@ import pytest
 import torch
 from torch import nn
 
-from actionzoo.export_adapters import OnnxRoIAlign, roi_align_as_onnx_op
+from actionzoo.export.adapters import OnnxRoIAlign, roi_align_as_onnx_op
 from actionzoo.models.roi_align import RoIAlign, roi_align
 
 

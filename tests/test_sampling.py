@@ -18,7 +18,7 @@ from actionzoo.data.sampling import (
     pyslowfast_view_indices,
     temporal_sampling,
 )
-from actionzoo.protocols import MMAction2Sampling, PySlowFastPipeline
+from actionzoo.zoo.protocols import MMAction2Sampling, PySlowFastPipeline
 
 SF_10 = MMAction2Sampling(clip_len=32, frame_interval=2, num_clips=10)
 SF_1 = MMAction2Sampling(clip_len=32, frame_interval=2, num_clips=1)

@@ -317,7 +317,7 @@ def test_a_results_file_with_a_trigger_or_view_is_refused(tmp: Path) -> None:
     import sqlite3
 
     from actionzoo.errors import UsageError
-    from actionzoo.results import ResultsStore
+    from actionzoo.evaluation.store import ResultsStore
 
     with ResultsStore(tmp / "r.db", {"model": "m"}, resume=False):
         pass

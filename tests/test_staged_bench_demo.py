@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 import torch
 
-from actionzoo.cli import main
-from actionzoo.registry import expected_shapes, get_model_spec
-from actionzoo.results import ResultsStore
-from actionzoo.synthetic import write_synthetic_videos
+from actionzoo.cli.main import main
+from actionzoo.zoo.registry import expected_shapes, get_model_spec
+from actionzoo.evaluation.store import ResultsStore
+from actionzoo.data.synthetic import write_synthetic_videos
 
 MODEL = "slowfast_r50_8x8x1_k400"
 

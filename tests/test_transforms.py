@@ -19,7 +19,7 @@ from actionzoo.data.transforms import (
     pyslowfast_short_side_resize,
     pyslowfast_uniform_crop,
 )
-from actionzoo.protocols import (
+from actionzoo.zoo.protocols import (
     IMAGENET_MEAN_255,
     IMAGENET_STD_255,
     KINETICS_MEAN_01,

@@ -14,19 +14,19 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from .errors import ActionZooError, AnnotationError, CheckpointError, DataError, UsageError
+from actionzoo.errors import ActionZooError, AnnotationError, CheckpointError, DataError, UsageError
 
 # Public names and the module that defines each. They are imported on first use so that
 # ``import actionzoo`` (and every CLI start) stays cheap and submodules load independently.
 _LAZY = {
-    "ModelSpec": "registry",
-    "build_model": "registry",
-    "get_model_spec": "registry",
-    "list_models": "registry",
-    "read_checkpoint": "checkpoint",
-    "inspect_checkpoint": "checkpoint_info",
-    "preprocess": "data.pipeline",
-    "build_views": "data.pipeline",
+    "ModelSpec": "zoo.registry",
+    "build_model": "zoo.registry",
+    "get_model_spec": "zoo.registry",
+    "list_models": "zoo.registry",
+    "read_checkpoint": "checkpoint.read",
+    "inspect_checkpoint": "zoo.inspect",
+    "preprocess": "data.views",
+    "build_views": "data.views",
     "read_annotations": "data.annotations",
     "ava_frame_map": "ava.metric",
 }

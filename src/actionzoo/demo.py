@@ -10,14 +10,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .bench import bench_engine, plot_rows, render_rows, write_rows
-from .data.annotations import read_video_list
-from .engines import OnnxRuntimeEngine, TorchEngine
-from .evaluate import evaluate_records
-from .export import example_inputs, export_model, verify_engine
-from .registry import get_model_spec
-from .results import ResultsStore
-from .synthetic import write_synthetic_videos
+from actionzoo.bench.throughput import bench_engine, plot_rows, render_rows, write_rows
+from actionzoo.data.annotations import read_video_list
+from actionzoo.engines.all import OnnxRuntimeEngine, TorchEngine
+from actionzoo.evaluation.recognition import evaluate_records
+from actionzoo.export.onnx import example_inputs, export_model, verify_engine
+from actionzoo.zoo.registry import get_model_spec
+from actionzoo.evaluation.store import ResultsStore
+from actionzoo.data.synthetic import write_synthetic_videos
 
 __all__ = ["run_demo"]
 

@@ -37,8 +37,8 @@ from typing import Union
 
 import numpy as np
 
-from ..errors import AnnotationError
-from ..fileio.unpickle import RefusedGlobal, restricted_load
+from actionzoo.errors import AnnotationError
+from actionzoo.fileio.unpickle import RefusedGlobal, restricted_load
 
 __all__ = [
     "AVA_KEYFRAME_SECONDS",

@@ -48,10 +48,10 @@ from typing import NamedTuple, Union
 import cv2
 import numpy as np
 
-from ..data.decode import decode_image
-from ..errors import AnnotationError, DataError
-from ..protocols import AvaKeyframePipeline
-from .annotations import (
+from actionzoo.data.decode import decode_image
+from actionzoo.errors import AnnotationError, DataError
+from actionzoo.zoo.protocols import AvaKeyframePipeline
+from actionzoo.ava.annotations import (
     AVA_KEYFRAME_SECONDS,
     FrameList,
     image_key,

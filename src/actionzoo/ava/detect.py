@@ -42,13 +42,13 @@ from typing import Union
 import cv2
 import numpy as np
 
-from ..data.decode import VideoFile
-from ..engines import Engine
-from ..errors import DataError, UsageError
-from ..protocols import AvaKeyframePipeline
-from .annotations import read_labelmap
-from .dataset import clip_frame_indices, keyframe_clip, read_keyframe_boxes
-from .evaluate import NUM_CLASSES, KeyframeResult, write_detections_csv
+from actionzoo.data.decode import VideoFile
+from actionzoo.engines.all import Engine
+from actionzoo.errors import DataError, UsageError
+from actionzoo.zoo.protocols import AvaKeyframePipeline
+from actionzoo.ava.annotations import read_labelmap
+from actionzoo.ava.dataset import clip_frame_indices, keyframe_clip, read_keyframe_boxes
+from actionzoo.ava.evaluate import NUM_CLASSES, KeyframeResult, write_detections_csv
 
 __all__ = [
     "DetectedKeyframe",

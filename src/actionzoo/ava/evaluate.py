@@ -29,26 +29,26 @@ from typing import Union
 import numpy as np
 import torch
 
-from ..engines import Engine
-from ..errors import ActionZooError, UsageError
-from ..evaluate import (
+from actionzoo.engines.all import Engine
+from actionzoo.errors import ActionZooError, UsageError
+from actionzoo.evaluation.recognition import (
     EvalReport,
     StageTimes,
     _Progress,
     _TimedSource,
     load_in_workers,
 )
-from ..protocols import AvaKeyframePipeline, Protocol
-from ..results import ResultsStore
-from .annotations import (
+from actionzoo.zoo.protocols import AvaKeyframePipeline, Protocol
+from actionzoo.evaluation.store import ResultsStore
+from actionzoo.ava.annotations import (
     AnnotationRow,
     parse_image_key,
     read_annotations_csv,
     read_excluded_timestamps,
     read_labelmap,
 )
-from .dataset import AvaKeyframe, AvaTestSet, keyframe_clip, load_test_set
-from .metric import ava_frame_map
+from actionzoo.ava.dataset import AvaKeyframe, AvaTestSet, keyframe_clip, load_test_set
+from actionzoo.ava.metric import ava_frame_map
 
 __all__ = [
     "NUM_CLASSES",
@@ -475,7 +475,7 @@ def evaluate_ava(
     labels the run in the results file. The CSV and mAP are produced once every keyframe is stored
     (scored or failed); an interrupted run reports ``interrupted`` and no mAP.
     """
-    from ..registry import get_model_spec
+    from actionzoo.zoo.registry import get_model_spec
 
     spec = get_model_spec(model_name)
     if isinstance(protocol, str):

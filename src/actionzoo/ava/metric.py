@@ -47,8 +47,8 @@ from typing import Any, Literal, Union
 
 import numpy as np
 
-from ..errors import UsageError
-from .annotations import (
+from actionzoo.errors import UsageError
+from actionzoo.ava.annotations import (
     AnnotationRow,
     DetectionRow,
     image_key,

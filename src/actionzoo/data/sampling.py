@@ -24,11 +24,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from ..errors import DataError
-from ..protocols import MMAction2Sampling, PySlowFastPipeline
+from actionzoo.errors import DataError
+from actionzoo.zoo.protocols import MMAction2Sampling, PySlowFastPipeline
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .decode import VideoTiming
+    from actionzoo.data.decode import VideoTiming
 
 __all__ = [
     "mmaction2_clip_offsets",

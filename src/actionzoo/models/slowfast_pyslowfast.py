@@ -18,8 +18,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .pyslowfast_layers import PathwayStage, ResNetStem, batch_norm_3d, bottleneck_blocks
-from .roi_align import RoIAlign
+from actionzoo.models.pyslowfast_layers import PathwayStage, ResNetStem, batch_norm_3d, bottleneck_blocks
+from actionzoo.models.roi_align import RoIAlign
 
 NUM_FRAMES = 32  # fast-pathway frames (DATA.NUM_FRAMES)
 ALPHA = 4  # frame-rate ratio fast : slow (SLOWFAST.ALPHA)

@@ -18,7 +18,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from .pyslowfast_layers import PathwayStage, ResBlock, batch_norm_3d
+from actionzoo.models.pyslowfast_layers import PathwayStage, ResBlock, batch_norm_3d
 
 NUM_FRAMES = 13
 TRAIN_CROP_SIZE = 160

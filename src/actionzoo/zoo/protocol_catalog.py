@@ -12,7 +12,7 @@ frame folder with ``RawframeDataset``'s (files ``img_00001.jpg`` ..., ``start_in
 
 from __future__ import annotations
 
-from .protocols import (
+from actionzoo.zoo.protocols import (
     AvaKeyframePipeline,
     MMAction2Pipeline,
     MMAction2Sampling,

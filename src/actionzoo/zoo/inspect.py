@@ -6,8 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .checkpoint import CheckpointFormat, FitReport, check_fit, read_checkpoint
-from .registry import MODELS, expected_shapes
+from actionzoo.checkpoint.read import CheckpointFormat, FitReport, check_fit, read_checkpoint
+from actionzoo.zoo.registry import MODELS, expected_shapes
 
 
 @dataclass

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from collections.abc import Sequence
 
-from .errors import ActionZooError
+from actionzoo.errors import ActionZooError
 
 def _table(rows: list[list[str]], header: list[str]) -> str:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
@@ -26,7 +26,7 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    from .registry import MODELS
+    from actionzoo.zoo.registry import MODELS
 
     if args.verbose:
         for spec in MODELS.values():
@@ -68,7 +68,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    from .checkpoint_info import inspect_checkpoint
+    from actionzoo.zoo.inspect import inspect_checkpoint
 
     info = inspect_checkpoint(args.checkpoint, trusted=args.trust_checkpoint)
     print(f"file        {info.path}")
@@ -96,7 +96,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def _read_records(args: argparse.Namespace, num_classes: int | None):
-    from .data.annotations import read_annotations
+    from actionzoo.data.annotations import read_annotations
 
     return read_annotations(
         args.ann, args.data_root, format=args.ann_format, labels=args.labels,
@@ -139,8 +139,8 @@ def _batch_sizes(text: str) -> list[int]:
 
 def _engine_for(args: argparse.Namespace, engine_name: str | None = None):
     """The engine the options ask for: PyTorch from --checkpoint, others from --model-file."""
-    from .engines import create_engine
-    from .registry import build_model
+    from actionzoo.engines.all import create_engine
+    from actionzoo.zoo.registry import build_model
 
     name = engine_name or args.engine
     model = None
@@ -164,13 +164,13 @@ def _random_weights_note(args: argparse.Namespace) -> None:
 def _cmd_preprocess(args: argparse.Namespace) -> int:
     import json
 
-    from .registry import get_model_spec
-    from .staged import preprocess_dataset
+    from actionzoo.zoo.registry import get_model_spec
+    from actionzoo.evaluation.staged import preprocess_dataset
 
     spec = get_model_spec(args.model)
     protocol = spec.protocol(args.protocol)
     if spec.task == "detection":
-        from .errors import UsageError
+        from actionzoo.errors import UsageError
 
         raise UsageError(f"{spec.name} is a detector: `actionzoo eval {spec.name}` reads its "
                          "AVA-layout data directly")
@@ -192,9 +192,9 @@ def _cmd_preprocess(args: argparse.Namespace) -> int:
 def _verify_and_print(args: argparse.Namespace, model, model_file: Path) -> int:
     import json
 
-    from .engines import OnnxRuntimeEngine, OpenVinoEngine, TorchEngine
-    from .export import example_inputs, verify_engine
-    from .registry import get_model_spec
+    from actionzoo.engines.all import OnnxRuntimeEngine, OpenVinoEngine, TorchEngine
+    from actionzoo.export.onnx import example_inputs, verify_engine
+    from actionzoo.zoo.registry import get_model_spec
 
     spec = get_model_spec(args.model)
     protocol = spec.protocol(args.protocol)
@@ -204,7 +204,7 @@ def _verify_and_print(args: argparse.Namespace, model, model_file: Path) -> int:
     if getattr(args, "inputs", None):
         import numpy as np
 
-        from .staged import read_index
+        from actionzoo.evaluation.staged import read_index
 
         rows = [r for r in read_index(args.inputs) if r.status == "ok"]
         real = [np.load(Path(args.inputs) / r.file, allow_pickle=False) for r in rows[: args.max_videos]]
@@ -226,7 +226,7 @@ def _verify_and_print(args: argparse.Namespace, model, model_file: Path) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from .export import export_model
+    from actionzoo.export.onnx import export_model
 
     _random_weights_note(args)
     path, model = export_model(args.model, args.output, checkpoint=args.checkpoint,
@@ -239,7 +239,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    from .registry import build_model
+    from actionzoo.zoo.registry import build_model
 
     model = build_model(args.model, args.checkpoint, trusted=args.trust_checkpoint)
     return _verify_and_print(args, model, Path(args.model_file))
@@ -251,14 +251,14 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 def _cmd_infer(args: argparse.Namespace) -> int:
     import json
 
-    from .staged import infer_directory
+    from actionzoo.evaluation.staged import infer_directory
 
     meta_path = Path(args.inputs) / "meta.json"
     meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
     if args.engine.startswith("pytorch") and not args.model:
         args.model = meta.get("model")
         if not args.model:
-            from .errors import UsageError
+            from actionzoo.errors import UsageError
 
             raise UsageError("the pytorch engine needs --model (and --checkpoint)")
     engine = _engine_for(args)
@@ -273,9 +273,9 @@ def _cmd_infer(args: argparse.Namespace) -> int:
 def _cmd_postprocess(args: argparse.Namespace) -> int:
     import json
 
-    from .errors import UsageError
-    from .registry import get_model_spec
-    from .staged import postprocess
+    from actionzoo.errors import UsageError
+    from actionzoo.zoo.registry import get_model_spec
+    from actionzoo.evaluation.staged import postprocess
 
     meta_path = Path(args.scores) / "meta.json"
     meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
@@ -307,7 +307,7 @@ def _cmd_postprocess(args: argparse.Namespace) -> int:
 
 
 def _require(args: argparse.Namespace, what: str, options: list[str]) -> None:
-    from .errors import UsageError
+    from actionzoo.errors import UsageError
 
     missing = [o for o in options if getattr(args, o.lstrip("-").replace("-", "_")) is None]
     if missing:
@@ -315,10 +315,10 @@ def _require(args: argparse.Namespace, what: str, options: list[str]) -> None:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from .errors import UsageError
-    from .evaluate import evaluate_records, write_predictions
-    from .registry import get_model_spec
-    from .results import ResultsStore
+    from actionzoo.errors import UsageError
+    from actionzoo.evaluation.recognition import evaluate_records, write_predictions
+    from actionzoo.zoo.registry import get_model_spec
+    from actionzoo.evaluation.store import ResultsStore
 
     spec = get_model_spec(args.model)
     protocol = spec.protocol(args.protocol)
@@ -356,7 +356,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 def _eval_ava(args: argparse.Namespace, spec) -> int:
     import json
 
-    from .ava.evaluate import evaluate_ava
+    from actionzoo.ava.evaluate import evaluate_ava
 
     _require(args, f"evaluating {spec.name}",
              ["--frames-dir", "--frame-list", "--boxes", "--gt", "--labelmap"])
@@ -381,7 +381,7 @@ def _eval_ava(args: argparse.Namespace, spec) -> int:
 
 
 def _cmd_detect(args: argparse.Namespace) -> int:
-    from .ava.detect import detect
+    from actionzoo.ava.detect import detect
 
     args.model = args.model or "slowfast_r50_ava"
     _random_weights_note(args)
@@ -397,9 +397,9 @@ def _cmd_detect(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import bench_engine, plot_rows, render_rows, write_rows
-    from .export import example_inputs
-    from .registry import get_model_spec
+    from actionzoo.bench.throughput import bench_engine, plot_rows, render_rows, write_rows
+    from actionzoo.export.onnx import example_inputs
+    from actionzoo.zoo.registry import get_model_spec
 
     spec = get_model_spec(args.model)
     protocol = spec.protocol(args.protocol)
@@ -422,7 +422,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         print(f"wrote {prefix.with_suffix('.csv')}, .json and .png")
     if args.e2e:
         if spec.task == "detection":
-            from .errors import UsageError
+            from actionzoo.errors import UsageError
 
             raise UsageError("--e2e runs recognizers over a folder of videos; for "
                              f"{spec.name} run `actionzoo eval` on an AVA-layout folder")
@@ -433,15 +433,15 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 def _bench_e2e(args: argparse.Namespace, spec, protocol) -> None:
     import tempfile
 
-    from .data.annotations import VideoRecord
-    from .evaluate import evaluate_records
-    from .results import ResultsStore
+    from actionzoo.data.annotations import VideoRecord
+    from actionzoo.evaluation.recognition import evaluate_records
+    from actionzoo.evaluation.store import ResultsStore
 
     folder = Path(args.e2e)
     videos = sorted(p for p in folder.rglob("*") if p.is_file()
                     and p.suffix.lower() in {".mp4", ".avi", ".webm", ".mkv", ".mov"})
     if not videos:
-        from .errors import UsageError
+        from actionzoo.errors import UsageError
 
         raise UsageError(f"{folder}: no video files (.mp4 .avi .webm .mkv .mov) found")
     records = [VideoRecord(path=p, label=0, video_id=str(p.relative_to(folder))) for p in videos]
@@ -468,7 +468,7 @@ def _cmd_ava_map(args: argparse.Namespace) -> int:
     import json
     import math
 
-    from .ava.metric import ava_frame_map
+    from actionzoo.ava.metric import ava_frame_map
 
     result = ava_frame_map(args.groundtruth, args.detections, args.labelmap, args.excluded,
                            variant=args.variant, mini_val=args.mini_val)
@@ -477,7 +477,7 @@ def _cmd_ava_map(args: argparse.Namespace) -> int:
     print(f"frame-mAP@0.5IoU ({args.variant}{', mini-val' if args.mini_val else ''}): "
           f"{100 * result['mAP']:.2f}")
     if args.per_class:
-        from .ava.annotations import read_labelmap
+        from actionzoo.ava.annotations import read_labelmap
 
         names = read_labelmap(args.labelmap)
         for class_id, ap in result["per_class"].items():
@@ -490,7 +490,7 @@ def _cmd_ava_map(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
+    from actionzoo.demo import run_demo
 
     return run_demo(Path(args.out), model_name=args.model, checkpoint=args.checkpoint,
                     trusted=args.trust_checkpoint)
@@ -556,7 +556,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify_options(p)
     p.set_defaults(handler=_cmd_verify)
 
-    from .engines import ENGINE_NAMES
+    from actionzoo.engines.all import ENGINE_NAMES
 
     def engine_options(p: argparse.ArgumentParser, default: str = "onnxruntime") -> None:
         p.add_argument("--engine", default=default, help=f"one of {', '.join(ENGINE_NAMES)}")

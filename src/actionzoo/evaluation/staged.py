@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .data.annotations import VideoRecord
-from .engines import Engine
-from .errors import UsageError
-from .metrics import ClassificationEvaluator
-from .protocols import Protocol
+from actionzoo.data.annotations import VideoRecord
+from actionzoo.engines.all import Engine
+from actionzoo.errors import UsageError
+from actionzoo.evaluation.metrics import ClassificationEvaluator
+from actionzoo.zoo.protocols import Protocol
 
 __all__ = ["INDEX_NAME", "IndexRow", "read_index", "preprocess_dataset", "infer_directory",
            "postprocess"]
@@ -100,7 +100,7 @@ def preprocess_dataset(
     workers: int = 0,
 ) -> PreprocessSummary:
     """Write one ``.npy`` model input per video; videos already in the index are skipped."""
-    from .evaluate import _items  # the same decode-once worker path the evaluation uses
+    from actionzoo.evaluation.recognition import _items  # the same decode-once worker path the evaluation uses
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

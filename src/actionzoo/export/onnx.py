@@ -16,10 +16,10 @@ import numpy as np
 import onnx
 import torch
 
-from .engines import Engine
-from .errors import UsageError
-from .export_adapters import roi_align_as_onnx_op
-from .protocols import AvaKeyframePipeline, MMAction2Pipeline, Protocol
+from actionzoo.engines.all import Engine
+from actionzoo.errors import UsageError
+from actionzoo.export.adapters import roi_align_as_onnx_op
+from actionzoo.zoo.protocols import AvaKeyframePipeline, MMAction2Pipeline, Protocol
 
 __all__ = [
     "DEFAULT_OPSET",
@@ -215,7 +215,7 @@ def export_model(
     trusted: bool = False,
 ) -> tuple[Path, torch.nn.Module]:
     """Export a registered model for the view shape of ``protocol``; returns (path, torch model)."""
-    from .registry import build_model, get_model_spec
+    from actionzoo.zoo.registry import build_model, get_model_spec
 
     spec = get_model_spec(model_name)
     proto = spec.protocol(protocol)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .engines import Engine
+from actionzoo.engines.all import Engine
 
 __all__ = ["BenchRow", "bench_engine", "write_rows", "plot_rows", "machine_info"]
 

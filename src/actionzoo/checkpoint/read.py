@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import CheckpointError
-from .fileio.unpickle import RefusedGlobal, is_legacy_torch_file, restricted_load, torch_safe_globals
+from actionzoo.errors import CheckpointError
+from actionzoo.fileio.unpickle import RefusedGlobal, is_legacy_torch_file, restricted_load, torch_safe_globals
 
 __all__ = [
     "CheckpointFormat",

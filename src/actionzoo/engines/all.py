@@ -20,7 +20,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from .errors import UsageError
+from actionzoo.errors import UsageError
 
 __all__ = [
     "Engine",

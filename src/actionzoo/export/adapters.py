@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor, nn
 
-from .models.roi_align import RoIAlign, roi_align
+from actionzoo.models.roi_align import RoIAlign, roi_align
 
 __all__ = ["ONNX_MIN_OPSET_ALIGNED", "OnnxRoIAlign", "roi_align_as_onnx_op"]
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import UsageError
+from actionzoo.errors import UsageError
 
 __all__ = ["ResultsStore", "VideoResult"]
 

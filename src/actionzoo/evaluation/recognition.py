@@ -21,12 +21,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data.annotations import VideoRecord
-from .engines import Engine
-from .errors import ActionZooError
-from .metrics import ClassificationEvaluator
-from .protocols import Protocol
-from .results import ResultsStore
+from actionzoo.data.annotations import VideoRecord
+from actionzoo.engines.all import Engine
+from actionzoo.errors import ActionZooError
+from actionzoo.evaluation.metrics import ClassificationEvaluator
+from actionzoo.zoo.protocols import Protocol
+from actionzoo.evaluation.store import ResultsStore
 
 __all__ = ["StageTimes", "EvalReport", "evaluate_records", "load_report", "write_predictions"]
 
@@ -181,7 +181,7 @@ class _TimedVideo(_TimedSource):
 
 
 def _timed(source: object) -> _TimedSource:
-    from .data.decode import VideoFile
+    from actionzoo.data.decode import VideoFile
 
     return _TimedVideo(source) if isinstance(source, VideoFile) else _TimedSource(source)
 
@@ -195,8 +195,8 @@ class _ViewsDataset(torch.utils.data.Dataset):
         return len(self.records)
 
     def __getitem__(self, i: int) -> _VideoItem:
-        from .data.decode import open_source
-        from .data.pipeline import build_views
+        from actionzoo.data.decode import open_source
+        from actionzoo.data.views import build_views
 
         position, record = self.records[i]
         start = time.perf_counter()
@@ -259,7 +259,7 @@ def _worker_context() -> multiprocessing.context.BaseContext:
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["actionzoo.data.pipeline", "actionzoo.data.decode"])
+    context.set_forkserver_preload(["actionzoo.data.views", "actionzoo.data.decode"])
     return context
 
 

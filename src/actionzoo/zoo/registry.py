@@ -16,22 +16,22 @@ from typing import Literal
 import torch
 from torch import nn
 
-from . import zoo_protocols as P
-from .checkpoint import (
+from actionzoo.zoo import protocol_catalog as P
+from actionzoo.checkpoint.read import (
     CheckpointFormat,
     load_state_dict_strict,
     read_checkpoint,
 )
-from .errors import UsageError
-from .models.r2plus1d import r2plus1d_r34_mmaction2
-from .models.slowfast_mmaction2 import slowfast_r50_mmaction2
-from .models.tsm import tsm_r50_mmaction2
-from .models.slowfast_pyslowfast import (
+from actionzoo.errors import UsageError
+from actionzoo.models.r2plus1d import r2plus1d_r34_mmaction2
+from actionzoo.models.slowfast_mmaction2 import slowfast_r50_mmaction2
+from actionzoo.models.tsm import tsm_r50_mmaction2
+from actionzoo.models.slowfast_pyslowfast import (
     slowfast_r50_pyslowfast_ava,
     slowfast_r50_pyslowfast_k400,
 )
-from .models.x3d import x3d_s_pyslowfast
-from .protocols import (
+from actionzoo.models.x3d import x3d_s_pyslowfast
+from actionzoo.zoo.protocols import (
     IMAGENET_MEAN_255,
     IMAGENET_STD_255,
     KINETICS_MEAN_01,

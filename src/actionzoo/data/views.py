@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from ..errors import DataError, UsageError
-from ..protocols import MMAction2Pipeline, Pipeline, Protocol, PySlowFastPipeline
-from .sampling import mmaction2_source_indices, pyslowfast_view_indices
-from .transforms import (
+from actionzoo.errors import DataError, UsageError
+from actionzoo.zoo.protocols import MMAction2Pipeline, Pipeline, Protocol, PySlowFastPipeline
+from actionzoo.data.sampling import mmaction2_source_indices, pyslowfast_view_indices
+from actionzoo.data.transforms import (
     mmaction2_center_crop_box,
     mmaction2_normalize_table,
     mmaction2_resize,
@@ -44,7 +44,7 @@ from .transforms import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .decode import FrameSource
+    from actionzoo.data.decode import FrameSource
 
 __all__ = ["build_views", "view_frame_indices", "preprocess"]
 
@@ -67,7 +67,7 @@ def preprocess(
     elif isinstance(model, Protocol):
         chosen = model
     else:
-        from ..registry import get_model_spec
+        from actionzoo.zoo.registry import get_model_spec
 
         spec = get_model_spec(model)
         try:
@@ -128,7 +128,7 @@ def _open(source: FrameSource | str | Path, pipeline: Pipeline, num_frames: int 
     if num_frames is not None and num_frames < 1:
         raise UsageError(f"num_frames must be positive, not {num_frames}")
     if isinstance(source, (str, Path)):
-        from .decode import open_source
+        from actionzoo.data.decode import open_source
 
         src = open_source(Path(source), num_frames=num_frames)
     else:
