@@ -20,8 +20,8 @@ import numpy as np
 import torch
 
 from actionzoo.bench.throughput import machine_info
-from actionzoo.engines.all import OnnxRuntimeEngine, OpenVinoEngine, TorchEngine
-from actionzoo.export.onnx import example_inputs, export_model, verify_engine
+from actionzoo.engines import OnnxRuntimeEngine, OpenVinoEngine, TorchEngine
+from actionzoo.export import example_inputs, export_model, verify_engine
 from actionzoo.zoo.registry import get_model_spec, list_models
 
 

@@ -23,18 +23,18 @@ import torch
 from actionzoo.bench.throughput import machine_info
 from actionzoo.data.annotations import read_video_list
 from actionzoo.data.decode import VideoFile
-from actionzoo.data.views import view_frame_indices
+from actionzoo.data.synthetic import write_synthetic_videos
 from actionzoo.data.transforms import (
     pyslowfast_normalize,
     pyslowfast_short_side_resize,
     pyslowfast_uniform_crop,
 )
-from actionzoo.engines.all import OpenVinoEngine
+from actionzoo.data.views import view_frame_indices
+from actionzoo.engines import OpenVinoEngine
 from actionzoo.evaluation.recognition import evaluate_records
+from actionzoo.evaluation.store import ResultsStore
 from actionzoo.export.onnx import export_model
 from actionzoo.zoo.registry import get_model_spec
-from actionzoo.evaluation.store import ResultsStore
-from actionzoo.data.synthetic import write_synthetic_videos
 
 MODEL = "x3d_s_k400"  # 30 views per video: where decoding once per view hurts most
 

@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from test_ava_dataset import make_layout, write_boxes
 
 from actionzoo.ava.annotations import read_detections_csv
 from actionzoo.ava.dataset import load_keyframe, load_test_set
@@ -25,10 +26,9 @@ from actionzoo.ava.detect import detect, keyframe_frame_index
 from actionzoo.ava.evaluate import AvaResultsStore, evaluate_ava
 from actionzoo.ava.metric import ava_frame_map
 from actionzoo.data.decode import VideoFile
-from actionzoo.engines.all import TorchEngine
+from actionzoo.engines import TorchEngine
 from actionzoo.errors import AnnotationError, UsageError
 from actionzoo.zoo.registry import build_model
-from test_ava_dataset import make_layout, write_boxes
 
 A, B, C = "-a_Video-1", "vidB", "vidC"  # C has a missing and a corrupt frame
 SIZES = {A: (64, 96), B: (96, 64), C: (64, 96)}
@@ -309,7 +309,7 @@ _KILL_SCRIPT = textwrap.dedent("""
 def _rows(db: Path) -> int:
     try:
         with sqlite3.connect(db) as con:
-            return con.execute("SELECT COUNT(*) FROM videos").fetchone()[0]
+            return con.execute("SELECT COUNT(*) FROM keyframes").fetchone()[0]
     except sqlite3.Error:
         return 0
 

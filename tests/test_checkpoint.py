@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import caffe2_blob_map
 from torch import nn
 
-from actionzoo.checkpoint.read import (
+from actionzoo.checkpoint import (
     CheckpointFormat,
     caffe2_blob_to_key,
     check_fit,
@@ -20,7 +21,6 @@ from actionzoo.checkpoint.read import (
     read_checkpoint,
 )
 from actionzoo.errors import CheckpointError
-from conftest import caffe2_blob_map
 
 
 class Tiny(nn.Module):

@@ -53,8 +53,9 @@ def test_wrong_options_exit_with_a_message(capsys) -> None:
 
 
 def test_ava_export_eval_and_detect_through_the_cli(tmp: Path, capsys) -> None:
-    from actionzoo.data.synthetic import write_synthetic_videos
     from test_ava_dataset import VIDEO_A, make_layout, write_boxes
+
+    from actionzoo.data.synthetic import write_synthetic_videos
 
     paths = make_layout(tmp, {VIDEO_A: (64, 96)})  # full frames become 224 x 336 clips
     boxes = write_boxes(tmp / "boxes.csv", [f"{VIDEO_A},0902,0.1,0.1,0.6,0.9,,0.95",

@@ -43,7 +43,13 @@ from media import (
 )
 
 from actionzoo.data import decode as decode_module
-from actionzoo.data.decode import FrameFolder, FrameSource, VideoFile, VideoTiming, open_source
+from actionzoo.data.decode import (
+    FrameFolder,
+    FrameSource,
+    VideoFile,
+    VideoTiming,
+    open_source,
+)
 from actionzoo.errors import DataError
 
 # name -> writer(folder) ; every kind is checked against a sequential decode

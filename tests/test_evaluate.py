@@ -18,12 +18,12 @@ import torch
 
 from actionzoo.cli import main
 from actionzoo.data.annotations import read_video_list
-from actionzoo.engines.all import OnnxRuntimeEngine, TorchEngine
+from actionzoo.data.synthetic import write_synthetic_videos
+from actionzoo.engines import OnnxRuntimeEngine, TorchEngine
 from actionzoo.evaluation.recognition import evaluate_records
+from actionzoo.evaluation.store import ResultsStore
 from actionzoo.export.onnx import export_model
 from actionzoo.zoo.registry import build_model, expected_shapes, get_model_spec
-from actionzoo.evaluation.store import ResultsStore
-from actionzoo.data.synthetic import write_synthetic_videos
 
 # SlowFast under the Ascend protocol is one view per video: the cheapest real model to run here.
 MODEL = "slowfast_r50_8x8x1_k400"

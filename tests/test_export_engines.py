@@ -10,9 +10,19 @@ import torch
 
 import actionzoo
 from actionzoo.cli.main import main
-from actionzoo.engines.all import OnnxRuntimeEngine, OpenVinoEngine, TorchEngine, create_engine
+from actionzoo.engines import (
+    OnnxRuntimeEngine,
+    OpenVinoEngine,
+    TorchEngine,
+    create_engine,
+)
 from actionzoo.errors import UsageError
-from actionzoo.export.onnx import VERIFY_TOLERANCE, example_inputs, export_model, verify_engine
+from actionzoo.export import (
+    VERIFY_TOLERANCE,
+    example_inputs,
+    export_model,
+    verify_engine,
+)
 from actionzoo.zoo.registry import get_model_spec
 
 NAMES = ["slowfast_r50_8x8x1_k400", "x3d_s_k400", "r2plus1d_r34_8x8x1_ucf101", "tsm_r50_1x1x8_sthv2"]

@@ -5,7 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from actionzoo.evaluation.metrics import ClassificationEvaluator, mean_class_accuracy, top_k_accuracy
+from actionzoo.evaluation.metrics import (
+    ClassificationEvaluator,
+    mean_class_accuracy,
+    top_k_accuracy,
+)
 from actionzoo.zoo.protocols import ScoreAggregation
 
 

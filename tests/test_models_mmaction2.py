@@ -17,8 +17,16 @@ import torch.nn.functional as F
 from conftest import reference_header, reference_keys
 from torch import Tensor, nn
 
-from actionzoo.models.r2plus1d import Conv2plus1d, conv2plus1d_mid_channels, r2plus1d_r34_mmaction2
-from actionzoo.models.slowfast_mmaction2 import SlowFastHead, select_slow_frames, slowfast_r50_mmaction2
+from actionzoo.models.r2plus1d import (
+    Conv2plus1d,
+    conv2plus1d_mid_channels,
+    r2plus1d_r34_mmaction2,
+)
+from actionzoo.models.slowfast_mmaction2 import (
+    SlowFastHead,
+    select_slow_frames,
+    slowfast_r50_mmaction2,
+)
 from actionzoo.models.tsm import TemporalShift, temporal_shift, tsm_r50_mmaction2
 
 # name -> (builder, reference key list, input shape without batch, classes)

@@ -16,10 +16,15 @@ import numpy as np
 import pytest
 import torch
 
-from actionzoo.zoo import protocol_catalog as Z
 from actionzoo.data.views import build_views, preprocess, view_frame_indices
 from actionzoo.errors import DataError, UsageError
-from actionzoo.zoo.protocols import MMAction2Pipeline, MMAction2Sampling, Protocol, ScoreAggregation
+from actionzoo.zoo import protocol_catalog as Z
+from actionzoo.zoo.protocols import (
+    MMAction2Pipeline,
+    MMAction2Sampling,
+    Protocol,
+    ScoreAggregation,
+)
 
 # --------------------------------------------------------------------------------------------
 # in-memory sources: frame k has red = k % 256, green = k // 256 (flat), blue = a fixed texture
@@ -38,6 +43,9 @@ def _frames(n: int, h: int, w: int, seed: int = 0) -> np.ndarray:
 
 class FakeFolder:
     """A frame folder: ``len`` is the annotation count, files numbered from ``start_index``."""
+
+    has_timestamps = False
+    read_seconds = 0.0
 
     def __init__(self, frames: np.ndarray, start_index: int = 1):
         self.path = Path("fake/folder")
@@ -64,6 +72,8 @@ class FakeTiming:
 
 
 class FakeVideo(FakeFolder):
+    has_timestamps = True
+
     def __init__(self, frames: np.ndarray, timing: FakeTiming | None = None):
         super().__init__(frames)
         del self.start_index

@@ -12,9 +12,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import actionzoo
 from actionzoo.checkpoint.read import CheckpointFormat
-from actionzoo.zoo.inspect import inspect_checkpoint
 from actionzoo.cli import main
 from actionzoo.errors import CheckpointError, UsageError
+from actionzoo.zoo.inspect import inspect_checkpoint
 from actionzoo.zoo.registry import expected_shapes, get_model_spec
 
 # The four recognizers of the vendor guides, each with its official and its Ascend protocol.

@@ -8,7 +8,6 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from actionzoo.errors import DataError
 from actionzoo.data.sampling import (
     mmaction2_clip_offsets,
     mmaction2_frame_inds,
@@ -18,6 +17,7 @@ from actionzoo.data.sampling import (
     pyslowfast_view_indices,
     temporal_sampling,
 )
+from actionzoo.errors import DataError
 from actionzoo.zoo.protocols import MMAction2Sampling, PySlowFastPipeline
 
 SF_10 = MMAction2Sampling(clip_len=32, frame_interval=2, num_clips=10)

@@ -15,9 +15,9 @@ import pytest
 import torch
 
 from actionzoo.cli.main import main
-from actionzoo.zoo.registry import expected_shapes, get_model_spec
-from actionzoo.evaluation.store import ResultsStore
 from actionzoo.data.synthetic import write_synthetic_videos
+from actionzoo.evaluation.store import ResultsStore
+from actionzoo.zoo.registry import expected_shapes, get_model_spec
 
 MODEL = "slowfast_r50_8x8x1_k400"
 

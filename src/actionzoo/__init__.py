@@ -14,7 +14,13 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from actionzoo.errors import ActionZooError, AnnotationError, CheckpointError, DataError, UsageError
+from actionzoo.errors import (
+    ActionZooError,
+    AnnotationError,
+    CheckpointError,
+    DataError,
+    UsageError,
+)
 
 # Public names and the module that defines each. They are imported on first use so that
 # ``import actionzoo`` (and every CLI start) stays cheap and submodules load independently.

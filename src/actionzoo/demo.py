@@ -12,12 +12,15 @@ from pathlib import Path
 
 from actionzoo.bench.throughput import bench_engine, plot_rows, render_rows, write_rows
 from actionzoo.data.annotations import read_video_list
-from actionzoo.engines.all import OnnxRuntimeEngine, TorchEngine
-from actionzoo.evaluation.recognition import evaluate_records
-from actionzoo.export.onnx import example_inputs, export_model, verify_engine
-from actionzoo.zoo.registry import get_model_spec
-from actionzoo.evaluation.store import ResultsStore
 from actionzoo.data.synthetic import write_synthetic_videos
+from actionzoo.engines.onnxruntime import OnnxRuntimeEngine
+from actionzoo.engines.pytorch import TorchEngine
+from actionzoo.evaluation.recognition import evaluate_records
+from actionzoo.evaluation.store import ResultsStore
+from actionzoo.export.examples import example_inputs
+from actionzoo.export.onnx import export_model
+from actionzoo.export.verify import verify_engine
+from actionzoo.zoo.registry import get_model_spec
 
 __all__ = ["run_demo"]
 
@@ -60,7 +63,7 @@ def run_demo(
     for engine in (ort_engine, torch_engine):
         db = out / f"results-{engine.name}.db"
         db.unlink(missing_ok=True)
-        config = {"model": spec.name, "protocol": protocol.describe(), "engine": engine.name,
+        config = {"model": spec.name, "protocol": protocol.describe(), **engine.info.key(),
                   "weights": str(checkpoint or "random")}
         with ResultsStore(db, config, resume=False) as store:
             report = evaluate_records(annotations.records, model_name=spec.name, protocol=protocol,

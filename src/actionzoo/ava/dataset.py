@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,9 +49,6 @@ from typing import NamedTuple, Union
 import cv2
 import numpy as np
 
-from actionzoo.data.decode import decode_image
-from actionzoo.errors import AnnotationError, DataError
-from actionzoo.zoo.protocols import AvaKeyframePipeline
 from actionzoo.ava.annotations import (
     AVA_KEYFRAME_SECONDS,
     FrameList,
@@ -60,6 +58,9 @@ from actionzoo.ava.annotations import (
     read_person_boxes_csv,
     read_proposals_pickle,
 )
+from actionzoo.data.decode import decode_image
+from actionzoo.errors import AnnotationError, DataError
+from actionzoo.zoo.protocols import AvaKeyframePipeline
 
 __all__ = [
     "AvaKeyframe",
@@ -167,8 +168,11 @@ class AvaFrameSource:
     adjacent keyframes share only once.
     """
 
+    has_timestamps = False
+
     def __init__(self, frames_dir: PathLike, relative_paths: Sequence[str], *, keep: bool = True):
         self.frames_dir = Path(frames_dir)
+        self.read_seconds = 0.0
         self.relative_paths = list(relative_paths)
         self.path = (
             (self.frames_dir / self.relative_paths[0]).parent if self.relative_paths else self.frames_dir
@@ -197,6 +201,13 @@ class AvaFrameSource:
         return decode_image(file, data)
 
     def read(self, indices: Sequence[int]) -> np.ndarray:
+        start = time.perf_counter()
+        try:
+            return self._read_cached(indices)
+        finally:
+            self.read_seconds += time.perf_counter() - start
+
+    def _read_cached(self, indices: Sequence[int]) -> np.ndarray:
         wanted = [int(i) for i in indices]
         count = len(self)
         for i in wanted:

@@ -42,13 +42,19 @@ from typing import Union
 import cv2
 import numpy as np
 
-from actionzoo.data.decode import VideoFile
-from actionzoo.engines.all import Engine
-from actionzoo.errors import DataError, UsageError
-from actionzoo.zoo.protocols import AvaKeyframePipeline
 from actionzoo.ava.annotations import read_labelmap
 from actionzoo.ava.dataset import clip_frame_indices, keyframe_clip, read_keyframe_boxes
-from actionzoo.ava.evaluate import NUM_CLASSES, KeyframeResult, write_detections_csv
+from actionzoo.ava.detections import write_detections_csv
+from actionzoo.ava.evaluate import KeyframeRow, run_clips
+from actionzoo.data.decode import VideoFile
+from actionzoo.engines.base import Engine, info_of
+from actionzoo.errors import DataError, UsageError
+from actionzoo.evaluation.store import KeyframeResult
+from actionzoo.fileio.atomic import write_bytes_atomic
+from actionzoo.runtime.batching import BatchPacker
+from actionzoo.zoo.protocols import AvaKeyframePipeline
+from actionzoo.zoo.registry import get_model_spec
+from actionzoo.zoo.spec import ModelSpec
 
 __all__ = [
     "DetectedKeyframe",
@@ -65,6 +71,14 @@ PathLike = Union[str, os.PathLike]
 _BOX_COLOUR = (0, 200, 0)  # BGR
 _TEXT_BACKGROUND = (40, 40, 40)
 _TEXT_COLOUR = (255, 255, 255)
+
+
+@dataclass(frozen=True)
+class _Keyframe:
+    second: int
+    frame_index: int
+    image: np.ndarray  # the keyframe, RGB uint8, full resolution
+    ori_boxes: np.ndarray  # (K, 4) normalised
 
 
 @dataclass
@@ -192,9 +206,7 @@ def _write_image(path: Path, rgb: np.ndarray) -> None:
     ok, data = cv2.imencode(path.suffix, np.ascontiguousarray(rgb[..., ::-1]), params)
     if not ok:
         raise DataError(f"{path}: could not encode the image")
-    partial = path.with_name(path.name + ".partial")
-    partial.write_bytes(data.tobytes())
-    partial.replace(path)
+    write_bytes_atomic(path, data.tobytes())
 
 
 def detect(
@@ -211,7 +223,7 @@ def detect(
     top_k: int = 5,
     batch_size: int = 1,
     image_format: str = "jpg",
-    pipeline: AvaKeyframePipeline | None = None,
+    model: str | ModelSpec = "slowfast_r50_ava",
 ) -> DetectReport:
     """Run an AVA model on each keyframe of ``video`` that has person boxes and draw the results.
 
@@ -220,7 +232,11 @@ def detect(
     ``batch_size`` keyframes share one call. Returns a :class:`DetectReport`; images and
     ``detections.csv`` are written to ``out_dir``.
     """
-    pipeline = pipeline or AvaKeyframePipeline()
+    spec = get_model_spec(model)
+    pipeline = spec.official.pipeline
+    if not isinstance(pipeline, AvaKeyframePipeline):
+        raise UsageError(f"{spec.name} is not a detector; `actionzoo predict` classifies videos")
+    num_classes = spec.num_classes
     if image_format not in ("jpg", "png"):
         raise UsageError(f"image format {image_format!r}: choose jpg or png")
     if batch_size < 1 or top_k < 1:
@@ -243,31 +259,23 @@ def detect(
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    report = DetectReport(Path(video), chosen, rate, start_second, count, engine.describe(), threshold)
-    pending: list[tuple[int, int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+    report = DetectReport(Path(video), chosen, rate, start_second, count,
+                          info_of(engine).describe(), threshold)
     stored: list[KeyframeResult] = []
 
-    def flush() -> None:
-        x = np.stack([p[3] for p in pending])
-        rows = np.concatenate([
-            np.concatenate([np.full((len(p[4]), 1), i, np.float32), p[4]], axis=1)
-            for i, p in enumerate(pending)
-        ]).astype(np.float32)
-        scores = np.asarray(engine.run(x, rows))
-        if scores.shape != (len(rows), NUM_CLASSES):
-            raise RuntimeError(f"engine {engine.name} returned {scores.shape} for {len(rows)} boxes")
-        row = 0
-        for second, index, keyframe_rgb, _, boxes_px, ori in pending:
-            s = scores[row:row + len(boxes_px)].astype(np.float64)
-            row += len(boxes_px)
-            labels = [box_labels(b, names, threshold=threshold, top_k=top_k) for b in s]
-            path = out / f"{chosen}_{second:04d}.{image_format}"
-            _write_image(path, draw_detections(keyframe_rgb, ori, labels))
-            report.keyframes.append(DetectedKeyframe(second, index, ori, s, labels, path))
-            stored.append(KeyframeResult(f"{chosen},{second:04d}", len(stored), chosen, second, "ok",
-                                         None, ori, s, None, None))
-        pending.clear()
+    def draw(keyframe: _Keyframe, outputs: list[np.ndarray]) -> None:
+        scores = np.asarray(outputs[0], dtype=np.float64)
+        labels = [box_labels(b, names, threshold=threshold, top_k=top_k) for b in scores]
+        path = out / f"{chosen}_{keyframe.second:04d}.{image_format}"
+        _write_image(path, draw_detections(keyframe.image, keyframe.ori_boxes, labels))
+        report.keyframes.append(DetectedKeyframe(keyframe.second, keyframe.frame_index,
+                                                 keyframe.ori_boxes, scores, labels, path))
+        stored.append(KeyframeResult(f"{chosen},{keyframe.second:04d}", len(stored), chosen,
+                                     keyframe.second, "ok", None, keyframe.ori_boxes, scores,
+                                     None, None))
 
+    # Keyframes of one video share a frame size, so every call holds up to batch_size clips.
+    packer = BatchPacker(run_clips(engine, num_classes), batch_size, draw)
     for second, ori in seconds.items():
         index = keyframe_frame_index(second, rate, start_second)
         if not 0 <= index < count:
@@ -281,11 +289,8 @@ def detect(
         x, boxes_px = keyframe_clip(frames, ori, short_side=pipeline.short_side,
                                     mean=pipeline.mean, std=pipeline.std)
         keyframe_rgb = frames[pipeline.num_frames // 2].copy()  # not a view of all 32 frames
-        pending.append((second, index, keyframe_rgb, x, boxes_px, ori))
-        if len(pending) == batch_size:
-            flush()
-    if pending:
-        flush()
+        packer.add(_Keyframe(second, index, keyframe_rgb, ori), [KeyframeRow(x, boxes_px)])
+    packer.flush()
     if stored:
         report.detections_csv, _ = write_detections_csv(stored, out / "detections.csv")
     elif report.skipped:

@@ -1,6 +1,6 @@
 """Streaming, resumable AVA evaluation: keyframes -> clips -> engine batches -> detections CSV -> mAP.
 
-The design follows :mod:`actionzoo.evaluate`: data-loader workers (started from its fork server)
+The design follows :mod:`actionzoo.evaluation.recognition`: data-loader workers (started from its fork server)
 decode and transform one keyframe each; the main process groups clips of equal frame size into
 engine calls of up to ``batch_size`` clips (clips of different sizes never share a call; partial calls happen at the end
 and when too many clips of different sizes wait), sets the boxes' batch-index column per clip, and
@@ -17,173 +17,55 @@ the values that file holds.
 
 from __future__ import annotations
 
-import collections
 import math
 import os
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Union
 
 import numpy as np
 import torch
 
-from actionzoo.engines.all import Engine
-from actionzoo.errors import ActionZooError, UsageError
-from actionzoo.evaluation.recognition import (
-    EvalReport,
-    StageTimes,
-    _Progress,
-    _TimedSource,
-    load_in_workers,
-)
-from actionzoo.zoo.protocols import AvaKeyframePipeline, Protocol
-from actionzoo.evaluation.store import ResultsStore
 from actionzoo.ava.annotations import (
     AnnotationRow,
-    parse_image_key,
     read_annotations_csv,
     read_excluded_timestamps,
     read_labelmap,
 )
-from actionzoo.ava.dataset import AvaKeyframe, AvaTestSet, keyframe_clip, load_test_set
+from actionzoo.ava.dataset import AvaTestSet, keyframe_clip, load_test_set
+from actionzoo.ava.detections import detection_rows, write_detections_csv
 from actionzoo.ava.metric import ava_frame_map
+from actionzoo.engines.base import Engine, info_of
+from actionzoo.errors import ActionZooError, UsageError
+from actionzoo.evaluation.report import EvalReport
+from actionzoo.evaluation.store import KeyframeResult, KeyframeStore
+from actionzoo.runtime.batching import BatchPacker
+from actionzoo.runtime.progress import ProgressDisplay
+from actionzoo.runtime.streaming import stream_items
+from actionzoo.runtime.timing import StageTimes
+from actionzoo.runtime.workers import WorkItem, load_in_workers
+from actionzoo.zoo.protocols import AvaKeyframePipeline, Protocol
+from actionzoo.zoo.registry import get_model_spec
+from actionzoo.zoo.spec import ModelSpec
 
 __all__ = [
-    "NUM_CLASSES",
     "AvaResultsStore",
     "AvaEvalReport",
     "KeyframeResult",
+    "KeyframeRow",
     "evaluate_ava",
     "run_keyframes",
+    "run_clips",
     "write_detections_csv",
     "detection_rows",
 ]
 
 PathLike = Union[str, os.PathLike]
 
-#: AVA models score 80 classes; column k is action id k + 1.
-NUM_CLASSES = 80
-
-
-# ---------------------------------------------------------------------------------- storage
-
-
-@dataclass(frozen=True)
-class KeyframeResult:
-    key: str  # "video_id,%04d"
-    position: int  # index in the test set's order
-    video_id: str
-    second: int
-    status: str  # "ok" or "failed"
-    reason: str | None
-    ori_boxes: np.ndarray | None  # (K, 4) float64, normalised
-    scores: np.ndarray | None  # (K, 80) float64
-    decode_s: float | None
-    preprocess_s: float | None
-
-
-class AvaResultsStore:
-    """Per-keyframe results in a :class:`~actionzoo.results.ResultsStore` (same file rules: WAL,
-    one commit per keyframe, ``resume`` required to continue, a different configuration refused).
-
-    A keyframe is one row keyed by its image key; ``num_views`` holds its box count K and the
-    ``scores`` blob holds ``[x1, y1, x2, y2, s_1 .. s_80]`` per box (float64, row-major).
-    """
-
-    def __init__(self, path: PathLike, config: Mapping[str, object], *, resume: bool) -> None:
-        self.store = ResultsStore(path, {"task": "ava-detection", **config}, resume=resume)
-        self.path = self.store.path
-
-    def close(self) -> None:
-        self.store.close()
-
-    def __enter__(self) -> AvaResultsStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def done_keys(self) -> set[str]:
-        return self.store.done_ids()
-
-    def record_success(self, position: int, keyframe: AvaKeyframe, ori_boxes: np.ndarray,
-                       scores: np.ndarray, decode_s: float, preprocess_s: float) -> None:
-        boxes = np.asarray(ori_boxes, dtype=np.float64).reshape(-1, 4)
-        scores = np.asarray(scores, dtype=np.float64)
-        if scores.shape != (len(boxes), NUM_CLASSES):
-            raise RuntimeError(
-                f"{keyframe.key}: engine gave scores {scores.shape} for {len(boxes)} boxes, "
-                f"expected ({len(boxes)}, {NUM_CLASSES})"
-            )
-        packed = np.concatenate([boxes, scores], axis=1)
-        self.store.record_success(keyframe.key, position, keyframe.video_id, None, packed.ravel(),
-                                  len(boxes), decode_s, preprocess_s)
-
-    def record_failure(self, position: int, keyframe: AvaKeyframe, reason: str) -> None:
-        self.store.record_failure(keyframe.key, position, keyframe.video_id, None, reason)
-
-    def results(self) -> Iterator[KeyframeResult]:
-        """Every stored keyframe in test-set order."""
-        for r in self.store.results():
-            video_id, second = parse_image_key(r.video_id)
-            boxes = scores = None
-            if r.status == "ok" and r.scores is not None:
-                packed = r.scores.reshape(int(r.num_views or 0), 4 + NUM_CLASSES)
-                boxes, scores = packed[:, :4], packed[:, 4:]
-            yield KeyframeResult(r.video_id, r.position, video_id, second, r.status, r.reason,
-                                 boxes, scores, r.decode_s, r.preprocess_s)
-
-
-# ------------------------------------------------------------------------------ CSV writer
-
-
-def _coord(value: float) -> float:
-    return float("%.03f" % value)
-
-
-def _score(value: float) -> float:
-    return float("%.04f" % value)
-
-
-def detection_rows(
-    results: Iterable[KeyframeResult], classes: Iterable[int] | None = None
-) -> Iterator[tuple[str, int, float, float, float, float, int, float]]:
-    """``(video_id, second, x1, y1, x2, y2, action_id, score)`` exactly as the CSV holds them
-    (coordinates rounded to 3 decimals, scores to 4), in CSV order; only ``classes`` if given."""
-    wanted = None if classes is None else set(classes)
-    for r in results:
-        if r.status != "ok" or r.ori_boxes is None or r.scores is None:
-            continue
-        for box, scores in zip(r.ori_boxes, r.scores):
-            x1, y1, x2, y2 = (_coord(v) for v in box)
-            for k, score in enumerate(scores):
-                if wanted is None or k + 1 in wanted:
-                    yield r.video_id, r.second, x1, y1, x2, y2, k + 1, _score(score)
-
-
-def write_detections_csv(results: Iterable[KeyframeResult], out: PathLike) -> tuple[Path, int]:
-    """Write the official detection CSV (PySlowFast's ``write_results`` format, all 80 classes).
-
-    One row per box and class: ``video_id,%04d,%.03f x4,action_id,%.04f``, keyframes in the order
-    given, boxes in stored order, classes 1..80. Written to a temporary file and renamed, so a
-    partial file never stands in ``out``. Returns the path and the number of rows.
-    """
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(out.name + ".partial")
-    rows = 0
-    with partial.open("w", newline="") as f:
-        for r in results:
-            if r.status != "ok" or r.ori_boxes is None or r.scores is None:
-                continue
-            for box, scores in zip(r.ori_boxes, r.scores):
-                prefix = "%s,%04d,%.03f,%.03f,%.03f,%.03f," % (r.video_id, r.second, *box)
-                f.writelines(prefix + "%d,%.04f\n" % (k + 1, s) for k, s in enumerate(scores))
-                rows += len(scores)
-    partial.replace(out)
-    return out, rows
+#: The AVA results store (one typed row per keyframe: boxes and their per-class scores).
+AvaResultsStore = KeyframeStore
 
 
 # ----------------------------------------------------------------------------------- report
@@ -191,11 +73,10 @@ def write_detections_csv(results: Iterable[KeyframeResult], out: PathLike) -> tu
 
 @dataclass
 class AvaEvalReport(EvalReport):
-    """An :class:`~actionzoo.evaluate.EvalReport` for AVA: counts are keyframes, the metric is
+    """An :class:`~actionzoo.evaluation.report.EvalReport` for AVA: counts are keyframes, the metric is
     frame-mAP@0.5 with per-class AP (``per_class``: ``(class id, name, AP or None)``)."""
 
     metric_protocol: str = ""
-    per_class: list[tuple[int, str, float | None]] = field(default_factory=list)
     boxes: int = 0
     detections_csv: str | None = None
     detection_rows: int = 0
@@ -220,70 +101,71 @@ class AvaEvalReport(EvalReport):
         data["finalize_s"] = self.finalize_s
         return data
 
-    def _rows(self) -> list[tuple[str, str]]:
-        t = self.times
+    unit = "keyframes"
 
-        def share(x: float) -> str:
-            return f"{x:.1f} s ({100 * x / t.wall:.0f}% of wall)" if t.wall > 0 else f"{x:.1f} s"
-
+    def _figure_rows(self) -> list[tuple[str, str]]:
         m = self.mAP
-        rows = [
-            ("model", self.model),
-            ("protocol", self.protocol),
-            ("engine", f"{self.engine}, precision {self.precision}"),
-            ("batch / workers", f"up to {self.batch_size} clips / {self.workers}"),
+        return [
             ("keyframes", f"{self.scored} scored ({self.boxes} boxes), {len(self.failed)} failed, "
                           f"of {self.total}"),
             ("frame-mAP@0.5", "–" if m is None else f"{100 * m:.2f}"),
             ("metric", self.metric_protocol or "–"),
             ("detections CSV", f"{self.detections_csv} ({self.detection_rows} rows)"
              if self.detections_csv else "–"),
-            ("wall time (this run)", f"{t.wall:.1f} s for {self.scored_this_run} keyframes"),
-            ("  model", share(t.model)),
-            ("  waiting for data", share(t.waiting)),
-            ("  other", share(t.other)),
-            ("decode (workers)", f"{t.decode:.1f} s"),
-            ("preprocess (workers)", f"{t.preprocess:.1f} s"),
-            ("CSV + mAP", f"{self.finalize_s:.1f} s"),
         ]
-        if self.interrupted:
-            rows.append(("status", "interrupted: rerun with --resume to finish"))
-        elif self.scored + len(self.failed) < self.total:
-            rows.append(("status", "incomplete: rerun with --resume to finish"))
-        return rows
 
-    def _class_lines(self) -> list[tuple[int, str, str]]:
-        return [(i, n, "–" if ap is None else f"{100 * ap:.2f}") for i, n, ap in self.per_class]
+    def _time_rows(self) -> list[tuple[str, str]]:
+        return [*super()._time_rows(), ("CSV + mAP", f"{self.finalize_s:.1f} s")]
 
-    def render_text(self) -> str:
-        text = super().render_text()
-        if not self.per_class:
-            return text
-        width = max(len(n) for _, n, _ in self.per_class)
-        lines = ["", "per-class AP@0.5 (%):"]
-        lines += [f"  {i:>2}  {n.ljust(width)}  {ap:>6}" for i, n, ap in self._class_lines()]
-        return text + "\n" + "\n".join(lines)
+    def _status_rows(self) -> list[tuple[str, str]]:
+        if not self.interrupted and self.scored + len(self.failed) < self.total:
+            return [("status", "incomplete: rerun with --resume to finish")]
+        return super()._status_rows()
 
-    def render_markdown(self) -> str:
-        text = super().render_markdown()
-        if not self.per_class:
-            return text
-        lines = ["", "| id | class | AP@0.5 (%) |", "|---:|---|---:|"]
-        lines += [f"| {i} | {n} | {ap} |" for i, n, ap in self._class_lines()]
-        return text + "\n".join(lines) + "\n"
+    def _rows(self) -> list[tuple[str, str]]:
+        rows = super()._rows()
+        return [(k, f"up to {self.batch_size} clips / {self.workers}") if k == "batch / workers"
+                else (k, v) for k, v in rows]
+
+    def _class_title(self) -> str:
+        return "per-class AP@0.5 (%):"
 
 
 # ---------------------------------------------------------------------------------- workers
 
 
-@dataclass
-class _KeyframeItem:
-    position: int
-    x: torch.Tensor | None  # (3, T, H, W) float32
-    boxes: np.ndarray | None  # (K, 4) float32, input pixels
-    error: str | None
-    decode_s: float
-    preprocess_s: float
+@dataclass(frozen=True)
+class KeyframeRow:
+    """One engine row of a detector: a clip and the person boxes to score in it."""
+
+    x: np.ndarray  # (3, T, H, W) float32
+    boxes: np.ndarray  # (K, 4) float32, input pixels
+
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        return int(self.x.shape[2]), int(self.x.shape[3])
+
+
+def run_clips(engine: Engine, num_classes: int):
+    """The engine call for a batch of keyframe rows: clips stacked, boxes joined with their
+    clip's batch index as column 0, and the (sum K, classes) output split back per clip."""
+
+    def run(rows: Sequence[KeyframeRow]) -> list[np.ndarray]:
+        x = np.stack([row.x for row in rows])
+        boxes = np.concatenate([
+            np.concatenate([np.full((len(row.boxes), 1), i, np.float32), row.boxes], axis=1)
+            for i, row in enumerate(rows)
+        ]).astype(np.float32)
+        out = np.asarray(engine.run(x, boxes))
+        if out.shape != (len(boxes), num_classes):
+            raise RuntimeError(
+                f"engine {info_of(engine).name} returned {out.shape} for {len(boxes)} boxes, "
+                f"expected ({len(boxes)}, {num_classes})"
+            )
+        splits = np.cumsum([len(row.boxes) for row in rows])[:-1]
+        return np.split(out, splits)
+
+    return run
 
 
 class _KeyframeDataset(torch.utils.data.Dataset):
@@ -303,25 +185,27 @@ class _KeyframeDataset(torch.utils.data.Dataset):
             self._source = (video_id, self.test_set.source(video_id))
         return self._source[1]
 
-    def __getitem__(self, i: int) -> _KeyframeItem:
+    def __getitem__(self, i: int) -> WorkItem:
         position = self.todo[i]
         keyframe = self.test_set.keyframes[position]
         p = self.test_set.pipeline
         start = time.perf_counter()
-        timed = None
+        source = None
+        before = 0.0
         try:
-            timed = _TimedSource(self._source_for(keyframe.video_id))
-            frames = timed.read(self.test_set.frame_indices(keyframe))
+            source = self._source_for(keyframe.video_id)
+            before = source.read_seconds
+            frames = source.read(self.test_set.frame_indices(keyframe))
             x, boxes = keyframe_clip(frames, keyframe.boxes, short_side=p.short_side, mean=p.mean,
                                      std=p.std)
-            item_x, error = torch.from_numpy(x), None
+            rows, error = [KeyframeRow(x, boxes)], None
         except ActionZooError as exc:
-            item_x, boxes, error = None, None, str(exc)
+            rows, error = None, str(exc)
         except Exception as exc:  # a decoder crash on a corrupt frame must not end the run
-            item_x, boxes, error = None, None, f"{keyframe.key}: {type(exc).__name__}: {exc}"
+            rows, error = None, f"{keyframe.key}: {type(exc).__name__}: {exc}"
         total = time.perf_counter() - start
-        decode = timed.seconds if timed is not None else total
-        return _KeyframeItem(position, item_x, boxes, error, decode, max(total - decode, 0.0))
+        decode = source.read_seconds - before if source is not None else total
+        return WorkItem(position, rows, error, decode, max(total - decode, 0.0))
 
 
 def _worker_order(todo: Sequence[int], workers: int) -> list[int]:
@@ -340,10 +224,6 @@ def _worker_order(todo: Sequence[int], workers: int) -> list[int]:
     return order
 
 
-def _items(test_set: AvaTestSet, todo: Sequence[int], workers: int) -> Iterator[_KeyframeItem]:
-    return load_in_workers(_KeyframeDataset(test_set, _worker_order(todo, workers)), workers)
-
-
 # -------------------------------------------------------------------------------- main loop
 
 
@@ -357,13 +237,18 @@ class _RunStats:
 def run_keyframes(
     test_set: AvaTestSet,
     engine: Engine,
-    store: AvaResultsStore,
+    store: KeyframeStore,
     *,
     batch_size: int,
     workers: int,
+    num_classes: int,
     progress: bool = True,
 ) -> _RunStats:
-    """Score every keyframe of ``test_set`` not yet in ``store``, committing each as it finishes."""
+    """Score every keyframe of ``test_set`` not yet in ``store``, committing each as it finishes.
+
+    Clips of one frame size share engine calls of up to ``batch_size``; when more clips than
+    ``batch_size * max(2, workers)`` wait across sizes, the fullest size runs early to bound memory.
+    """
     if batch_size < 1:
         raise UsageError(f"batch size must be >= 1, got {batch_size}")
     if workers < 0:
@@ -371,69 +256,27 @@ def run_keyframes(
     done = store.done_keys()
     todo = [i for i, k in enumerate(test_set.keyframes) if k.key not in done]
     stats = _RunStats(StageTimes())
-    times = stats.times
-    bar = _Progress(len(todo), progress)
-    # Clips wait per frame size; at most this many in all before a partial call frees memory.
-    max_waiting = batch_size * max(2, workers)
-    groups: dict[tuple[int, int], list[_KeyframeItem]] = collections.OrderedDict()
-    waiting = 0
-    wall_start = time.perf_counter()
 
-    def run_group(size: tuple[int, int]) -> None:
-        nonlocal waiting
-        group = groups[size]
-        take, groups[size] = group[:batch_size], group[batch_size:]
-        if not groups[size]:
-            del groups[size]
-        waiting -= len(take)
-        x = np.stack([item.x.numpy() for item in take])
-        boxes = np.concatenate([
-            np.concatenate([np.full((len(item.boxes), 1), i, np.float32), item.boxes], axis=1)
-            for i, item in enumerate(take)
-        ]).astype(np.float32)
-        start = time.perf_counter()
-        out = np.asarray(engine.run(x, boxes))
-        times.model += time.perf_counter() - start
-        if out.shape != (len(boxes), NUM_CLASSES):
-            raise RuntimeError(
-                f"engine {engine.name} returned {out.shape} for {len(boxes)} boxes, "
-                f"expected ({len(boxes)}, {NUM_CLASSES})"
-            )
-        row = 0
-        for item in take:
-            count = len(item.boxes)
+    with ProgressDisplay(len(todo), "eval AVA", "keyframes", enabled=progress) as bar:
+
+        def finish(item: WorkItem, outputs: list[np.ndarray]) -> None:
             keyframe = test_set.keyframes[item.position]
-            store.record_success(item.position, keyframe, keyframe.boxes, out[row:row + count],
-                                 item.decode_s, item.preprocess_s)
-            row += count
+            store.record_success(item.position, keyframe.key, keyframe.video_id, keyframe.second,
+                                 keyframe.boxes, outputs[0], item.decode_s, item.preprocess_s)
             stats.scored += 1
             bar.advance()
 
-    items = _items(test_set, todo, workers)
-    try:
-        for item in times.timed(items):
-            if item.x is None:
-                store.record_failure(item.position, test_set.keyframes[item.position],
-                                     item.error or "unknown error")
-                bar.advance()
-                continue
-            size = (int(item.x.shape[2]), int(item.x.shape[3]))
-            groups.setdefault(size, []).append(item)
-            waiting += 1
-            if len(groups[size]) >= batch_size:
-                run_group(size)
-            elif waiting > max_waiting:
-                run_group(max(groups, key=lambda s: len(groups[s])))
-        while groups:
-            run_group(next(iter(groups)))
-    except KeyboardInterrupt:
-        stats.interrupted = True
-    finally:
-        bar.close()
-        if hasattr(items, "close"):
-            items.close()
-    times.wall = time.perf_counter() - wall_start
-    times.other = max(times.wall - times.model - times.waiting, 0.0)
+        def fail(item: WorkItem) -> None:
+            keyframe = test_set.keyframes[item.position]
+            store.record_failure(item.position, keyframe.key, keyframe.video_id, keyframe.second,
+                                 item.error or "unknown error")
+            bar.advance()
+
+        packer = BatchPacker(run_clips(engine, num_classes), batch_size, finish,
+                             group_of=lambda row: row.frame_size,
+                             max_waiting=batch_size * max(2, workers), times=stats.times)
+        items = load_in_workers(_KeyframeDataset(test_set, _worker_order(todo, workers)), workers)
+        stats.interrupted = stream_items(items, packer, on_failure=fail, times=stats.times)
     return stats
 
 
@@ -457,7 +300,7 @@ def evaluate_ava(
     batch_size: int = 1,
     workers: int = 2,
     resume: bool = False,
-    model_name: str = "slowfast_r50_ava",
+    model_name: str | ModelSpec = "slowfast_r50_ava",
     protocol: str | Protocol = "official",
     variant: str = "official",
     weights: str = "random",
@@ -475,8 +318,6 @@ def evaluate_ava(
     labels the run in the results file. The CSV and mAP are produced once every keyframe is stored
     (scored or failed); an interrupted run reports ``interrupted`` and no mAP.
     """
-    from actionzoo.zoo.registry import get_model_spec
-
     spec = get_model_spec(model_name)
     if isinstance(protocol, str):
         protocol = spec.protocol(protocol)
@@ -498,12 +339,12 @@ def evaluate_ava(
         "frame_list": str(Path(frame_list).resolve()),
         "boxes": str(Path(boxes).resolve()),
         "box_score_threshold": pipeline.box_score_threshold,
-        "engine": engine.name,
-        "precision": engine.precision,
+        **info_of(engine).key(),
         "weights": str(weights),
     }
-    with AvaResultsStore(results, config, resume=resume) as store:
+    with KeyframeStore(results, config, resume=resume) as store:
         stats = run_keyframes(test_set, engine, store, batch_size=batch_size, workers=workers,
+                              num_classes=spec.num_classes,
                               progress=progress)
         keys = {k.key for k in test_set.keyframes}
         stored = [r for r in store.results() if r.key in keys]
@@ -512,8 +353,8 @@ def evaluate_ava(
     report = AvaEvalReport(
         model=spec.name,
         protocol=protocol.describe(),
-        engine=engine.describe(),
-        precision=engine.precision,
+        engine=info_of(engine).describe(),
+        precision=info_of(engine).precision,
         batch_size=batch_size,
         workers=workers,
         total=len(test_set),

@@ -43,11 +43,11 @@ import heapq
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal, Union
 
 import numpy as np
 
-from actionzoo.errors import UsageError
 from actionzoo.ava.annotations import (
     AnnotationRow,
     DetectionRow,
@@ -58,6 +58,8 @@ from actionzoo.ava.annotations import (
     read_excluded_timestamps,
     read_labelmap,
 )
+from actionzoo.errors import UsageError
+from actionzoo.evaluation.metrics import KeyedResult
 
 __all__ = ["ava_frame_map", "average_precision", "IOU_THRESHOLD", "TOP_K_PER_KEYFRAME"]
 
@@ -270,6 +272,89 @@ def average_precision(
 # ---------------------------------------------------------------------------------- the metric
 
 
+@dataclass(frozen=True)
+class FrameMapResult(KeyedResult):
+    """The outcome of :func:`ava_frame_map`; every field also reads as ``result["name"]``."""
+
+    mAP: float  # NaN when no label-map class has ground truth
+    per_class: dict[int, float | None]  # label-map order; None: no ground truth
+    num_gt: dict[int, int]
+    num_detections: dict[int, int]  # scored detections, after every filter
+    num_tp: dict[int, int]
+    keyframes: dict[str, int]
+    dropped: dict[str, int]
+    official: dict[str, float]  # the official output dict
+    variant: str
+    mini_val: bool
+    protocol: str
+
+
+@dataclass
+class _Matches:
+    """Scores and TP flags per class (index = class id), and the keyframe counts of step 6."""
+
+    scores: list[list[np.ndarray]]
+    tp: list[list[np.ndarray]]
+    keyframes: int = 0
+    excluded: int = 0
+    invalid: int = 0
+    without_gt: int = 0
+
+
+def _groundtruth_images(
+    gt_entries: dict[str, list[tuple]], excluded_keys: set[str], num_class: int
+) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], np.ndarray, int]:
+    """Step 5: boxes and labels per non-excluded GT key; ``num_gt`` per class id; excluded keys."""
+    num_gt = np.zeros(num_class + 1, dtype=np.int64)  # index = class id
+    images: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    excluded = 0
+    for key, entries in gt_entries.items():
+        if key in excluded_keys:
+            excluded += 1
+            continue
+        boxes = np.array([e[2:] for e in entries], dtype=np.float64)
+        labels = np.array([e[1] for e in entries], dtype=np.int64)
+        images[key] = (boxes, labels)
+        num_gt += np.bincount(labels, minlength=num_class + 1)
+    return images, num_gt, excluded
+
+
+def _match_detections(
+    det_entries: dict[str, list[tuple]],
+    gt_images: dict[str, tuple[np.ndarray, np.ndarray]],
+    excluded_keys: set[str],
+    num_class: int,
+) -> _Matches:
+    """Step 6: each key's valid detections matched greedily to its GT, class by class."""
+    matches = _Matches([[] for _ in range(num_class + 1)], [[] for _ in range(num_class + 1)])
+    empty_boxes = np.zeros((0, 4), dtype=np.float64)
+    empty_labels = np.zeros(0, dtype=np.int64)
+    for key, entries in det_entries.items():
+        if key in excluded_keys:
+            matches.excluded += 1
+            continue
+        matches.keyframes += 1
+        scores = np.array([e[0] for e in entries], dtype=np.float64)
+        labels = np.array([e[1] for e in entries], dtype=np.int64)
+        boxes = np.array([e[2:] for e in entries], dtype=np.float64)
+        valid = (boxes[:, 0] < boxes[:, 2]) & (boxes[:, 1] < boxes[:, 3])
+        matches.invalid += int(valid.size - valid.sum())
+        scores, labels, boxes = scores[valid], labels[valid], boxes[valid]
+        if key in gt_images:
+            gt_boxes, gt_labels = gt_images[key]
+        else:
+            matches.without_gt += 1
+            gt_boxes, gt_labels = empty_boxes, empty_labels
+        iou = _pairwise_iou(boxes, gt_boxes) if labels.size and gt_labels.size else None
+        for c in np.unique(labels):
+            d = np.flatnonzero(labels == c)
+            g = np.flatnonzero(gt_labels == c)
+            tp = _greedy_tp(iou[np.ix_(d, g)]) if g.size else np.zeros(d.size, dtype=bool)
+            matches.scores[c].append(scores[d])
+            matches.tp[c].append(tp)
+    return matches
+
+
 def ava_frame_map(
     groundtruth: PathLike | Iterable[AnnotationRow | Sequence[Any]],
     detections: PathLike | Iterable[DetectionRow | Sequence[Any]],
@@ -278,7 +363,7 @@ def ava_frame_map(
     *,
     variant: Variant = "official",
     mini_val: bool = False,
-) -> dict[str, Any]:
+) -> FrameMapResult:
     """AVA frame-mAP@0.5IoU of ``detections`` against ``groundtruth``.
 
     Arguments are paths to the official files (GT CSV, detection CSV, label-map pbtxt, excluded
@@ -293,7 +378,7 @@ def ava_frame_map(
     second is a multiple of 4, GT and detections alike -- what PySlowFast's in-training ``val``
     mode evaluates (its dataset loads only those keyframes and its meter uses the "mini" GT).
 
-    Returns a dict with ``"mAP"`` (float; NaN when no label-map class has ground truth),
+    Returns a :class:`FrameMapResult` (its fields also read by name, ``result["mAP"]``): ``mAP`` (float; NaN when no label-map class has ground truth),
     ``"per_class"`` ({class_id: AP, or None for a label-map class without ground truth}, label-map
     order), ``"num_gt"`` and ``"num_detections"`` / ``"num_tp"`` per class (detections that were
     scored, i.e. after every filter), ``"keyframes"`` and ``"dropped"`` counts, ``"official"``
@@ -306,7 +391,6 @@ def ava_frame_map(
             f"unknown AVA evaluation variant {variant!r}; use 'official' or 'pyslowfast'"
         )
     official_order = variant == "official"
-
     classes = _as_labelmap(labelmap)
     whitelist = set(classes)
     num_class = max(classes)
@@ -319,115 +403,53 @@ def ava_frame_map(
 
     # Steps 3-4: per-key entries in matching order.
     gt_entries, _, _ = _per_key_entries(
-        (
-            (
-                r.key,
-                (
-                    1.0 if r.person_id is None else float(r.person_id),
-                    r.action_id,
-                    r.y1,
-                    r.x1,
-                    r.y2,
-                    r.x2,
-                ),
-            )
-            for r in gt_rows
-        ),
-        whitelist,
-        0,
-        official_order,
+        ((r.key, (1.0 if r.person_id is None else float(r.person_id), r.action_id,
+                  r.y1, r.x1, r.y2, r.x2)) for r in gt_rows),
+        whitelist, 0, official_order,
     )
     det_entries, not_in_map, cut_by_top_k = _per_key_entries(
         ((r.key, (r.score, r.action_id, r.y1, r.x1, r.y2, r.x2)) for r in det_rows),
-        whitelist,
-        TOP_K_PER_KEYFRAME,
-        official_order,
+        whitelist, TOP_K_PER_KEYFRAME, official_order,
     )
-
-    # Step 5: ground-truth images.
-    num_gt = np.zeros(num_class + 1, dtype=np.int64)  # index = class id
-    gt_images: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    excluded_gt = 0
-    for key, entries in gt_entries.items():
-        if key in excluded_keys:
-            excluded_gt += 1
-            continue
-        boxes = np.array([e[2:] for e in entries], dtype=np.float64)
-        labels = np.array([e[1] for e in entries], dtype=np.int64)
-        gt_images[key] = (boxes, labels)
-        num_gt += np.bincount(labels, minlength=num_class + 1)
-
-    # Step 6: detections, key by key.
-    class_scores: list[list[np.ndarray]] = [[] for _ in range(num_class + 1)]
-    class_tp: list[list[np.ndarray]] = [[] for _ in range(num_class + 1)]
-    excluded_det = invalid = without_gt = 0
-    empty_boxes = np.zeros((0, 4), dtype=np.float64)
-    empty_labels = np.zeros(0, dtype=np.int64)
-    for key, entries in det_entries.items():
-        if key in excluded_keys:
-            excluded_det += 1
-            continue
-        scores = np.array([e[0] for e in entries], dtype=np.float64)
-        labels = np.array([e[1] for e in entries], dtype=np.int64)
-        boxes = np.array([e[2:] for e in entries], dtype=np.float64)
-        valid = (boxes[:, 0] < boxes[:, 2]) & (boxes[:, 1] < boxes[:, 3])
-        invalid += int(valid.size - valid.sum())
-        scores, labels, boxes = scores[valid], labels[valid], boxes[valid]
-        if key in gt_images:
-            gt_boxes, gt_labels = gt_images[key]
-        else:
-            without_gt += 1
-            gt_boxes, gt_labels = empty_boxes, empty_labels
-        iou = _pairwise_iou(boxes, gt_boxes) if labels.size and gt_labels.size else None
-        for c in np.unique(labels):
-            d = np.flatnonzero(labels == c)
-            g = np.flatnonzero(gt_labels == c)
-            if g.size:
-                tp = _greedy_tp(iou[np.ix_(d, g)])
-            else:
-                tp = np.zeros(d.size, dtype=bool)
-            class_scores[c].append(scores[d])
-            class_tp[c].append(tp)
+    gt_images, num_gt, excluded_gt = _groundtruth_images(gt_entries, excluded_keys, num_class)
+    matches = _match_detections(det_entries, gt_images, excluded_keys, num_class)
 
     # Steps 7-8: per-class AP and the mean.
     ap = np.full(num_class, np.nan, dtype=np.float64)  # index = class id - 1, as officially
     num_detections: dict[int, int] = {}
     num_tp: dict[int, int] = {}
     for c in classes:
-        scores = np.concatenate(class_scores[c]) if class_scores[c] else np.zeros(0)
-        tp = np.concatenate(class_tp[c]) if class_tp[c] else np.zeros(0, dtype=bool)
+        scores = np.concatenate(matches.scores[c]) if matches.scores[c] else np.zeros(0)
+        tp = np.concatenate(matches.tp[c]) if matches.tp[c] else np.zeros(0, dtype=bool)
         num_detections[c] = int(scores.size)
         num_tp[c] = int(tp.sum())
         if num_gt[c] > 0:
             ap[c - 1] = average_precision(scores, tp, int(num_gt[c]))
     mean_ap = float(np.nanmean(ap)) if not np.isnan(ap).all() else math.nan
 
-    per_class = {c: (None if math.isnan(ap[c - 1]) else float(ap[c - 1])) for c in classes}
     official = {f"PascalBoxes_Precision/mAP@{IOU_THRESHOLD}IOU": mean_ap}
-    for c, name in classes.items():
-        official[f"PascalBoxes_PerformanceByCategory/AP@{IOU_THRESHOLD}IOU/{name}"] = float(
-            ap[c - 1]
-        )
-    return {
-        "mAP": mean_ap,
-        "per_class": per_class,
-        "num_gt": {c: int(num_gt[c]) for c in classes},
-        "num_detections": num_detections,
-        "num_tp": num_tp,
-        "keyframes": {
+    official.update({f"PascalBoxes_PerformanceByCategory/AP@{IOU_THRESHOLD}IOU/{name}": float(ap[c - 1])
+                     for c, name in classes.items()})
+    return FrameMapResult(
+        mAP=mean_ap,
+        per_class={c: (None if math.isnan(ap[c - 1]) else float(ap[c - 1])) for c in classes},
+        num_gt={c: int(num_gt[c]) for c in classes},
+        num_detections=num_detections,
+        num_tp=num_tp,
+        keyframes={
             "groundtruth": len(gt_images),
-            "detections": len(det_entries) - excluded_det,
-            "detections_without_groundtruth": without_gt,
+            "detections": matches.keyframes,
+            "detections_without_groundtruth": matches.without_gt,
             "excluded_groundtruth": excluded_gt,
-            "excluded_detections": excluded_det,
+            "excluded_detections": matches.excluded,
         },
-        "dropped": {
+        dropped={
             "detections_not_in_labelmap": not_in_map,
             "detections_beyond_top_k": cut_by_top_k,
-            "detections_invalid_box": invalid,
+            "detections_invalid_box": matches.invalid,
         },
-        "official": official,
-        "variant": variant,
-        "mini_val": mini_val,
-        "protocol": _PROTOCOLS[variant] + (" (mini val: seconds % 4 == 0)" if mini_val else ""),
-    }
+        official=official,
+        variant=variant,
+        mini_val=mini_val,
+        protocol=_PROTOCOLS[variant] + (" (mini val: seconds % 4 == 0)" if mini_val else ""),
+    )

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from actionzoo.engines.all import Engine
+from actionzoo.engines.base import Engine, info_of
 
 __all__ = ["BenchRow", "bench_engine", "write_rows", "plot_rows", "machine_info"]
 
@@ -29,6 +29,8 @@ __all__ = ["BenchRow", "bench_engine", "write_rows", "plot_rows", "machine_info"
 class BenchRow:
     model: str
     engine: str
+    provider: str
+    device: str
     precision: str
     batch_size: int
     clips_per_s: float
@@ -73,8 +75,10 @@ def bench_engine(
             latencies.append(time.perf_counter() - t0)
         median = statistics.median(latencies)
         p90 = float(np.percentile(latencies, 90))
-        rows.append(BenchRow(model_name, engine.name, engine.precision, batch_size,
-                             batch_size / median, 1000 * median, 1000 * p90, len(latencies)))
+        info = info_of(engine)
+        rows.append(BenchRow(model_name, info.name, info.provider, info.device, info.precision,
+                             batch_size, batch_size / median, 1000 * median, 1000 * p90,
+                             len(latencies)))
     return rows
 
 
@@ -112,10 +116,10 @@ def plot_rows(rows: Sequence[BenchRow], out: str | Path, title: str = "") -> Pat
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
-    for key in dict.fromkeys((r.engine, r.precision) for r in rows):
-        series = [r for r in rows if (r.engine, r.precision) == key]
+    for key in dict.fromkeys((r.engine, r.device, r.precision) for r in rows):
+        series = [r for r in rows if (r.engine, r.device, r.precision) == key]
         ax.plot([r.batch_size for r in series], [r.clips_per_s for r in series], marker="o",
-                label=f"{key[0]} ({key[1]})")
+                label=f"{key[0]} ({key[1]}, {key[2]})")
     ax.set_xscale("log", base=2)
     ax.set_xlabel("batch size (clips)")
     ax.set_ylabel("throughput (clips/s)")

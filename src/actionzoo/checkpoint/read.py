@@ -24,21 +24,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 
+from actionzoo.checkpoint.caffe2 import caffe2_state_dict
 from actionzoo.errors import CheckpointError
-from actionzoo.fileio.unpickle import RefusedGlobal, is_legacy_torch_file, restricted_load, torch_safe_globals
+from actionzoo.fileio.unpickle import (
+    RefusedGlobal,
+    is_legacy_torch_file,
+    restricted_load,
+    torch_safe_globals,
+)
 
-__all__ = [
-    "CheckpointFormat",
-    "Checkpoint",
-    "FitReport",
-    "read_checkpoint",
-    "check_fit",
-    "load_state_dict_strict",
-    "caffe2_blob_to_key",
-]
+__all__ = ["CheckpointFormat", "Checkpoint", "read_checkpoint"]
 
 
 class CheckpointFormat(enum.Enum):
@@ -115,68 +112,6 @@ def _pickle_load(path: Path, trusted: bool) -> object:
 
 
 # --------------------------------------------------------------------------------------------
-# Caffe2 blob names -> PySlowFast keys
-
-# PySlowFast's substitutions, applied in this order, each to the previous one's output.
-_CAFFE2_RULES: list[tuple[str, str]] = [
-    (r"^nonlocal_conv([0-9]+)_([0-9]+)_(.*)", r"s\1.pathway0_nonlocal\2_\3"),
-    (r"^(.*)_nonlocal([0-9]+)_(theta)(.*)", r"\1_nonlocal\2.conv_\3\4"),
-    (r"^(.*)_nonlocal([0-9]+)_(g)(.*)", r"\1_nonlocal\2.conv_\3\4"),
-    (r"^(.*)_nonlocal([0-9]+)_(phi)(.*)", r"\1_nonlocal\2.conv_\3\4"),
-    (r"^(.*)_nonlocal([0-9]+)_(out)(.*)", r"\1_nonlocal\2.conv_\3\4"),
-    (r"^(.*)_nonlocal([0-9]+)_bn_(.*)", r"\1_nonlocal\2.bn.\3"),
-    (r"^t_pool1_subsample_bn_(.*)", r"s1_fuse.bn.\1"),
-    (r"^t_pool1_subsample_(.*)", r"s1_fuse.conv_f2s.\1"),
-    (r"^t_res([0-9]+)_([0-9]+)_branch2c_bn_subsample_bn_(.*)", r"s\1_fuse.bn.\3"),
-    (r"^t_res([0-9]+)_([0-9]+)_branch2c_bn_subsample_(.*)", r"s\1_fuse.conv_f2s.\3"),
-    (r"^res([0-9]+)_([0-9]+)_branch([0-9]+)([a-z])_(.*)", r"s\1.pathway0_res\2.branch\3.\4_\5"),
-    (r"^res_conv1_bn_(.*)", r"s1.pathway0_stem.bn.\1"),
-    (r"^conv1_xy(.*)", r"s1.pathway0_stem.conv_xy\1"),
-    (r"^conv1_(.*)", r"s1.pathway0_stem.conv.\1"),
-    (r"^res([0-9]+)_([0-9]+)_branch([0-9]+)_(.*)", r"s\1.pathway0_res\2.branch\3_\4"),
-    (r"^res_conv1_(.*)", r"s1.pathway0_stem.conv.\1"),
-    (r"^t_res([0-9]+)_([0-9]+)_branch([0-9]+)([a-z])_(.*)", r"s\1.pathway1_res\2.branch\3.\4_\5"),
-    (r"^t_res_conv1_bn_(.*)", r"s1.pathway1_stem.bn.\1"),
-    (r"^t_conv1_(.*)", r"s1.pathway1_stem.conv.\1"),
-    (r"^t_res([0-9]+)_([0-9]+)_branch([0-9]+)_(.*)", r"s\1.pathway1_res\2.branch\3_\4"),
-    (r"^t_res_conv1_(.*)", r"s1.pathway1_stem.conv.\1"),
-    (r"pred_(.*)", r"head.projection.\1"),
-    (r"(.*)b_bn_fc(.*)", r"\1se.fc\2"),
-    (r"conv_5(.*)", r"head.conv_5\1"),
-    (r"lin_5(.*)", r"head.lin_5\1"),
-    (r"(.*)bn.b\Z", r"\1bn.bias"),
-    (r"(.*)bn.s\Z", r"\1bn.weight"),
-    (r"(.*)bn.rm\Z", r"\1bn.running_mean"),
-    (r"(.*)bn.riv\Z", r"\1bn.running_var"),
-    (r"(.*)[\._]b\Z", r"\1.bias"),
-    (r"(.*)[\._]w\Z", r"\1.weight"),
-]
-_CAFFE2_COMPILED = [(re.compile(p), r) for p, r in _CAFFE2_RULES]
-# Optimizer state and bookkeeping blobs that PySlowFast drops without a word.
-_CAFFE2_IGNORED = ("momentum", "lr", "model_iter")
-
-
-def caffe2_blob_to_key(blob: str) -> str:
-    """Rewrite a Caffe2 blob name to its PySlowFast state-dict key."""
-    for pattern, replacement in _CAFFE2_COMPILED:
-        blob = pattern.sub(replacement, blob)
-    return blob
-
-
-def _caffe2_state_dict(path: Path, data: object) -> tuple[dict[str, torch.Tensor], list[str]]:
-    if not isinstance(data, Mapping) or not isinstance(data.get("blobs"), Mapping):
-        raise CheckpointError(f"{path}: a Caffe2 checkpoint must be a dict with a 'blobs' dict")
-    state: dict[str, torch.Tensor] = {}
-    ignored: list[str] = []
-    for blob, value in data["blobs"].items():
-        if any(word in blob for word in _CAFFE2_IGNORED) or not isinstance(value, np.ndarray):
-            ignored.append(blob)
-            continue
-        state[caffe2_blob_to_key(blob)] = torch.from_numpy(np.ascontiguousarray(value))
-    return state, ignored
-
-
-# --------------------------------------------------------------------------------------------
 # Container detection
 
 
@@ -218,7 +153,7 @@ def read_checkpoint(path: str | Path, *, trusted: bool = False) -> Checkpoint:
         data = _pickle_load(path, trusted)
 
     if isinstance(data, Mapping) and isinstance(data.get("blobs"), Mapping):
-        state, ignored = _caffe2_state_dict(path, data)
+        state, ignored = caffe2_state_dict(path, data)
         extras = {k: v for k, v in data.items() if k != "blobs"}
         return Checkpoint(path, CheckpointFormat.CAFFE2, state, extras, ignored)
     if isinstance(data, Mapping) and _is_tensor_dict(data.get("state_dict")):
@@ -236,93 +171,3 @@ def read_checkpoint(path: str | Path, *, trusted: bool = False) -> Checkpoint:
         f"{path}: not a known checkpoint container (expected 'state_dict', 'model_state', "
         f"'blobs' or a bare state dict; found {keys})"
     )
-
-
-# --------------------------------------------------------------------------------------------
-# Strict loading
-
-# Buffers that carry no information at eval time and that old files may lack.
-_OPTIONAL_SUFFIXES = ("num_batches_tracked",)
-
-
-@dataclass
-class FitReport:
-    """How a checkpoint's weights line up against a model's state dict."""
-
-    missing: list[str]
-    unexpected: list[str]
-    mismatched: list[tuple[str, tuple[int, ...], tuple[int, ...]]]  # key, checkpoint, model
-
-    @property
-    def fits(self) -> bool:
-        return not (self.missing or self.unexpected or self.mismatched)
-
-    def summary(self, limit: int = 3) -> str:
-        def some(items: list[str]) -> str:
-            more = f" (+{len(items) - limit} more)" if len(items) > limit else ""
-            return ", ".join(items[:limit]) + more
-
-        parts = []
-        if self.missing:
-            parts.append(f"{len(self.missing)} missing keys: {some(self.missing)}")
-        if self.unexpected:
-            parts.append(f"{len(self.unexpected)} unexpected keys: {some(self.unexpected)}")
-        if self.mismatched:
-            shown = [f"{k} {list(c)} vs model {list(m)}" for k, c, m in self.mismatched]
-            parts.append(f"{len(self.mismatched)} shape mismatches: {some(shown)}")
-        return "; ".join(parts) if parts else "fits"
-
-
-def _loadable_shape(value: torch.Tensor, target: tuple[int, ...]) -> bool:
-    """Caffe2 stores FC weights that PySlowFast loads into 1x1x1 convs: trailing 1s may be added."""
-    shape = tuple(value.shape)
-    if shape == target:
-        return True
-    return len(shape) < len(target) and shape + (1,) * (len(target) - len(shape)) == target
-
-
-def check_fit(
-    model_shapes: Mapping[str, tuple[int, ...]], state_dict: Mapping[str, torch.Tensor]
-) -> FitReport:
-    missing = [
-        k for k in model_shapes if k not in state_dict and not k.endswith(_OPTIONAL_SUFFIXES)
-    ]
-    unexpected = [k for k in state_dict if k not in model_shapes]
-    mismatched = [
-        (k, tuple(v.shape), tuple(model_shapes[k]))
-        for k, v in state_dict.items()
-        if k in model_shapes and not _loadable_shape(v, tuple(model_shapes[k]))
-    ]
-    return FitReport(missing, unexpected, mismatched)
-
-
-def model_shapes(model: torch.nn.Module) -> dict[str, tuple[int, ...]]:
-    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
-
-
-def load_state_dict_strict(
-    model: torch.nn.Module,
-    checkpoint: Checkpoint,
-    model_name: str,
-    *,
-    skip_prefix: str | None = None,
-) -> None:
-    """Copy every weight of ``checkpoint`` into ``model``; any mismatch is one CheckpointError.
-
-    Keys under ``skip_prefix`` are left out on both sides (the model keeps its own values).
-    """
-    target = model.state_dict()
-    state = checkpoint.state_dict
-    if skip_prefix:
-        target = {k: v for k, v in target.items() if not k.startswith(skip_prefix)}
-        state = {k: v for k, v in state.items() if not k.startswith(skip_prefix)}
-    report = check_fit({k: tuple(v.shape) for k, v in target.items()}, state)
-    if not report.fits:
-        raise CheckpointError(
-            f"{checkpoint.path}: does not fit {model_name} ({checkpoint.format} file): "
-            f"{report.summary()}"
-        )
-    with torch.no_grad():
-        for key, value in state.items():
-            param = target[key]
-            param.copy_(value.reshape(param.shape).to(param.dtype))

@@ -43,6 +43,7 @@ import bisect
 import fractions
 import re
 import string
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,9 +79,17 @@ _SEEK_MARGIN = 8
 
 @runtime_checkable
 class FrameSource(Protocol):
-    """Anything frames can be read from by index."""
+    """Anything frames can be read from by index.
+
+    ``has_timestamps`` declares whether the frames have presentation times (a video file: its
+    ``timing`` gives them; PySlowFast's sampling needs them) or only positions (a frame folder).
+    ``read_seconds`` is the wall time spent in :meth:`read` so far, which evaluation reports as
+    decode time.
+    """
 
     path: Path
+    has_timestamps: bool
+    read_seconds: float
 
     def __len__(self) -> int:
         """The exact number of frames."""
@@ -209,8 +218,11 @@ class VideoFile:
     ``"decode"`` (always a full decode pass).
     """
 
+    has_timestamps = True
+
     def __init__(self, path: str | Path, *, threads: int = 1, index: Literal["auto", "decode"] = "auto"):
         self.path = Path(path)
+        self.read_seconds = 0.0
         if threads < 0:
             raise ValueError(f"threads must be >= 0, got {threads}")
         if index not in ("auto", "decode"):
@@ -397,6 +409,13 @@ class VideoFile:
     # -- reading ----------------------------------------------------------------------------------
 
     def read(self, indices: Sequence[int]) -> np.ndarray:
+        start = time.perf_counter()
+        try:
+            return self._read_checked(indices)
+        finally:
+            self.read_seconds += time.perf_counter() - start
+
+    def _read_checked(self, indices: Sequence[int]) -> np.ndarray:
         wanted = _indices_array(self.path, indices)
         if wanted.size == 0:
             h, w = self.size
@@ -595,6 +614,7 @@ class FrameFolder:
         start_index: int = 1,
     ):
         self.path = Path(path)
+        self.read_seconds = 0.0
         self.template = template
         self.start_index = start_index
         if not self.path.is_dir():
@@ -615,6 +635,8 @@ class FrameFolder:
             raise ValueError(f"num_frames must be >= 0, got {num_frames}")
         self._count = int(num_frames)
 
+    has_timestamps = False
+
     def __repr__(self) -> str:
         return f"FrameFolder({str(self.path)!r}, num_frames={self._count})"
 
@@ -625,6 +647,13 @@ class FrameFolder:
         return self.path / self.template.format(index + self.start_index)
 
     def read(self, indices: Sequence[int]) -> np.ndarray:
+        start = time.perf_counter()
+        try:
+            return self._read_files(indices)
+        finally:
+            self.read_seconds += time.perf_counter() - start
+
+    def _read_files(self, indices: Sequence[int]) -> np.ndarray:
         wanted = _indices_array(self.path, indices)
         if wanted.size == 0:
             return np.zeros((0, 0, 0, 3), dtype=np.uint8)

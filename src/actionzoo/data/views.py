@@ -29,8 +29,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from actionzoo.errors import DataError, UsageError
-from actionzoo.zoo.protocols import MMAction2Pipeline, Pipeline, Protocol, PySlowFastPipeline
 from actionzoo.data.sampling import mmaction2_source_indices, pyslowfast_view_indices
 from actionzoo.data.transforms import (
     mmaction2_center_crop_box,
@@ -41,6 +39,13 @@ from actionzoo.data.transforms import (
     pyslowfast_normalize,
     pyslowfast_short_side_resize,
     pyslowfast_uniform_crop,
+)
+from actionzoo.errors import DataError, UsageError
+from actionzoo.zoo.protocols import (
+    MMAction2Pipeline,
+    Pipeline,
+    Protocol,
+    PySlowFastPipeline,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -133,7 +138,7 @@ def _open(source: FrameSource | str | Path, pipeline: Pipeline, num_frames: int 
         src = open_source(Path(source), num_frames=num_frames)
     else:
         src = source
-    is_video = _has_timing(src)  # a frame folder has no timestamps
+    is_video = src.has_timestamps
     if num_frames is not None and is_video:
         raise UsageError(
             f"{_name(src)}: num_frames is the frame count of a frame folder's annotation line; "
@@ -145,13 +150,6 @@ def _open(source: FrameSource | str | Path, pipeline: Pipeline, num_frames: int 
             "file, not a frame folder"
         )
     return src
-
-
-def _has_timing(src: object) -> bool:
-    """Whether ``src`` has a ``timing`` attribute, without evaluating it (it may decode)."""
-    return "timing" in getattr(src, "__dict__", {}) or any(
-        "timing" in vars(klass) for klass in type(src).__mro__
-    )
 
 
 def _name(src: object) -> str:

@@ -8,11 +8,34 @@ that occur among the labels or the top-1 predictions (a class seen only among pr
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
-__all__ = ["top_k_accuracy", "mean_class_accuracy", "ClassificationEvaluator"]
+__all__ = ["top_k_accuracy", "mean_class_accuracy", "ClassificationEvaluator",
+           "ClassificationMetrics", "KeyedResult", "per_class_accuracy"]
+
+
+class KeyedResult:
+    """A typed result whose fields can also be read by name (``result["top1"]``) and serialised."""
+
+    def __getitem__(self, name: str) -> object:
+        if name not in {f.name for f in fields(self)}:  # type: ignore[arg-type]
+            raise KeyError(name)
+        return getattr(self, name)
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)  # type: ignore[call-overload]
+
+
+@dataclass(frozen=True)
+class ClassificationMetrics(KeyedResult):
+    """Top-1 / top-5 / mean class accuracy as fractions (NaN when no video was scored)."""
+
+    top1: float
+    top5: float
+    mean_class_accuracy: float
+    videos: int
 
 
 def _top_k_labels(scores: np.ndarray, k: int) -> np.ndarray:
@@ -42,6 +65,14 @@ def mean_class_accuracy(scores: np.ndarray, labels: Sequence[int]) -> float:
     return float(np.mean(recalls))
 
 
+def per_class_accuracy(scores: np.ndarray, labels: Sequence[int], num_classes: int) -> dict[int, float]:
+    """Top-1 recall of every class that occurs among the labels: ``{class: fraction correct}``."""
+    predictions = np.asarray(scores).argmax(axis=1)
+    labels = np.asarray(labels)
+    return {int(c): float((predictions[labels == c] == c).mean())
+            for c in range(num_classes) if (labels == c).any()}
+
+
 @dataclass
 class ClassificationEvaluator:
     """Collects one score vector per video and reports top-1, top-5 and mean class accuracy."""
@@ -60,14 +91,14 @@ class ClassificationEvaluator:
         self.scores.append(np.asarray(score, dtype=np.float64))
         self.labels.append(int(label))
 
-    def evaluate(self) -> dict[str, float]:
+    def evaluate(self) -> ClassificationMetrics:
         if not self.scores:
-            return {"top1": float("nan"), "top5": float("nan"), "mean_class_accuracy": float("nan"),
-                    "videos": 0}
+            nan = float("nan")
+            return ClassificationMetrics(nan, nan, nan, 0)
         scores = np.stack(self.scores)
-        return {
-            "top1": top_k_accuracy(scores, self.labels, 1),
-            "top5": top_k_accuracy(scores, self.labels, 5),
-            "mean_class_accuracy": mean_class_accuracy(scores, self.labels),
-            "videos": len(self.labels),
-        }
+        return ClassificationMetrics(
+            top1=top_k_accuracy(scores, self.labels, 1),
+            top5=top_k_accuracy(scores, self.labels, 5),
+            mean_class_accuracy=mean_class_accuracy(scores, self.labels),
+            videos=len(self.labels),
+        )

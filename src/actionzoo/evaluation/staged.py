@@ -11,7 +11,6 @@ loses nothing.
 from __future__ import annotations
 
 import csv
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +18,16 @@ from pathlib import Path
 import numpy as np
 
 from actionzoo.data.annotations import VideoRecord
-from actionzoo.engines.all import Engine
+from actionzoo.engines import Engine
 from actionzoo.errors import UsageError
 from actionzoo.evaluation.metrics import ClassificationEvaluator
+from actionzoo.evaluation.recognition import run_views, view_items
+from actionzoo.fileio.atomic import save_npy_atomic, write_bytes_atomic
+from actionzoo.runtime.batching import BatchPacker
+from actionzoo.runtime.progress import ProgressDisplay
+from actionzoo.runtime.streaming import stream_items
+from actionzoo.runtime.timing import StageTimes
+from actionzoo.runtime.workers import WorkItem
 from actionzoo.zoo.protocols import Protocol
 
 __all__ = ["INDEX_NAME", "IndexRow", "read_index", "preprocess_dataset", "infer_directory",
@@ -78,13 +84,6 @@ class _IndexWriter:
         self._file.close()
 
 
-def _save_atomic(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(path.name + ".partial")
-    with tmp.open("wb") as f:
-        np.save(f, array)
-    os.replace(tmp, path)
-
-
 @dataclass
 class PreprocessSummary:
     written: int
@@ -98,10 +97,9 @@ def preprocess_dataset(
     out_dir: str | Path,
     *,
     workers: int = 0,
+    progress: bool = False,
 ) -> PreprocessSummary:
     """Write one ``.npy`` model input per video; videos already in the index are skipped."""
-    from actionzoo.evaluation.recognition import _items  # the same decode-once worker path the evaluation uses
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     done = {r.video_id for r in read_index(out)} if (out / INDEX_NAME).exists() else set()
@@ -109,19 +107,31 @@ def preprocess_dataset(
     writer = _IndexWriter(out)
     failed: list[tuple[str, str]] = []
     written = 0
-    try:
-        for item in _items(todo, protocol, workers):
+
+    with ProgressDisplay(len(todo), "preprocess", "videos", enabled=progress) as bar:
+
+        def save(item: WorkItem) -> None:
+            nonlocal written
             record = records[item.position]
             name = f"{item.position:06d}.npy"
-            if item.views is None:
-                failed.append((record.video_id, item.error or ""))
-                writer.write(IndexRow("", record.video_id, record.label, 0, "failed", item.error or ""))
-                continue
-            _save_atomic(out / name, item.views.numpy())
-            writer.write(IndexRow(name, record.video_id, record.label, len(item.views), "ok", ""))
+            save_npy_atomic(out / name, np.stack([np.asarray(v) for v in item.rows]))
+            writer.write(IndexRow(name, record.video_id, record.label, len(item.rows), "ok", ""))
             written += 1
-    finally:
-        writer.close()
+            bar.advance()
+
+        def fail(item: WorkItem) -> None:
+            record = records[item.position]
+            failed.append((record.video_id, item.error or ""))
+            writer.write(IndexRow("", record.video_id, record.label, 0, "failed", item.error or ""))
+            bar.advance()
+
+        try:
+            interrupted = stream_items(view_items(todo, protocol, workers), None, on_failure=fail,
+                                       on_item=save, times=StageTimes())
+        finally:
+            writer.close()
+    if interrupted:
+        raise KeyboardInterrupt
     return PreprocessSummary(written, failed, len(records) - len(todo))
 
 
@@ -138,38 +148,24 @@ def infer_directory(
     out.mkdir(parents=True, exist_ok=True)
     rows = [r for r in read_index(inputs) if r.status == "ok"]
     todo = [r for r in rows if not (out / r.file).exists()]
-    queue: list[tuple[str, int, np.ndarray]] = []  # (file, view index, view)
-    outputs: dict[str, list[np.ndarray | None]] = {}
     written = 0
 
-    def flush(count: int) -> None:
+    def save(row: IndexRow, outputs: list[np.ndarray]) -> None:
         nonlocal written
-        take, queue[:] = queue[:count], queue[count:]
-        batch = np.stack([v for _, _, v in take])
-        if count < batch_size:
-            batch = np.concatenate([batch, np.zeros((batch_size - count, *batch.shape[1:]),
-                                                    dtype=batch.dtype)])
-        result = engine.run(batch)
-        for (file, view, _), row in zip(take, result[:count]):
-            outputs[file][view] = row
-            if all(o is not None for o in outputs[file]):
-                _save_atomic(out / file, np.stack(outputs.pop(file)).astype(np.float32))
-                written += 1
+        save_npy_atomic(out / row.file, np.stack(outputs).astype(np.float32))
+        written += 1
 
+    packer = BatchPacker(run_views(engine, batch_size), batch_size, save)
     for row in todo:
         path = inputs / row.file
         try:
             views = np.load(path, allow_pickle=False)
         except (OSError, ValueError) as error:
             raise UsageError(f"{path}: cannot read preprocessed input ({error})") from None
-        outputs[row.file] = [None] * len(views)
-        queue.extend((row.file, v, views[v]) for v in range(len(views)))
-        while len(queue) >= batch_size:
-            flush(batch_size)
-    while queue:
-        flush(min(batch_size, len(queue)))
+        packer.add(row, list(views))
+    packer.flush()
     # The index travels with the scores so post-processing needs nothing else.
-    (out / INDEX_NAME).write_bytes((inputs / INDEX_NAME).read_bytes())
+    write_bytes_atomic(out / INDEX_NAME, (inputs / INDEX_NAME).read_bytes())
     return written
 
 
@@ -195,7 +191,7 @@ def postprocess(
             continue
         views = np.load(path, allow_pickle=False)
         evaluator.process(row.video_id, protocol.aggregation.combine(views), label)
-    result: dict[str, object] = dict(evaluator.evaluate())
+    result: dict[str, object] = evaluator.evaluate().to_dict()
     result["protocol"] = protocol.describe()
     result["failed_preprocess"] = failed
     result["missing_scores"] = missing

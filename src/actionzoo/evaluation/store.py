@@ -1,9 +1,13 @@
-"""The embedded SQLite store that evaluation writes as videos complete.
+"""The embedded SQLite stores that evaluations write as items complete, one typed table per task.
 
-One row per video, committed as soon as the video's score is known, so a run killed at any point
-(Ctrl-C, ``kill -9``, a power cut) loses at most the videos that were in flight. ``--resume`` reopens
-the store, checks it belongs to the same evaluation, and skips every video already in it; the
-video id is the primary key, so no video is ever counted twice.
+One row per item (a video, or an AVA keyframe), committed as soon as the item's scores are known,
+so a run killed at any point (Ctrl-C, ``kill -9``, a power cut) loses at most the items that were
+in flight. ``--resume`` reopens the store, checks that it belongs to the same evaluation (model,
+protocol, data, engine, provider, device, precision, weights), and skips every item already in it;
+the item's id is the primary key, so none is ever counted twice.
+
+A store file handed to ``--resume`` is user input: it is opened with ``trusted_schema=OFF`` and
+refused unless it holds exactly the tables this code writes.
 """
 
 from __future__ import annotations
@@ -14,29 +18,91 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
 from actionzoo.errors import UsageError
 
-__all__ = ["ResultsStore", "VideoResult"]
+__all__ = ["ResultsStore", "KeyframeStore", "VideoResult", "KeyframeResult"]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS run (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS videos (
-    video_id TEXT PRIMARY KEY,
-    position INTEGER NOT NULL,
-    path TEXT NOT NULL,
-    label INTEGER,
-    status TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
-    reason TEXT,
-    num_views INTEGER,
-    scores BLOB,
-    decode_s REAL,
-    preprocess_s REAL,
-    finished_at REAL NOT NULL
-);
-"""
+_RUN_TABLE = "CREATE TABLE IF NOT EXISTS run (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+
+
+class _Store:
+    """The shared mechanics: the run configuration, resume rules, schema checks."""
+
+    TABLE: ClassVar[str]
+    SCHEMA: ClassVar[str]
+    COLUMNS: ClassVar[list[str]]
+    KEY: ClassVar[str]
+
+    def __init__(self, path: str | Path, config: Mapping[str, object], *, resume: bool) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None)
+            # Views and triggers of a foreign file must not run functions with side effects.
+            self._db.execute("PRAGMA trusted_schema=OFF")
+            self._check_schema()
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_RUN_TABLE + self.SCHEMA)
+        except sqlite3.DatabaseError as error:
+            raise UsageError(f"{self.path}: not a results database ({error})") from None
+        if not resume and self._db.execute(f"SELECT 1 FROM {self.TABLE} LIMIT 1").fetchone():
+            self._db.close()
+            raise UsageError(
+                f"{self.path}: results of an earlier run are there; pass --resume to continue it "
+                "or choose another --results file"
+            )
+        stored = self.config
+        wanted = {k: _jsonable(v) for k, v in config.items()}
+        differing = [k for k in wanted if k in stored and stored[k] != wanted[k]]
+        if differing:
+            self._db.close()
+            k = differing[0]
+            raise UsageError(
+                f"{self.path}: belongs to another evaluation ({k} was {stored[k]!r}, now "
+                f"{wanted[k]!r}); use another --results file"
+            )
+        with self._db:
+            self._db.executemany(
+                "INSERT OR IGNORE INTO run (key, value) VALUES (?, ?)",
+                [(k, json.dumps(v)) for k, v in wanted.items()],
+            )
+
+    def _check_schema(self) -> None:
+        expected = {"run": ["key", "value"], self.TABLE: self.COLUMNS}
+        objects = self._db.execute(
+            "SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'").fetchall()
+        foreign = [f"{kind} {name}" for kind, name in objects
+                   if kind != "table" or name not in expected]
+        for table, columns in expected.items():
+            found = [row[1] for row in self._db.execute(f"PRAGMA table_info({table})")]
+            if found and found != columns:
+                foreign.append(f"table {table} with columns {', '.join(found)}")
+        if foreign:
+            self._db.close()
+            raise UsageError(
+                f"{self.path}: not an actionzoo results database for {self.TABLE} (it holds {foreign[0]})"
+            )
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def config(self) -> dict[str, object]:
+        return {k: json.loads(v) for k, v in self._db.execute("SELECT key, value FROM run")}
+
+    def done_ids(self) -> set[str]:
+        return {row[0] for row in self._db.execute(f"SELECT {self.KEY} FROM {self.TABLE}")}
 
 
 @dataclass(frozen=True)
@@ -53,61 +119,28 @@ class VideoResult:
     preprocess_s: float | None
 
 
-class ResultsStore:
-    """Results of one evaluation, identified by its configuration (model, protocol, data, engine)."""
+class ResultsStore(_Store):
+    """Recognition results: one row per video with its combined score vector."""
 
-    def __init__(self, path: str | Path, config: Mapping[str, object], *, resume: bool) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._db = sqlite3.connect(self.path, isolation_level=None)
-            # A results file handed to --resume is user input: views and triggers in it must not
-            # run functions with side effects, and its tables must be the ones this code wrote.
-            self._db.execute("PRAGMA trusted_schema=OFF")
-            _check_schema(self._db, self.path)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as error:
-            raise UsageError(f"{self.path}: not a results database ({error})") from None
-        if not resume and self._db.execute("SELECT 1 FROM videos LIMIT 1").fetchone():
-            self._db.close()
-            raise UsageError(
-                f"{self.path}: results of an earlier run are there; pass --resume to continue it "
-                "or choose another --results file"
-            )
-        stored = {k: json.loads(v) for k, v in self._db.execute("SELECT key, value FROM run")}
-        wanted = {k: _jsonable(v) for k, v in config.items()}
-        if stored:
-            differing = [k for k in wanted if k in stored and stored[k] != wanted[k]]
-            if differing:
-                self._db.close()
-                k = differing[0]
-                raise UsageError(
-                    f"{self.path}: belongs to another evaluation ({k} was {stored[k]!r}, now "
-                    f"{wanted[k]!r}); use another --results file"
-                )
-        with self._db:
-            self._db.executemany(
-                "INSERT OR IGNORE INTO run (key, value) VALUES (?, ?)",
-                [(k, json.dumps(v)) for k, v in wanted.items()],
-            )
-
-    def close(self) -> None:
-        self._db.close()
-
-    def __enter__(self) -> ResultsStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @property
-    def config(self) -> dict[str, object]:
-        return {k: json.loads(v) for k, v in self._db.execute("SELECT key, value FROM run")}
-
-    def done_ids(self) -> set[str]:
-        return {row[0] for row in self._db.execute("SELECT video_id FROM videos")}
+    TABLE = "videos"
+    KEY = "video_id"
+    COLUMNS = ["video_id", "position", "path", "label", "status", "reason", "num_views", "scores",
+               "decode_s", "preprocess_s", "finished_at"]
+    SCHEMA = """
+CREATE TABLE IF NOT EXISTS videos (
+    video_id TEXT PRIMARY KEY,
+    position INTEGER NOT NULL,
+    path TEXT NOT NULL,
+    label INTEGER,
+    status TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
+    reason TEXT,
+    num_views INTEGER,
+    scores BLOB,
+    decode_s REAL,
+    preprocess_s REAL,
+    finished_at REAL NOT NULL
+);
+"""
 
     def record_success(
         self,
@@ -145,25 +178,81 @@ class ResultsStore:
             yield VideoResult(vid, pos, path, label, status, reason, views, scores, dec, pre)
 
 
-_EXPECTED_TABLES = {
-    "run": ["key", "value"],
-    "videos": ["video_id", "position", "path", "label", "status", "reason", "num_views", "scores",
-               "decode_s", "preprocess_s", "finished_at"],
-}
+@dataclass(frozen=True)
+class KeyframeResult:
+    key: str  # "video_id,%04d"
+    position: int  # index in the test set's order
+    video_id: str
+    second: int
+    status: str  # "ok" or "failed"
+    reason: str | None
+    ori_boxes: np.ndarray | None  # (K, 4) float64, normalised
+    scores: np.ndarray | None  # (K, num_classes) float64
+    decode_s: float | None
+    preprocess_s: float | None
 
 
-def _check_schema(db: sqlite3.Connection, path: Path) -> None:
-    """Refuse a file whose schema this code did not write (extra views, triggers, other columns)."""
-    objects = db.execute("SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'").fetchall()
-    foreign = [f"{kind} {name}" for kind, name in objects
-               if kind != "table" or name not in _EXPECTED_TABLES]
-    for table, columns in _EXPECTED_TABLES.items():
-        found = [row[1] for row in db.execute(f"PRAGMA table_info({table})")]
-        if found and found != columns:
-            foreign.append(f"table {table} with columns {', '.join(found)}")
-    if foreign:
-        db.close()
-        raise UsageError(f"{path}: not an actionzoo results database (it holds {foreign[0]})")
+class KeyframeStore(_Store):
+    """Detection results: one row per keyframe with its boxes and their per-class scores."""
+
+    TABLE = "keyframes"
+    KEY = "key"
+    COLUMNS = ["key", "position", "video_id", "second", "status", "reason", "num_boxes", "boxes",
+               "scores", "decode_s", "preprocess_s", "finished_at"]
+    SCHEMA = """
+CREATE TABLE IF NOT EXISTS keyframes (
+    key TEXT PRIMARY KEY,
+    position INTEGER NOT NULL,
+    video_id TEXT NOT NULL,
+    second INTEGER NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
+    reason TEXT,
+    num_boxes INTEGER,
+    boxes BLOB,
+    scores BLOB,
+    decode_s REAL,
+    preprocess_s REAL,
+    finished_at REAL NOT NULL
+);
+"""
+
+    def done_keys(self) -> set[str]:
+        return self.done_ids()
+
+    def record_success(self, position: int, key: str, video_id: str, second: int,
+                       ori_boxes: np.ndarray, scores: np.ndarray, decode_s: float,
+                       preprocess_s: float) -> None:
+        boxes = np.ascontiguousarray(ori_boxes, dtype=np.float64).reshape(-1, 4)
+        scores = np.ascontiguousarray(scores, dtype=np.float64)
+        if scores.ndim != 2 or len(scores) != len(boxes):
+            raise RuntimeError(f"{key}: scores {scores.shape} for {len(boxes)} boxes")
+        self._db.execute(
+            "INSERT OR REPLACE INTO keyframes VALUES (?, ?, ?, ?, 'ok', NULL, ?, ?, ?, ?, ?, ?)",
+            (key, position, video_id, second, len(boxes), boxes.tobytes(), scores.tobytes(),
+             decode_s, preprocess_s, time.time()),
+        )
+
+    def record_failure(self, position: int, key: str, video_id: str, second: int,
+                       reason: str) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO keyframes VALUES "
+            "(?, ?, ?, ?, 'failed', ?, NULL, NULL, NULL, NULL, NULL, ?)",
+            (key, position, video_id, second, reason, time.time()),
+        )
+
+    def results(self) -> Iterator[KeyframeResult]:
+        """Every stored keyframe in test-set order."""
+        rows = self._db.execute(
+            "SELECT key, position, video_id, second, status, reason, num_boxes, boxes, scores, "
+            "decode_s, preprocess_s FROM keyframes ORDER BY position"
+        )
+        for key, pos, video, second, status, reason, count, boxes, scores, dec, pre in rows:
+            ori = sc = None
+            if status == "ok" and boxes is not None and scores is not None:
+                ori = np.frombuffer(boxes, dtype=np.float64).reshape(int(count), 4)
+                sc = np.frombuffer(scores, dtype=np.float64).reshape(int(count), -1) if count else \
+                    np.zeros((0, 0))
+            yield KeyframeResult(key, pos, video, second, status, reason, ori, sc, dec, pre)
 
 
 def _jsonable(value: object) -> object:

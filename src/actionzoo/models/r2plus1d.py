@@ -17,7 +17,13 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from actionzoo.models.mmaction2_layers import BasicBlock, ConvModule, LinearHead, Recognizer, Size3d
+from actionzoo.models.mmaction2_layers import (
+    BasicBlock,
+    ConvModule,
+    LinearHead,
+    Recognizer,
+    Size3d,
+)
 
 OUTER_BN_EPS = 1e-3  # the config's norm_cfg (SyncBN, eps=1e-3), used by every ConvModule norm
 INNER_BN_EPS = 1e-5  # Conv2plus1d's own default norm (BN3d), which the config does not reach

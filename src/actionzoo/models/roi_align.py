@@ -23,7 +23,6 @@ exporter swaps it for the standard ONNX ``RoiAlign`` operator with :func:`roi_al
 
 from __future__ import annotations
 
-
 import torch
 from torch import Tensor, nn
 

@@ -15,7 +15,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from actionzoo.models.mmaction2_layers import Bottleneck, ConvModule, LinearHead, Recognizer, conv3d_bn
+from actionzoo.models.mmaction2_layers import (
+    Bottleneck,
+    ConvModule,
+    LinearHead,
+    Recognizer,
+    conv3d_bn,
+)
 
 SLOW_FRAME_STRIDE = 4  # mmaction2 ``resample_rate`` (tau): the slow pathway keeps one frame in four
 SPEED_RATIO = 4  # ``speed_ratio`` (alpha): temporal stride of the laterals

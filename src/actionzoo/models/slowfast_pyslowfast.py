@@ -18,7 +18,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from actionzoo.models.pyslowfast_layers import PathwayStage, ResNetStem, batch_norm_3d, bottleneck_blocks
+from actionzoo.models.pyslowfast_layers import (
+    PathwayStage,
+    ResNetStem,
+    batch_norm_3d,
+    bottleneck_blocks,
+)
 from actionzoo.models.roi_align import RoIAlign
 
 NUM_FRAMES = 32  # fast-pathway frames (DATA.NUM_FRAMES)

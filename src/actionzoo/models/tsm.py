@@ -17,7 +17,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from actionzoo.models.mmaction2_layers import Bottleneck, ConvModule, LinearHead, Recognizer, conv2d_bn
+from actionzoo.models.mmaction2_layers import (
+    Bottleneck,
+    ConvModule,
+    LinearHead,
+    Recognizer,
+    conv2d_bn,
+)
 
 SHIFT_DIV = 8  # 1/8 of the channels shift each way
 STAGE_BLOCKS = (3, 4, 6, 3)

@@ -6,8 +6,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from actionzoo.checkpoint.read import CheckpointFormat, FitReport, check_fit, read_checkpoint
-from actionzoo.zoo.registry import MODELS, expected_shapes
+from actionzoo.checkpoint.fit import FitReport, check_fit
+from actionzoo.checkpoint.read import CheckpointFormat, read_checkpoint
+from actionzoo.zoo.registry import MODELS, checkpoint_num_classes, expected_shapes
 
 
 @dataclass
@@ -37,11 +38,9 @@ def inspect_checkpoint(path: str | os.PathLike[str], *, trusted: bool = False) -
     ckpt = read_checkpoint(path, trusted=trusted)
     fits = []
     for spec in MODELS.values():
-        num_classes = spec.num_classes
-        if spec.num_classes_key and spec.num_classes_key in ckpt.state_dict:
-            num_classes = int(ckpt.state_dict[spec.num_classes_key].shape[0])
+        num_classes = checkpoint_num_classes(spec, ckpt)
         report = check_fit(expected_shapes(spec, num_classes), ckpt.state_dict)
-        fits.append(ModelFit(spec.name, report, num_classes, ckpt.format in spec.checkpoint_formats))
+        fits.append(ModelFit(spec.name, report, num_classes, spec.accepts(ckpt.format)))
     num_parameters = sum(
         v.numel()
         for k, v in ckpt.state_dict.items()

@@ -2,7 +2,11 @@
 
 A protocol names the reference it reproduces (``official``: the reference repository's own test
 config; ``ascend``: what the vendor guide's preprocessing and post-processing did). The pipeline
-specs here are interpreted by :mod:`actionzoo.data.pipeline`; nothing in this module decodes.
+specs here are interpreted by :mod:`actionzoo.data.views`; nothing in this module decodes.
+
+Each pipeline carries its normalisation (mean and std, on its reference's value scale) and the
+shape of one view; the registry derives a model's normalisation and input shape from its official
+protocol, so neither fact is stated twice.
 """
 
 from __future__ import annotations
@@ -17,6 +21,18 @@ IMAGENET_MEAN_255 = (123.675, 116.28, 103.53)
 IMAGENET_STD_255 = (58.395, 57.12, 57.375)
 KINETICS_MEAN_01 = (0.45, 0.45, 0.45)
 KINETICS_STD_01 = (0.225, 0.225, 0.225)
+
+
+@dataclass(frozen=True)
+class Normalization:
+    """``(x * 255 / value_range - mean) / std`` per RGB channel of uint8 frames ``x``."""
+
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    value_range: float  # 255.0: mean/std on raw 0..255 values (mmaction2); 1.0: on x / 255 (PySlowFast)
+
+    def describe(self) -> str:
+        return f"mean {self.mean} std {self.std} on 0..{self.value_range:g} RGB"
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:
@@ -74,6 +90,15 @@ class MMAction2Pipeline:
     std: tuple[float, float, float] = IMAGENET_STD_255
 
     @property
+    def normalization(self) -> Normalization:
+        return Normalization(self.mean, self.std, 255.0)
+
+    @property
+    def view_shape(self) -> tuple[int, int, int, int]:
+        """(C, T, H, W) of one view."""
+        return (3, self.frames_per_view, self.crop_size, self.crop_size)
+
+    @property
     def num_views(self) -> int:
         s = self.sampling
         frames = s.clip_len * s.num_clips * (2 if s.twice_sample else 1)
@@ -92,6 +117,14 @@ class PySlowFastPipeline:
     crop_size: int
     mean: tuple[float, float, float] = KINETICS_MEAN_01
     std: tuple[float, float, float] = KINETICS_STD_01
+
+    @property
+    def normalization(self) -> Normalization:
+        return Normalization(self.mean, self.std, 1.0)
+
+    @property
+    def view_shape(self) -> tuple[int, int, int, int]:
+        return (3, self.num_frames, self.crop_size, self.crop_size)
 
     @property
     def num_views(self) -> int:
@@ -115,6 +148,16 @@ class AvaKeyframePipeline:
     std: tuple[float, float, float] = KINETICS_STD_01
 
     @property
+    def normalization(self) -> Normalization:
+        return Normalization(self.mean, self.std, 1.0)
+
+    @property
+    def view_shape(self) -> tuple[int, int, int, int]:
+        """A square frame's clip: full frames keep their aspect ratio, so H and W vary by video
+        (the exported detector takes any); costs are stated at this shape."""
+        return (3, self.num_frames, self.short_side, self.short_side)
+
+    @property
     def num_views(self) -> int:
         return 1
 
@@ -135,6 +178,14 @@ class Protocol:
     @property
     def num_views(self) -> int:
         return self.pipeline.num_views
+
+    @property
+    def view_shape(self) -> tuple[int, int, int, int]:
+        return self.pipeline.view_shape
+
+    @property
+    def is_detection(self) -> bool:
+        return isinstance(self.pipeline, AvaKeyframePipeline)
 
     def describe(self) -> str:
         rule = self.aggregation.value if self.aggregation else "per-box sigmoid scores"

@@ -1,0 +1,24 @@
+"""``actionzoo demo``: the whole flow on synthetic videos, download-free."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+__all__ = ["register"]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("demo", help="synthetic videos -> export -> eval (ONNX Runtime, PyTorch) -> bench")
+    p.add_argument("--model", default="x3d_s_k400")
+    p.add_argument("--checkpoint", help="real weights; random weights otherwise")
+    p.add_argument("--trust-checkpoint", action="store_true")
+    p.add_argument("--out", default="actionzoo-demo", help="working folder")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from actionzoo.demo import run_demo
+
+    return run_demo(Path(args.out), model_name=args.model, checkpoint=args.checkpoint,
+                    trusted=args.trust_checkpoint)

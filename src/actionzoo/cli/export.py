@@ -1,0 +1,118 @@
+"""``actionzoo export`` and ``actionzoo verify``: ONNX out of PyTorch, and the PASS/FAIL check that
+the exported graph computes what PyTorch computes, on random and on real inputs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from actionzoo.cli.options import add_weights, positive, random_weights_note
+from actionzoo.fileio.atomic import write_text_atomic
+
+__all__ = ["register", "verify_and_print"]
+
+
+def _verify_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--num-random", type=positive, default=2, help="random batches of 2 views per shape")
+    p.add_argument("--inputs", help="also compare on preprocessed videos (a `preprocess --out` folder)")
+    p.add_argument("--max-videos", type=positive, default=4)
+    p.add_argument("--openvino", action="store_true", help="verify OpenVINO (f32) too")
+    p.add_argument("--threads", type=positive)
+    p.add_argument("--report", help="write the verification report as JSON")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="export to ONNX (dynamic batch, height, width) and verify against PyTorch")
+    p.add_argument("model")
+    add_weights(p)
+    p.add_argument("-o", "--output", required=True, help="model.onnx to write")
+    p.add_argument("--protocol", default="official", help="whose view shape to trace (and pin with --static)")
+    p.add_argument("--static", action="store_true",
+                   help="pin the protocol's view shape (only the batch stays free) for compilers that need it")
+    p.add_argument("--opset", type=int, default=17)
+    p.add_argument("--simplify", action="store_true", help="simplify the graph with onnxslim")
+    p.add_argument("--no-verify", action="store_true")
+    _verify_options(p)
+    p.set_defaults(handler=run_export)
+
+    p = sub.add_parser("verify", help="compare an exported model with PyTorch: PASS/FAIL")
+    p.add_argument("model")
+    add_weights(p)
+    p.add_argument("--model-file", required=True, help="the exported .onnx (or OpenVINO .xml)")
+    p.add_argument("--protocol", default="official")
+    p.add_argument("--static", action="store_true", help="the file was exported with --static")
+    _verify_options(p)
+    p.set_defaults(handler=run_verify)
+
+
+def _batches(spec, protocol_name: str, args: argparse.Namespace) -> tuple[list[tuple], str]:
+    from actionzoo.evaluation.staged import read_index
+    from actionzoo.export.examples import example_inputs
+    from actionzoo.export.onnx import verification_shapes
+
+    protocol = spec.protocol(protocol_name)
+    shapes = verification_shapes(spec, protocol_name, static=args.static)
+    batches: list[tuple] = [
+        example_inputs(protocol, batch=2, seed=s, num_frames=t, frame_size=(h, w))
+        for t, h, w in shapes for s in range(args.num_random)
+    ]
+    what = f"random ({len(shapes)} shapes: " + ", ".join(f"{t}x{h}x{w}" for t, h, w in shapes) + ")"
+    if getattr(args, "inputs", None):
+        rows = [r for r in read_index(args.inputs) if r.status == "ok"]
+        real = [np.load(Path(args.inputs) / r.file, allow_pickle=False) for r in rows[: args.max_videos]]
+        batches = [(views,) for views in real] + batches
+        what = f"{what} + {len(real)} preprocessed-video"
+    return batches, what
+
+
+def verify_and_print(args: argparse.Namespace, spec, net, model_file: Path) -> int:
+    from actionzoo.engines.onnxruntime import OnnxRuntimeEngine
+    from actionzoo.engines.openvino import OpenVinoEngine
+    from actionzoo.engines.pytorch import TorchEngine
+    from actionzoo.export.verify import verify_engine
+
+    batches, what = _batches(spec, args.protocol, args)
+    reference = TorchEngine(net)
+    candidates = []
+    if Path(model_file).suffix == ".onnx":
+        candidates.append(OnnxRuntimeEngine(model_file, threads=args.threads))
+    if args.openvino or Path(model_file).suffix == ".xml":
+        candidates.append(OpenVinoEngine(model_file, threads=args.threads))
+    status = 0
+    reports = []
+    for candidate in candidates:
+        report = verify_engine(reference, candidate, batches, inputs=what)
+        print(report.render())
+        reports.append(report.to_dict())
+        status |= 0 if report.passed else 1
+    if getattr(args, "report", None):
+        write_text_atomic(args.report, json.dumps(reports, indent=2) + "\n")
+    return status
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from actionzoo.export.onnx import export_model
+    from actionzoo.zoo.registry import get_model_spec
+
+    spec = get_model_spec(args.model)
+    random_weights_note(args)
+    path, net = export_model(spec, args.output, checkpoint=args.checkpoint, protocol=args.protocol,
+                             opset=args.opset, simplify=args.simplify, trusted=args.trust_checkpoint,
+                             static=args.static)
+    shape = "static " + "x".join(map(str, spec.protocol(args.protocol).view_shape[1:])) \
+        if args.static else "dynamic batch, height, width" + (", time" if spec.dynamic_time else "")
+    print(f"exported {spec.name} to {path} ({shape}; traced at the {args.protocol} view shape)")
+    if args.no_verify:
+        return 0
+    return verify_and_print(args, spec, net, path)
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    from actionzoo.zoo.registry import build_model, get_model_spec
+
+    spec = get_model_spec(args.model)
+    net = build_model(spec, args.checkpoint, trusted=args.trust_checkpoint)
+    return verify_and_print(args, spec, net, Path(args.model_file))

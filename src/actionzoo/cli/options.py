@@ -1,0 +1,148 @@
+"""Option groups several commands share, option types, and turning options into API objects.
+
+Strings become types here, once: a model name becomes its spec, an engine name its kind, a
+protocol name its protocol. Command modules receive those.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from actionzoo.errors import UsageError
+
+__all__ = [
+    "positive",
+    "non_negative",
+    "batch_sizes",
+    "add_weights",
+    "add_engine",
+    "add_data",
+    "add_ava_layout",
+    "build_engine",
+    "read_records",
+    "random_weights_note",
+    "require",
+    "table",
+]
+
+
+# ------------------------------------------------------------------------------------ types
+
+
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def batch_sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"batch sizes must be positive integers, got {text!r}")
+    return sizes
+
+
+# ---------------------------------------------------------------------------- option groups
+
+
+def add_weights(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", help="official checkpoint (.pth/.pyth/.pkl); random weights if omitted")
+    p.add_argument("--trust-checkpoint", action="store_true",
+                   help="unpickle arbitrary objects (only for files from a trusted source)")
+
+
+def add_engine(p: argparse.ArgumentParser, default: str = "onnxruntime") -> None:
+    from actionzoo.engines.registry import ENGINES
+
+    p.add_argument("--engine", default=default, help=f"one of {', '.join(ENGINES)}")
+    p.add_argument("--model-file", help="exported .onnx or OpenVINO .xml (onnxruntime and openvino engines)")
+    p.add_argument("--precision", default="fp32",
+                   help="fp32 (default); bf16/fp16 for pytorch (autocast) and openvino; printed in reports")
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda[:i] for the pytorch engines")
+    p.add_argument("--threads", type=positive, help="engine threads (default: all cores)")
+
+
+def add_data(p: argparse.ArgumentParser, *, required: bool = True) -> None:
+    p.add_argument("--ann", required=required, help="annotation file (any supported format)")
+    p.add_argument("--data-root", required=required,
+                   help="folder the annotation's paths are relative to")
+    p.add_argument("--ann-format", default="auto",
+                   help="videos, rawframes, pyslowfast, kinetics_csv, ucf101, sthv2 (default: auto)")
+    p.add_argument("--labels", help="classInd.txt (UCF-101) or labels.json (Sth-V2), if not beside --ann")
+    p.add_argument("--class-names", help="file with one class name per line (for reports)")
+
+
+def add_ava_layout(p: argparse.ArgumentParser, title: str = "AVA detector (slowfast_r50_ava)") -> None:
+    detection = p.add_argument_group(title)
+    detection.add_argument("--frames-dir", help="frames/{video_id}/{video_id}_{n:06d}.jpg")
+    detection.add_argument("--frame-list", help="frame_lists/val.csv")
+    detection.add_argument("--boxes", help="person boxes CSV or proposals .pkl (score >= 0.8 kept)")
+    detection.add_argument("--gt", help="ava_val_v2.2.csv")
+    detection.add_argument("--labelmap", help="ava_action_list_v2.2_for_activitynet_2019.pbtxt")
+    detection.add_argument("--excluded", help="ava_val_excluded_timestamps_v2.2.csv")
+
+
+# ------------------------------------------------------------------------------- conversions
+
+
+def build_engine(args: argparse.Namespace, model: object = None, engine_name: str | None = None):
+    """The engine the options ask for: PyTorch engines from --checkpoint (or random weights),
+    the others from --model-file."""
+    from actionzoo.engines.registry import create_engine, engine_kind
+    from actionzoo.zoo.registry import build_model
+
+    kind = engine_kind(engine_name or args.engine)
+    net = None
+    if kind.needs_model:
+        if getattr(args, "model_file", None):
+            raise UsageError(f"--model-file is for the onnxruntime/openvino engines; the {kind.name} "
+                             "engine takes --checkpoint")
+        net = build_model(model if model is not None else args.model,
+                          getattr(args, "checkpoint", None),
+                          trusted=getattr(args, "trust_checkpoint", False))
+    return create_engine(kind, model=net, model_file=getattr(args, "model_file", None),
+                         threads=getattr(args, "threads", None),
+                         precision=getattr(args, "precision", "fp32"),
+                         device=getattr(args, "device", "cpu"))
+
+
+def read_records(args: argparse.Namespace, num_classes: int | None = None):
+    from actionzoo.data.annotations import read_annotations
+
+    return read_annotations(
+        args.ann, args.data_root, format=args.ann_format, labels=args.labels,
+        class_names=args.class_names, num_classes=num_classes,
+    )
+
+
+def random_weights_note(args: argparse.Namespace) -> None:
+    if getattr(args, "checkpoint", None) is None and getattr(args, "model_file", None) is None:
+        print("note: no --checkpoint given: the weights are RANDOM, accuracy will be at chance",
+              file=sys.stderr)
+
+
+def require(args: argparse.Namespace, what: str, options: Sequence[str]) -> None:
+    missing = [o for o in options if getattr(args, o.lstrip("-").replace("-", "_")) is None]
+    if missing:
+        raise UsageError(f"{what} needs {', '.join(missing)}")
+
+
+def table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(header, widths)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    return "\n".join(lines)

@@ -1,0 +1,75 @@
+"""Decode workers: dataset items built in other processes, handed back in order.
+
+Workers start from a fork server, never by forking this process: forking a process whose
+OpenMP/OpenCV thread pools have run deadlocks the child on a lock held by a thread that does not
+exist there (seen here: a worker stuck in ``cv2.setNumThreads``). The fork server is a fresh process
+that imports the decode stack once; workers fork from it.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+__all__ = ["WorkItem", "load_in_workers", "worker_context", "limit_worker_threads"]
+
+# What the fork server imports once, so that each worker starts with the decode stack loaded.
+_PRELOAD = ["actionzoo.data.views", "actionzoo.data.decode"]
+
+
+@dataclass
+class WorkItem:
+    """One unit of work built by a worker: the engine rows it yields, or the reason it failed.
+
+    ``rows`` are the model inputs for one video (its views) or one keyframe (its clip with boxes);
+    ``None`` when the item could not be built, with ``error`` saying why.
+    """
+
+    position: int
+    rows: list[Any] | None
+    error: str | None
+    decode_s: float
+    preprocess_s: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def limit_worker_threads(_: int = 0) -> None:
+    """One thread per library in each worker: the workers are the parallelism."""
+    import cv2
+
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)
+
+
+def _identity(item: object) -> object:
+    return item
+
+
+def worker_context() -> multiprocessing.context.BaseContext:
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(_PRELOAD)
+    return context
+
+
+def load_in_workers(dataset: torch.utils.data.Dataset, workers: int) -> Iterator:
+    """``dataset``'s items in order, built by ``workers`` processes (in this one when 0)."""
+    if workers == 0:
+        for i in range(len(dataset)):  # type: ignore[arg-type]
+            yield dataset[i]
+        return
+    loader = torch.utils.data.DataLoader(
+        dataset,
+        batch_size=None,
+        num_workers=workers,
+        collate_fn=_identity,
+        prefetch_factor=2,
+        worker_init_fn=limit_worker_threads,
+        multiprocessing_context=worker_context(),
+    )
+    yield from loader
