@@ -603,3 +603,15 @@ def test_missing_videos(tmp: Path) -> None:
     result = read_video_list(ann, tmp)
     assert [r.video_id for r in result.missing()] == ["gone.mp4"]
     assert missing_videos([VideoRecord(tmp / "frames", 0)]) == []
+
+
+def test_the_one_line_message_lists_every_bad_line(tmp: Path) -> None:
+    lines = ["ok.mp4 1"] + [f"bad{i}.mp4 x" if i % 3 == 0 else f"v{i}.mp4 {i % 4}" for i in range(1, 40)]
+    (tmp / "list.txt").write_text("\n".join(lines) + "\n")
+    with pytest.raises(AnnotationError) as excinfo:
+        read_video_list(tmp / "list.txt", tmp, num_classes=4)
+    message = str(excinfo.value)
+    bad = [n for n, line in enumerate(lines, start=1) if "bad" in line]
+    assert "\n" not in message
+    assert message.startswith(f"{tmp / 'list.txt'}: line {bad[0]} ")
+    assert f"also at lines {', '.join(map(str, bad[1:]))} (and {len(bad) - 1} more problems)" in message

@@ -1,12 +1,12 @@
 """AVA v2.2 test-mode samples, built as PySlowFast builds them (``ava_helper`` + ``ava_dataset``,
 OpenCV backend, ``test`` split).
 
-Layout (reference notes on AVA, section 1): frames ``frames/{video_id}/{video_id}_{n:06d}.jpg``
+Layout (PySlowFast@9839d13 ``slowfast/datasets/ava_helper.py``): frames ``frames/{video_id}/{video_id}_{n:06d}.jpg``
 (n from 1), listed by ``frame_lists/val.csv`` (row order = frame index, first appearance = video
 index); person boxes from PySlowFast's detector CSV (``video_id, timestamp, x1, y1, x2, y2,
 action_id or empty, score``) or an mmaction2 / LFB proposal pickle (``"vid,0902" -> N x 5``).
 
-Samples (1.4):
+Samples (``ava_helper.load_boxes_and_labels``, ``get_keyframe_data``):
 
 * rows with score ``>= 0.8`` (the protocol's threshold) are kept; the threshold is applied
   before anything else, as in ``parse_bboxes_file``;
@@ -19,7 +19,7 @@ Samples (1.4):
   A frame-list video without boxes simply has no keyframes (PySlowFast would assert here; it is
   allowed so that a frame list may cover more videos than a box file).
 
-One keyframe -> one clip (2.1, 2.2, test column):
+One keyframe -> one clip (``ava_dataset.Ava._images_and_boxes_preprocessing_cv2``, test split):
 
 1. frame indices ``range(c - 32, c + 32, 2)``, ``c = (t - 900) * 30``, clamped to ``[0, n - 1]``
    (``n`` = the video's rows in the frame list);

@@ -209,6 +209,30 @@ def _write_image(path: Path, rgb: np.ndarray) -> None:
     write_bytes_atomic(path, data.tobytes())
 
 
+def _keyframe_row(source: VideoFile, pipeline: AvaKeyframePipeline, second: int, index: int,
+                  ori: np.ndarray) -> tuple[_Keyframe, KeyframeRow]:
+    """Decode and transform one keyframe's clip as AVA test mode does."""
+    indices = clip_frame_indices(index, len(source), num_frames=pipeline.num_frames,
+                                 sampling_rate=pipeline.sampling_rate)
+    frames = source.read(indices)
+    x, boxes_px = keyframe_clip(frames, ori, short_side=pipeline.short_side, mean=pipeline.mean,
+                                std=pipeline.std)
+    keyframe_rgb = frames[pipeline.num_frames // 2].copy()  # not a view of all 32 frames
+    return _Keyframe(second, index, keyframe_rgb, ori), KeyframeRow(x, boxes_px)
+
+
+def _frame_rate(source: VideoFile, fps: float | str | Fraction | None) -> Fraction:
+    """The given frame rate, exactly as written, or the stream's average rate."""
+    if fps is None:
+        fps = source.timing.average_rate
+        if not fps:
+            raise UsageError(f"{source.path}: the stream states no average frame rate; give fps")
+    rate = fps if isinstance(fps, Fraction) else Fraction(str(fps))
+    if rate <= 0:
+        raise UsageError(f"fps must be positive, got {fps}")
+    return rate
+
+
 def detect(
     video: PathLike,
     proposals: PathLike,
@@ -236,26 +260,18 @@ def detect(
     pipeline = spec.official.pipeline
     if not isinstance(pipeline, AvaKeyframePipeline):
         raise UsageError(f"{spec.name} is not a detector; `actionzoo predict` classifies videos")
-    num_classes = spec.num_classes
     if image_format not in ("jpg", "png"):
         raise UsageError(f"image format {image_format!r}: choose jpg or png")
     if batch_size < 1 or top_k < 1:
         raise UsageError("batch size and top-k must be >= 1")
-    names = None
-    if labelmap is not None:
-        names = read_labelmap(labelmap) if isinstance(labelmap, (str, os.PathLike)) else dict(labelmap)
+    names = None if labelmap is None else (
+        read_labelmap(labelmap) if isinstance(labelmap, (str, os.PathLike)) else dict(labelmap))
     per_video = read_keyframe_boxes(proposals, min_score=pipeline.box_score_threshold, seconds=None)
     chosen, seconds = select_video_boxes(per_video, video, video_id, proposals=proposals)
 
     source = VideoFile(video)
     count = len(source)
-    if fps is None:
-        fps = source.timing.average_rate
-        if not fps:
-            raise UsageError(f"{video}: the stream states no average frame rate; give fps")
-    rate = fps if isinstance(fps, Fraction) else Fraction(str(fps))
-    if rate <= 0:
-        raise UsageError(f"fps must be positive, got {fps}")
+    rate = _frame_rate(source, fps)
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -275,21 +291,14 @@ def detect(
                                      None, None))
 
     # Keyframes of one video share a frame size, so every call holds up to batch_size clips.
-    packer = BatchPacker(run_clips(engine, num_classes), batch_size, draw)
+    packer = BatchPacker(run_clips(engine, spec.num_classes), batch_size, draw)
     for second, ori in seconds.items():
         index = keyframe_frame_index(second, rate, start_second)
         if not 0 <= index < count:
-            report.skipped.append(
-                (second, f"maps to frame {index}; the video has frames 0..{count - 1}")
-            )
+            report.skipped.append((second, f"maps to frame {index}; the video has frames 0..{count - 1}"))
             continue
-        indices = clip_frame_indices(index, count, num_frames=pipeline.num_frames,
-                                     sampling_rate=pipeline.sampling_rate)
-        frames = source.read(indices)
-        x, boxes_px = keyframe_clip(frames, ori, short_side=pipeline.short_side,
-                                    mean=pipeline.mean, std=pipeline.std)
-        keyframe_rgb = frames[pipeline.num_frames // 2].copy()  # not a view of all 32 frames
-        packer.add(_Keyframe(second, index, keyframe_rgb, ori), [KeyframeRow(x, boxes_px)])
+        keyframe, row = _keyframe_row(source, pipeline, second, index, ori)
+        packer.add(keyframe, [row])
     packer.flush()
     if stored:
         report.detections_csv, _ = write_detections_csv(stored, out / "detections.csv")

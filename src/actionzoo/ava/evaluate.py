@@ -319,8 +319,7 @@ def evaluate_ava(
     (scored or failed); an interrupted run reports ``interrupted`` and no mAP.
     """
     spec = get_model_spec(model_name)
-    if isinstance(protocol, str):
-        protocol = spec.protocol(protocol)
+    protocol = spec.protocol(protocol)
     pipeline = protocol.pipeline
     if not isinstance(pipeline, AvaKeyframePipeline):
         raise UsageError(f"{model_name} protocol {protocol.name} is not an AVA keyframe protocol")
@@ -333,14 +332,10 @@ def evaluate_ava(
     test_set = load_test_set(frames_dir, frame_list, boxes, pipeline=pipeline)
 
     config = {
-        "model": spec.name,
-        "protocol": protocol.describe(),
-        "frames_dir": str(Path(frames_dir).resolve()),
-        "frame_list": str(Path(frame_list).resolve()),
-        "boxes": str(Path(boxes).resolve()),
-        "box_score_threshold": pipeline.box_score_threshold,
-        **info_of(engine).key(),
-        "weights": str(weights),
+        "model": spec.name, "protocol": protocol.describe(),
+        "frames_dir": str(Path(frames_dir).resolve()), "frame_list": str(Path(frame_list).resolve()),
+        "boxes": str(Path(boxes).resolve()), "box_score_threshold": pipeline.box_score_threshold,
+        **info_of(engine).key(), "weights": str(weights),
     }
     with KeyframeStore(results, config, resume=resume) as store:
         stats = run_keyframes(test_set, engine, store, batch_size=batch_size, workers=workers,
@@ -350,36 +345,35 @@ def evaluate_ava(
         stored = [r for r in store.results() if r.key in keys]
 
     ok = [r for r in stored if r.status == "ok"]
+    info = info_of(engine)
     report = AvaEvalReport(
-        model=spec.name,
-        protocol=protocol.describe(),
-        engine=info_of(engine).describe(),
-        precision=info_of(engine).precision,
-        batch_size=batch_size,
-        workers=workers,
-        total=len(test_set),
-        scored=len(ok),
-        failed=[(r.key, r.reason or "") for r in stored if r.status == "failed"],
-        metrics={},
-        times=stats.times,
-        scored_this_run=stats.scored,
-        interrupted=stats.interrupted,
+        model=spec.name, protocol=protocol.describe(), engine=info.describe(),
+        precision=info.precision, batch_size=batch_size, workers=workers, total=len(test_set),
+        scored=len(ok), failed=[(r.key, r.reason or "") for r in stored if r.status == "failed"],
+        metrics={}, times=stats.times, scored_this_run=stats.scored, interrupted=stats.interrupted,
         boxes=sum(len(r.ori_boxes) for r in ok if r.ori_boxes is not None),
         videos_without_boxes=len(test_set.videos_without_boxes),
     )
     if stats.interrupted or len(stored) < len(test_set):
         return report
 
+    _finalize(report, stored, out_csv, gt_rows, classes, excluded_keys, variant)
+    return report
+
+
+def _finalize(report: AvaEvalReport, stored: list[KeyframeResult], out_csv: PathLike,
+              gt_rows: list[AnnotationRow], classes: dict[int, str], excluded_keys: set[str],
+              variant: str) -> None:
+    """Write the detections CSV and put the frame-mAP of exactly its values into ``report``."""
     start = time.perf_counter()
     csv_path, rows = write_detections_csv(stored, out_csv)
-    # The metric sees exactly the CSV's values; non-label-map classes are left out here, which
-    # both evaluator variants do first anyway (it saves a quarter of the rows).
+    # Non-label-map classes are left out here, which both evaluator variants do first anyway
+    # (it saves a quarter of the rows).
     result = ava_frame_map(gt_rows, detection_rows(stored, classes), classes, excluded_keys,
                            variant=variant)
     report.finalize_s = time.perf_counter() - start
     report.detections_csv = str(csv_path)
     report.detection_rows = rows
-    report.metric_protocol = result["protocol"]
-    report.metrics = {"mAP": float(result["mAP"])}
-    report.per_class = [(c, classes[c], result["per_class"].get(c)) for c in classes]
-    return report
+    report.metric_protocol = result.protocol
+    report.metrics = {"mAP": float(result.mAP)}
+    report.per_class = [(c, classes[c], result.per_class.get(c)) for c in classes]

@@ -6,32 +6,33 @@ reproduces PySlowFast's ``ava_eval_helper`` (its in-training ``val`` and final `
 runs the same evaluation core on data that never went through the official reader: no top-50 per
 keyframe and no per-keyframe re-sort, so detections *and* ground truth are matched in input order.
 
-The steps, in order (the section numbers are those of the reference notes on AVA):
+The steps, in order (ActivityNet@3fee089 ``Evaluation/get_ava_performance.py`` and its
+``object_detection_evaluation``):
 
-1. Label map (4.2.1): the whitelist is the set of ids; ``num_class`` = max id.
-2. Keys (4.2.2): ``"%s,%04d" % (video_id, int(timestamp))``.
-3. Ground truth (4.2.3): rows whose action is not whitelisted are skipped; per key the rest go
+1. Label map: the whitelist is the set of ids; ``num_class`` = max id.
+2. Keys: ``"%s,%04d" % (video_id, int(timestamp))``.
+3. Ground truth: rows whose action is not whitelisted are skipped; per key the rest go
    through a min-heap of ``(person_id or 1.0, action_id, y1, x1, y2, x2)`` without capacity and are
    then stably sorted by descending person id (so equal "scores" keep heap-array order).
    PySlowFast: file order.
-4. Detections (4.2.4): non-whitelisted rows are skipped *first*; per key the top 50 entries by
+4. Detections: non-whitelisted rows are skipped *first*; per key the top 50 entries by
    score over all boxes and classes are kept with a min-heap of ``(score, action_id, y1, x1, y2,
    x2)`` (push until 50, then replace the minimum only when the new score is strictly greater),
    then stably sorted by descending score (equal scores keep heap-array order).
    PySlowFast: all rows, input order.
-5. GT images (4.2.5): every non-excluded GT key; ``num_gt[c]`` counts class-c rows there.
-6. Detections per non-excluded key (4.2.6), keys in order of first appearance, keys without GT
+5. GT images: every non-excluded GT key; ``num_gt[c]`` counts class-c rows there.
+6. Detections per non-excluded key, keys in order of first appearance, keys without GT
    included (all FP): boxes without ``y1 < y2`` and ``x1 < x2`` are dropped (after step 4, so
    they still took top-50 slots); per class, IoU without +1 on normalised coordinates; each
    detection in order takes its best-IoU GT (first index on ties) and is a TP only if that IoU
    is >= 0.5 and that GT is still free -- no fallback to the second-best GT.
-7. Per class with ``num_gt > 0`` (4.2.7): scores and TP flags concatenated over keys, ordered by
+7. Per class with ``num_gt > 0``: scores and TP flags concatenated over keys, ordered by
    ``np.argsort(scores)[::-1]`` (numpy's default, unstable sort: the official tie rule, see
    below); cumulative precision / recall; VOC all-point AP under the monotone envelope; AP 0
    without detections. Classes without GT get NaN.
-8. mAP (4.2.8): ``np.nanmean`` over the per-class array of length ``num_class``.
+8. mAP: ``np.nanmean`` over the per-class array of length ``num_class``.
 
-Ties (4.5): a TP and an FP of one class with equal scores make the AP depend on numpy's argsort
+Ties: a TP and an FP of one class with equal scores make the AP depend on numpy's argsort
 tie order, exactly as in the official code (and equally machine/numpy-version dependent there);
 this module calls the same ``np.argsort`` on the same array in the same order, so it reproduces the
 official value on the same numpy. Everything is float64 with the official operation order.
@@ -274,7 +275,13 @@ def average_precision(
 
 @dataclass(frozen=True)
 class FrameMapResult(KeyedResult):
-    """The outcome of :func:`ava_frame_map`; every field also reads as ``result["name"]``."""
+    """The outcome of :func:`ava_frame_map`; every field also reads as ``result["name"]``.
+
+    ``num_detections`` / ``num_tp`` count the detections that were scored (after every filter);
+    ``keyframes`` and ``dropped`` count keyframes and detections by fate; ``official`` is the
+    official output dict (``PascalBoxes_Precision/mAP@0.5IOU`` and
+    ``PascalBoxes_PerformanceByCategory/AP@0.5IOU/<name>``, NaN for classes without GT).
+    """
 
     mAP: float  # NaN when no label-map class has ground truth
     per_class: dict[int, float | None]  # label-map order; None: no ground truth
@@ -355,6 +362,39 @@ def _match_detections(
     return matches
 
 
+def _entries(gt_rows: list[AnnotationRow], det_rows: list[DetectionRow], whitelist: set[int],
+             official_order: bool) -> tuple[dict, dict, int, int]:
+    """Steps 3-4: per-key GT and detection entries in matching order, and the detections dropped
+    for a class outside the label map or beyond the top 50 of their keyframe."""
+    gt_entries, _, _ = _per_key_entries(
+        ((r.key, (1.0 if r.person_id is None else float(r.person_id), r.action_id,
+                  r.y1, r.x1, r.y2, r.x2)) for r in gt_rows),
+        whitelist, 0, official_order,
+    )
+    det_entries, not_in_map, cut_by_top_k = _per_key_entries(
+        ((r.key, (r.score, r.action_id, r.y1, r.x1, r.y2, r.x2)) for r in det_rows),
+        whitelist, TOP_K_PER_KEYFRAME, official_order,
+    )
+    return gt_entries, det_entries, not_in_map, cut_by_top_k
+
+
+def _class_average_precisions(
+    matches: _Matches, num_gt: np.ndarray, classes: Mapping[int, str], num_class: int
+) -> tuple[np.ndarray, dict[int, int], dict[int, int]]:
+    """Step 7: AP per class id (index id - 1, NaN without GT) and the scored / TP counts."""
+    ap = np.full(num_class, np.nan, dtype=np.float64)
+    num_detections: dict[int, int] = {}
+    num_tp: dict[int, int] = {}
+    for c in classes:
+        scores = np.concatenate(matches.scores[c]) if matches.scores[c] else np.zeros(0)
+        tp = np.concatenate(matches.tp[c]) if matches.tp[c] else np.zeros(0, dtype=bool)
+        num_detections[c] = int(scores.size)
+        num_tp[c] = int(tp.sum())
+        if num_gt[c] > 0:
+            ap[c - 1] = average_precision(scores, tp, int(num_gt[c]))
+    return ap, num_detections, num_tp
+
+
 def ava_frame_map(
     groundtruth: PathLike | Iterable[AnnotationRow | Sequence[Any]],
     detections: PathLike | Iterable[DetectionRow | Sequence[Any]],
@@ -378,13 +418,7 @@ def ava_frame_map(
     second is a multiple of 4, GT and detections alike -- what PySlowFast's in-training ``val``
     mode evaluates (its dataset loads only those keyframes and its meter uses the "mini" GT).
 
-    Returns a :class:`FrameMapResult` (its fields also read by name, ``result["mAP"]``): ``mAP`` (float; NaN when no label-map class has ground truth),
-    ``"per_class"`` ({class_id: AP, or None for a label-map class without ground truth}, label-map
-    order), ``"num_gt"`` and ``"num_detections"`` / ``"num_tp"`` per class (detections that were
-    scored, i.e. after every filter), ``"keyframes"`` and ``"dropped"`` counts, ``"official"``
-    (the official output dict: ``PascalBoxes_Precision/mAP@0.5IOU`` and
-    ``PascalBoxes_PerformanceByCategory/AP@0.5IOU/<name>``, NaN for classes without GT),
-    ``"variant"`` and ``"protocol"``.
+    Returns a :class:`FrameMapResult` (its fields also read by name, ``result["mAP"]``).
     """
     if variant not in _PROTOCOLS:
         raise UsageError(
@@ -401,30 +435,12 @@ def ava_frame_map(
         gt_rows = [r for r in gt_rows if r.timestamp % 4 == 0]
         det_rows = [r for r in det_rows if r.timestamp % 4 == 0]
 
-    # Steps 3-4: per-key entries in matching order.
-    gt_entries, _, _ = _per_key_entries(
-        ((r.key, (1.0 if r.person_id is None else float(r.person_id), r.action_id,
-                  r.y1, r.x1, r.y2, r.x2)) for r in gt_rows),
-        whitelist, 0, official_order,
-    )
-    det_entries, not_in_map, cut_by_top_k = _per_key_entries(
-        ((r.key, (r.score, r.action_id, r.y1, r.x1, r.y2, r.x2)) for r in det_rows),
-        whitelist, TOP_K_PER_KEYFRAME, official_order,
-    )
+    gt_entries, det_entries, not_in_map, cut_by_top_k = _entries(gt_rows, det_rows, whitelist,
+                                                                  official_order)
     gt_images, num_gt, excluded_gt = _groundtruth_images(gt_entries, excluded_keys, num_class)
     matches = _match_detections(det_entries, gt_images, excluded_keys, num_class)
 
-    # Steps 7-8: per-class AP and the mean.
-    ap = np.full(num_class, np.nan, dtype=np.float64)  # index = class id - 1, as officially
-    num_detections: dict[int, int] = {}
-    num_tp: dict[int, int] = {}
-    for c in classes:
-        scores = np.concatenate(matches.scores[c]) if matches.scores[c] else np.zeros(0)
-        tp = np.concatenate(matches.tp[c]) if matches.tp[c] else np.zeros(0, dtype=bool)
-        num_detections[c] = int(scores.size)
-        num_tp[c] = int(tp.sum())
-        if num_gt[c] > 0:
-            ap[c - 1] = average_precision(scores, tp, int(num_gt[c]))
+    ap, num_detections, num_tp = _class_average_precisions(matches, num_gt, classes, num_class)
     mean_ap = float(np.nanmean(ap)) if not np.isnan(ap).all() else math.nan
 
     official = {f"PascalBoxes_Precision/mAP@{IOU_THRESHOLD}IOU": mean_ap}

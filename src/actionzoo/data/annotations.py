@@ -5,7 +5,8 @@ Every reader turns one dataset's annotation file(s) into an :class:`Annotations`
 class names when the files carry them. Nothing here opens a video; use
 :meth:`Annotations.missing` to list records whose video or frame folder is absent.
 
-Formats (see the reference notes, sections 1.D-4.D):
+Formats (mmaction2@5fa8faa ``mmaction/datasets/{video,rawframe}_dataset.py``, ``tools/data/*``;
+PySlowFast@9839d13 ``slowfast/datasets/kinetics.py``):
 
 =================  ==============================================================================
 ``videos``         mmaction2 video list, one ``<path> <label>`` per line (:func:`read_video_list`)
@@ -470,76 +471,9 @@ def read_kinetics_csv(
     path = Path(csv_path)
     given = _resolve_class_names(class_names)
     _limit(given, num_classes)
-    text = _read_text(path)
-    root = Path(data_root)
     problems: list[str] = []
-
-    rows: list[tuple[int, str, list[str]]] = []  # (line number, raw line, fields)
-    raw_lines = text.splitlines()
-    reader = csv.reader(io.StringIO(text))
-    columns = {name: i for i, name in enumerate(_K400_COLUMNS)}
-    first = True
-    try:
-        for fields in reader:
-            lineno = reader.line_num
-            if not fields or all(not f.strip() for f in fields):
-                continue
-            stripped = [f.strip() for f in fields]
-            if first:
-                first = False
-                if "youtube_id" in stripped:
-                    header = {name: i for i, name in enumerate(stripped)}
-                    if "label" not in header:
-                        raise AnnotationError(
-                            path,
-                            [
-                                f"line {lineno}: header has no 'label' column "
-                                "(a Kinetics test CSV carries no labels)"
-                            ],
-                        )
-                    absent = [c for c in _K400_COLUMNS if c not in header]
-                    if absent:
-                        raise AnnotationError(
-                            path, [f"line {lineno}: header lacks column(s) {', '.join(absent)}"]
-                        )
-                    columns = {c: header[c] for c in _K400_COLUMNS}
-                    continue
-            raw = raw_lines[lineno - 1] if lineno - 1 < len(raw_lines) else ",".join(fields)
-            rows.append((lineno, raw, stripped))
-    except csv.Error as exc:
-        problems.append(f"line {reader.line_num}: CSV syntax error: {exc}")
-
-    width = max(columns.values()) + 1
-    parsed: list[tuple[int, str, str, str]] = []  # (line number, raw, class_name, clip_id)
-    for lineno, raw, fields in rows:
-        where = _where(lineno, raw)
-        if len(fields) < width:
-            problems.append(
-                f"{where}: expected at least {width} fields "
-                f"'label,youtube_id,time_start,time_end,split', got {len(fields)}"
-            )
-            continue
-        label = fields[columns["label"]]
-        youtube_id = fields[columns["youtube_id"]]
-        line_problems = []
-        name = kinetics_class_name(label)
-        if not name:
-            line_problems.append("empty label")
-        if not youtube_id:
-            line_problems.append("empty youtube_id")
-        times = []
-        for col in ("time_start", "time_end"):
-            value = fields[columns[col]]
-            if not _NUMBER.fullmatch(value):
-                line_problems.append(f"{col} {value!r} is not a number")
-            elif float(value) < 0:
-                line_problems.append(f"{col} {value} is negative")
-            else:
-                times.append(float(value))
-        if line_problems:
-            problems.append(f"{where}: {'; '.join(line_problems)}")
-            continue
-        parsed.append((lineno, raw, name, kinetics_clip_id(youtube_id, times[0], times[1])))
+    columns, rows = _kinetics_rows(path, _read_text(path), problems)
+    parsed = [clip for clip in (_kinetics_clip(row, columns, problems) for row in rows) if clip]
 
     if given is not None:
         names = given
@@ -553,6 +487,7 @@ def read_kinetics_csv(
                 "pass the class names (e.g. label_map_k400.txt) so that indices match"
             )
 
+    root = Path(data_root)
     records: list[VideoRecord] = []
     for lineno, raw, name, clip_id in parsed:
         if name not in index:
@@ -562,6 +497,81 @@ def read_kinetics_csv(
         video = root / (rel if rawframes else rel + ext)
         records.append(VideoRecord(path=video, label=index[name], video_id=f"{name}/{clip_id}"))
     return _finish(path, records, names, problems)
+
+
+def _kinetics_rows(
+    path: Path, text: str, problems: list[str]
+) -> tuple[dict[str, int], list[tuple[int, str, list[str]]]]:
+    """The column of each Kinetics field (from a header row if there is one) and every data row
+    as (line number, raw line, stripped fields)."""
+    rows: list[tuple[int, str, list[str]]] = []
+    raw_lines = text.splitlines()
+    reader = csv.reader(io.StringIO(text))
+    columns = {name: i for i, name in enumerate(_K400_COLUMNS)}
+    first = True
+    try:
+        for fields in reader:
+            lineno = reader.line_num
+            if not fields or all(not f.strip() for f in fields):
+                continue
+            stripped = [f.strip() for f in fields]
+            if first:
+                first = False
+                if "youtube_id" in stripped:
+                    columns = _kinetics_header(path, lineno, stripped)
+                    continue
+            raw = raw_lines[lineno - 1] if lineno - 1 < len(raw_lines) else ",".join(fields)
+            rows.append((lineno, raw, stripped))
+    except csv.Error as exc:
+        problems.append(f"line {reader.line_num}: CSV syntax error: {exc}")
+    return columns, rows
+
+
+def _kinetics_header(path: Path, lineno: int, names: list[str]) -> dict[str, int]:
+    header = {name: i for i, name in enumerate(names)}
+    if "label" not in header:
+        raise AnnotationError(
+            path, [f"line {lineno}: header has no 'label' column (a Kinetics test CSV carries no labels)"]
+        )
+    absent = [c for c in _K400_COLUMNS if c not in header]
+    if absent:
+        raise AnnotationError(path, [f"line {lineno}: header lacks column(s) {', '.join(absent)}"])
+    return {c: header[c] for c in _K400_COLUMNS}
+
+
+def _kinetics_clip(
+    row: tuple[int, str, list[str]], columns: dict[str, int], problems: list[str]
+) -> tuple[int, str, str, str] | None:
+    """(line number, raw line, class name, clip id) of one row, or None with its problems noted."""
+    lineno, raw, fields = row
+    where = _where(lineno, raw)
+    width = max(columns.values()) + 1
+    if len(fields) < width:
+        problems.append(
+            f"{where}: expected at least {width} fields "
+            f"'label,youtube_id,time_start,time_end,split', got {len(fields)}"
+        )
+        return None
+    youtube_id = fields[columns["youtube_id"]]
+    line_problems = []
+    name = kinetics_class_name(fields[columns["label"]])
+    if not name:
+        line_problems.append("empty label")
+    if not youtube_id:
+        line_problems.append("empty youtube_id")
+    times = []
+    for col in ("time_start", "time_end"):
+        value = fields[columns[col]]
+        if not _NUMBER.fullmatch(value):
+            line_problems.append(f"{col} {value!r} is not a number")
+        elif float(value) < 0:
+            line_problems.append(f"{col} {value} is negative")
+        else:
+            times.append(float(value))
+    if line_problems:
+        problems.append(f"{where}: {'; '.join(line_problems)}")
+        return None
+    return lineno, raw, name, kinetics_clip_id(youtube_id, times[0], times[1])
 
 
 # --------------------------------------------------------------------------------------------
@@ -843,6 +853,62 @@ def _companion(path: Path, given: PathLike | None, candidates: Sequence[str], wh
     raise AnnotationError(path, [f"needs {what}: pass it as labels= (looked for {looked})"])
 
 
+@dataclass(frozen=True)
+class _Request:
+    """What :func:`read_annotations` was asked for, handed to the format's reader."""
+
+    path: Path
+    data_root: PathLike
+    labels: PathLike | None
+    class_names: ClassNames
+    num_classes: int | None
+    rawframes: bool | None
+    ext: str | None
+
+
+def _list_reader(read: Any) -> Any:
+    def run(r: _Request) -> Annotations:
+        if r.rawframes is not None or r.ext is not None:
+            raise UsageError(f"rawframes/ext do not apply to {r.path.name}: the file names each video")
+        return read(r.path, r.data_root, class_names=r.class_names, num_classes=r.num_classes)
+
+    return run
+
+
+def _kinetics(r: _Request) -> Annotations:
+    return read_kinetics_csv(r.path, r.data_root, class_names=r.class_names,
+                             num_classes=r.num_classes, ext=".mp4" if r.ext is None else r.ext,
+                             rawframes=bool(r.rawframes))
+
+
+def _ucf101(r: _Request) -> Annotations:
+    if r.ext is not None:
+        raise UsageError("ext does not apply to UCF-101 split lists: they name each video")
+    class_ind = _companion(r.path, r.labels, ("classInd.txt",), "classInd.txt")
+    return read_ucf101_split(class_ind, r.path, r.data_root, rawframes=bool(r.rawframes),
+                             num_classes=r.num_classes)
+
+
+def _sthv2(r: _Request) -> Annotations:
+    labels_json = _companion(r.path, r.labels, _STHV2_LABELS, "the labels.json of Something-Something V2")
+    return read_sthv2(labels_json, r.path, r.data_root,
+                      rawframes=True if r.rawframes is None else r.rawframes,
+                      ext=".webm" if r.ext is None else r.ext, num_classes=r.num_classes)
+
+
+#: Format name -> reader; the names are those of :data:`FORMATS`.
+READERS: dict[str, Any] = {
+    "videos": _list_reader(read_video_list),
+    "rawframes": _list_reader(read_rawframe_list),
+    "kinetics_csv": _kinetics,
+    "pyslowfast": _list_reader(read_pyslowfast_csv),
+    "ucf101": _ucf101,
+    "sthv2": _sthv2,
+}
+#: Formats that carry their own class names (a companion file), so none may be passed.
+_NAMED_BY_COMPANION = {"ucf101": "classInd.txt", "sthv2": "labels.json"}
+
+
 def read_annotations(
     path: PathLike,
     data_root: PathLike,
@@ -866,50 +932,13 @@ def read_annotations(
     """
     path = Path(path)
     fmt = detect_format(path) if format == "auto" else format
-    if fmt not in FORMATS:
+    if fmt not in READERS:
         raise UsageError(
             f"unknown annotation format {format!r}; choose one of auto, {', '.join(FORMATS)}"
         )
-    if fmt in ("ucf101", "sthv2") and class_names is not None:
+    if fmt in _NAMED_BY_COMPANION and class_names is not None:
         raise UsageError(
-            f"{fmt} annotations take their class names from "
-            f"{'classInd.txt' if fmt == 'ucf101' else 'labels.json'}; do not pass class names"
+            f"{fmt} annotations take their class names from {_NAMED_BY_COMPANION[fmt]}; "
+            "do not pass class names"
         )
-    names_videos = fmt not in ("kinetics_csv", "ucf101", "sthv2")
-    if names_videos and (rawframes is not None or ext is not None):
-        raise UsageError(f"rawframes/ext do not apply to {fmt} lists: the file names each video")
-    if fmt == "videos":
-        return read_video_list(path, data_root, class_names=class_names, num_classes=num_classes)
-    if fmt == "rawframes":
-        return read_rawframe_list(path, data_root, class_names=class_names, num_classes=num_classes)
-    if fmt == "pyslowfast":
-        return read_pyslowfast_csv(
-            path, data_root, class_names=class_names, num_classes=num_classes
-        )
-    if fmt == "kinetics_csv":
-        return read_kinetics_csv(
-            path,
-            data_root,
-            class_names=class_names,
-            num_classes=num_classes,
-            ext=".mp4" if ext is None else ext,
-            rawframes=bool(rawframes),
-        )
-    if fmt == "ucf101":
-        if ext is not None:
-            raise UsageError("ext does not apply to UCF-101 split lists: they name each video")
-        class_ind = _companion(path, labels, ("classInd.txt",), "classInd.txt")
-        return read_ucf101_split(
-            class_ind, path, data_root, rawframes=bool(rawframes), num_classes=num_classes
-        )
-    labels_json = _companion(
-        path, labels, _STHV2_LABELS, "the labels.json of Something-Something V2"
-    )
-    return read_sthv2(
-        labels_json,
-        path,
-        data_root,
-        rawframes=True if rawframes is None else rawframes,
-        ext=".webm" if ext is None else ext,
-        num_classes=num_classes,
-    )
+    return READERS[fmt](_Request(path, data_root, labels, class_names, num_classes, rawframes, ext))

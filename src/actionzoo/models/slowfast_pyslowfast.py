@@ -1,6 +1,7 @@
 """SlowFast R50 as PySlowFast builds it: the Kinetics-400 classifier and the AVA 2.2 box classifier.
 
-Two networks share one trunk (models.md sections 5.A, 6.1; ava.md section 3):
+Two networks share one trunk (PySlowFast@9839d13 ``slowfast/models/video_model_builder.py``
+``SlowFast``, ``head_helper.ResNetBasicHead`` / ``ResNetRoIHead``):
 
 * ``slowfast_r50_pyslowfast_k400`` is ``configs/Kinetics/c2/SLOWFAST_8x8_R50.yaml``, the model that the
   Caffe2 ``SLOWFAST_8x8_R50.pkl`` loads into: res5 spatial stride 2, dilation 1, ``ResNetBasicHead``;

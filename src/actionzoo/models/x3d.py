@@ -1,6 +1,7 @@
 """X3D-S as PySlowFast builds it (``configs/Kinetics/X3D_S.yaml``), the network of ``x3d_s.pyth``.
 
-Facts that change the output (models.md section 2.A):
+Facts that change the output (PySlowFast@9839d13 ``slowfast/models/video_model_builder.py``
+``X3D``, ``head_helper.X3DHead``, ``stem_helper``, ``resnet_helper``):
 
 * the stem has no max-pool: a 1x3x3 stride-2 conv, then a depthwise 5x1x1 conv, BN, ReLU;
 * every block is 1x1x1 -> channel-wise 3x3x3 -> [SE] -> Swish -> 1x1x1; the SE (squeeze-excitation)
