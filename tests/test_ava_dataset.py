@@ -9,6 +9,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from helpers import (  # noqa: E402,F401
+    NUM_FRAMES,
+    SIZES,
+    VIDEO_A,
+    VIDEO_B,
+    frame_value,
+    make_layout,
+    write_boxes,
+    write_frame_list,
+    write_frames,
+)
 
 from actionzoo.ava.dataset import (
     AvaFrameSource,
@@ -21,56 +32,6 @@ from actionzoo.ava.dataset import (
     scaled_size,
 )
 from actionzoo.errors import AnnotationError, DataError
-
-# --------------------------------------------------------------------------- synthetic layout
-
-VIDEO_A = "-a_Video-1"  # AVA ids may start with '-' and hold '_' and '-'
-VIDEO_B = "vidB"
-SIZES = {VIDEO_A: (64, 96), VIDEO_B: (96, 64)}  # (H, W): landscape and portrait
-NUM_FRAMES = 150  # keyframes 902..904 need frames 28..150 (904 clamps at 149)
-
-
-def frame_value(index: int) -> int:
-    """The flat grey level of the top-left 16x16 block of frame ``index`` (carries the index)."""
-    return 40 + index
-
-
-def write_frames(root: Path, video: str, size: tuple[int, int], count: int = NUM_FRAMES,
-                 seed: int = 0) -> Path:
-    folder = root / "frames" / video
-    folder.mkdir(parents=True, exist_ok=True)
-    h, w = size
-    rng = np.random.default_rng(seed)
-    base = cv2.GaussianBlur(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), (5, 5), 0)
-    for n in range(count):
-        img = np.roll(base, n, axis=1).copy()
-        img[:16, :16] = frame_value(n)
-        cv2.imwrite(str(folder / f"{video}_{n + 1:06d}.jpg"), img, [cv2.IMWRITE_JPEG_QUALITY, 95])
-    return folder
-
-
-def write_frame_list(path: Path, videos: dict[str, int]) -> Path:
-    lines = ["original_vido_id video_id frame_id path labels"]
-    for index, (video, count) in enumerate(videos.items()):
-        lines += [f'{video} {index} {n} {video}/{video}_{n + 1:06d}.jpg ""' for n in range(count)]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-def make_layout(root: Path, videos: dict[str, tuple[int, int]] | None = None) -> dict[str, Path]:
-    """frames/{vid}/{vid}_{n:06d}.jpg plus frame_lists/val.csv (in the dict's order)."""
-    videos = videos or SIZES
-    for seed, (video, size) in enumerate(videos.items()):
-        write_frames(root, video, size, seed=seed)
-    frame_list = write_frame_list(root / "frame_lists" / "val.csv", {v: NUM_FRAMES for v in videos})
-    return {"frames": root / "frames", "frame_list": frame_list}
-
-
-def write_boxes(path: Path, rows: list[str]) -> Path:
-    path.write_text("\n".join(rows) + "\n")
-    return path
-
 
 # A box file in PySlowFast's detector format. Video B comes first in the file; the frame list
 # puts A first, and that order wins.

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from test_ava_dataset import make_layout, write_boxes
+from helpers import content_scores, make_layout, write_boxes
 
 from actionzoo.ava.annotations import read_detections_csv
 from actionzoo.ava.dataset import load_keyframe, load_test_set
@@ -74,14 +74,6 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def _inputs(data: dict[str, Path], boxes: str = "boxes") -> tuple[Path, Path, Path, Path, Path, Path]:
     return (data["frames"], data["frame_list"], data[boxes], data["gt"], data["labelmap"],
             data["excluded"])
-
-
-def content_scores(x: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """Deterministic fake scores that depend on each box's own clip and coordinates."""
-    clip = x[boxes[:, 0].astype(int)]
-    level = clip[:, :, ::8, ::16, ::16].reshape(len(boxes), -1).mean(axis=1).astype(np.float64)
-    z = level[:, None] * 3 + boxes[:, 1:].sum(axis=1, keepdims=True) / 97 + np.arange(80) * 0.37
-    return (1 / (1 + np.exp(-np.sin(z) * 3))).astype(np.float32)
 
 
 class FakeEngine:
@@ -275,7 +267,7 @@ _KILL_SCRIPT = textwrap.dedent("""
         name, precision = "slow-fake", "fp32"
 
         def run(self, x, boxes):
-            from test_ava_evaluate import content_scores
+            from helpers import content_scores
 
             time.sleep(0.25)
             return content_scores(x, boxes)

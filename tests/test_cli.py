@@ -53,7 +53,7 @@ def test_wrong_options_exit_with_a_message(capsys) -> None:
 
 
 def test_ava_export_eval_and_detect_through_the_cli(tmp: Path, capsys) -> None:
-    from test_ava_dataset import VIDEO_A, make_layout, write_boxes
+    from helpers import VIDEO_A, make_layout, write_boxes
 
     from actionzoo.data.synthetic import write_synthetic_videos
 

@@ -8,13 +8,13 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections import OrderedDict
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
 import torch
+from helpers import random_state
 
 from actionzoo.cli import main
 from actionzoo.data.annotations import read_video_list
@@ -23,7 +23,7 @@ from actionzoo.engines import OnnxRuntimeEngine, TorchEngine
 from actionzoo.evaluation.recognition import evaluate_records
 from actionzoo.evaluation.store import ResultsStore
 from actionzoo.export.onnx import export_model
-from actionzoo.zoo.registry import build_model, expected_shapes, get_model_spec
+from actionzoo.zoo.registry import build_model, get_model_spec
 
 # SlowFast under the Ascend protocol is one view per video: the cheapest real model to run here.
 MODEL = "slowfast_r50_8x8x1_k400"
@@ -50,16 +50,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "good.txt").write_text("\n".join(good_lines) + "\n")
     (root / "mixed.txt").write_text("\n".join(mixed) + "\n")
 
-    state = OrderedDict()
-    gen = torch.Generator().manual_seed(0)
-    for key, shape in expected_shapes(get_model_spec(MODEL)).items():
-        if key.endswith("num_batches_tracked"):
-            state[key] = torch.tensor(0)
-        elif key.endswith("running_var"):
-            state[key] = torch.rand(shape, generator=gen) + 0.5
-        else:
-            state[key] = torch.randn(shape, generator=gen) * 0.05
-    torch.save({"meta": {}, "state_dict": state}, root / "slowfast.pth")
+    torch.save({"meta": {}, "state_dict": random_state(MODEL)}, root / "slowfast.pth")
     export_model(MODEL, root / "slowfast.onnx", checkpoint=root / "slowfast.pth", protocol=PROTOCOL)
     return root
 

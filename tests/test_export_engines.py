@@ -25,7 +25,8 @@ from actionzoo.export import (
 )
 from actionzoo.zoo.registry import get_model_spec
 
-NAMES = ["slowfast_r50_8x8x1_k400", "x3d_s_k400", "r2plus1d_r34_8x8x1_ucf101", "tsm_r50_1x1x8_sthv2"]
+# Every recognizer in the registry (the detector has its own test below).
+NAMES = [n for n in actionzoo.list_models() if get_model_spec(n).task == "recognition"]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -107,3 +108,54 @@ def test_ava_detector_exports_with_dynamic_batch_and_box_count(tmp: Path) -> Non
     for engine in (OnnxRuntimeEngine(path), OpenVinoEngine(path)):
         report = verify_engine(TorchEngine(model), engine, batches)
         assert report.num_inputs == 5 and report.passed, report.render()
+
+
+def test_an_export_for_256_runs_a_224_clip_and_static_pins_the_shape(tmp: Path) -> None:
+    # The user's case: SlowFast exported for the 256 protocol, run on the 224 centre-crop one.
+    name = "slowfast_r50_8x8x1_k400"
+    spec = get_model_spec(name)
+    path, model = export_model(name, tmp / "dynamic.onnx", protocol="official")
+    dims = [d.dim_param for d in onnx.load(str(path)).graph.input[0].type.tensor_type.shape.dim]
+    assert dims == ["batch", "", "time", "height", "width"]
+    batches = [example_inputs(spec.protocol("ascend"), 1, seed=3),
+               example_inputs(spec.protocol("official"), 1, seed=4)]
+    report = verify_engine(TorchEngine(model), OnnxRuntimeEngine(path), batches)
+    assert report.passed, report.render()
+
+    static, _ = export_model(name, tmp / "static.onnx", protocol="official", static=True, net=model)
+    shape = onnx.load(str(static)).graph.input[0].type.tensor_type.shape.dim
+    assert [d.dim_param or d.dim_value for d in shape] == ["batch", 3, 32, 256, 256]
+    with pytest.raises(Exception, match="dimension|Got invalid"):
+        OnnxRuntimeEngine(static).run(*batches[0])
+
+
+def test_cli_export_verifies_on_two_shapes(tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["export", "r2plus1d_r34_8x8x1_ucf101", "-o", str(tmp / "r.onnx"),
+                 "--num-random", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "dynamic batch, height, width, time" in out
+    assert "PASS  onnxruntime" in out and "2 shapes: 8x256x256, 8x224x288" in out
+
+
+def test_the_engine_table_and_what_each_engine_reports(tmp: Path) -> None:
+    from actionzoo.engines import ENGINES, engine_kind
+
+    assert {k for k, kind in ENGINES.items() if kind.needs_model} == {"pytorch", "pytorch-compile"}
+    assert engine_kind("openvino").precisions == ("fp32", "bf16", "fp16", "int8")
+    with pytest.raises(UsageError, match="runs fp32, not 'bf16'"):
+        create_engine("onnxruntime", model_file=tmp / "m.onnx", precision="bf16")
+    path, model = export_model("x3d_s_k400", tmp / "x3d.onnx")
+    infos = [create_engine("pytorch", model=model).info,
+             create_engine("onnxruntime", model_file=path).info,
+             create_engine("openvino", model_file=path).info]
+    assert [i.key() for i in infos] == [
+        {"engine": "pytorch", "provider": "eager", "device": "cpu", "precision": "fp32"},
+        {"engine": "onnxruntime", "provider": "CPUExecutionProvider", "device": "cpu",
+         "precision": "fp32"},
+        {"engine": "openvino", "provider": "CPU plugin", "device": "cpu", "precision": "fp32"},
+    ]
+    broken = tmp / "broken.onnx"
+    broken.write_bytes(b"not a model")
+    for engine in ("onnxruntime", "openvino"):
+        with pytest.raises(UsageError, match="broken.onnx: .* cannot load this model"):
+            create_engine(engine, model_file=broken)

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import random_state
 from torch.utils.flop_counter import FlopCounterMode
 
 import actionzoo
@@ -15,7 +16,7 @@ from actionzoo.checkpoint.read import CheckpointFormat
 from actionzoo.cli import main
 from actionzoo.errors import CheckpointError, UsageError
 from actionzoo.zoo.inspect import inspect_checkpoint
-from actionzoo.zoo.registry import expected_shapes, get_model_spec
+from actionzoo.zoo.registry import get_model_spec
 
 # The four recognizers of the vendor guides, each with its official and its Ascend protocol.
 NAMES = ["slowfast_r50_8x8x1_k400", "x3d_s_k400", "r2plus1d_r34_8x8x1_ucf101", "tsm_r50_1x1x8_sthv2"]
@@ -28,7 +29,7 @@ def test_the_zoo_is_listed_in_order() -> None:
         "slowfast_r50_ava"]
 
 
-@pytest.mark.parametrize("name", NAMES + PYSLOWFAST_EXTRA)
+@pytest.mark.parametrize("name", actionzoo.list_models())
 def test_metadata_matches_the_architecture(name: str) -> None:
     spec = get_model_spec(name)
     if spec.task == "detection":
@@ -58,23 +59,9 @@ def test_unknown_model_and_protocol_are_clear_errors() -> None:
         get_model_spec("x3d_s_k400").protocol("fast")
 
 
-def _random_state(name: str, num_classes: int | None = None) -> "OrderedDict[str, torch.Tensor]":
-    spec = get_model_spec(name)
-    gen = torch.Generator().manual_seed(0)
-    state = OrderedDict()
-    for key, shape in expected_shapes(spec, num_classes).items():
-        if key.endswith("num_batches_tracked"):
-            state[key] = torch.tensor(0)
-        elif key.endswith("running_var"):
-            state[key] = torch.rand(shape, generator=gen) + 0.5
-        else:
-            state[key] = torch.randn(shape, generator=gen) * 0.05
-    return state
-
-
 def test_build_model_loads_an_x3d_pyth_and_is_deterministic(tmp: Path) -> None:
     path = tmp / "x3d_s.pyth"
-    state = _random_state("x3d_s_k400")
+    state = random_state("x3d_s_k400")
     torch.save({"epoch": 300, "model_state": state, "optimizer_state": {}, "cfg": "X3D: {}"}, path)
     model = actionzoo.build_model("x3d_s_k400", path)
     assert not model.training
@@ -89,7 +76,7 @@ def test_build_model_loads_an_x3d_pyth_and_is_deterministic(tmp: Path) -> None:
 
 def test_r2plus1d_takes_its_class_count_from_the_checkpoint(tmp: Path) -> None:
     path = tmp / "ucf.pth"
-    torch.save({"meta": {"epoch": np.int64(35)}, "state_dict": _random_state(
+    torch.save({"meta": {"epoch": np.int64(35)}, "state_dict": random_state(
         "r2plus1d_r34_8x8x1_ucf101", num_classes=101)}, path)
     model = actionzoo.build_model("r2plus1d_r34_8x8x1_ucf101", path)
     assert model.state_dict()["cls_head.fc_cls.weight"].shape == (101, 512)
@@ -97,7 +84,7 @@ def test_r2plus1d_takes_its_class_count_from_the_checkpoint(tmp: Path) -> None:
 
 def test_wrong_checkpoint_gives_one_clear_error(tmp: Path) -> None:
     path = tmp / "tsm.pth"
-    torch.save({"state_dict": _random_state("tsm_r50_1x1x8_sthv2")}, path)
+    torch.save({"state_dict": random_state("tsm_r50_1x1x8_sthv2")}, path)
     with pytest.raises(CheckpointError) as info:
         actionzoo.build_model("slowfast_r50_8x8x1_k400", path)
     text = str(info.value)
@@ -105,10 +92,10 @@ def test_wrong_checkpoint_gives_one_clear_error(tmp: Path) -> None:
     assert "missing keys: backbone.slow_path" in text and "unexpected keys" in text
 
 
-@pytest.mark.parametrize("name", NAMES + PYSLOWFAST_EXTRA)
+@pytest.mark.parametrize("name", actionzoo.list_models())
 def test_inspect_recognises_each_format(tmp: Path, name: str) -> None:
     spec = get_model_spec(name)
-    state = _random_state(name)
+    state = random_state(name)
     if CheckpointFormat.PYSLOWFAST in spec.checkpoint_formats:
         path, payload = tmp / "w.pyth", {"epoch": 1, "model_state": state}
     else:
@@ -185,3 +172,14 @@ def test_kinetics_caffe2_weights_initialise_the_ava_backbone(tmp: Path) -> None:
     np.testing.assert_array_equal(state["s2.pathway0_res0.branch2.a.weight"].numpy(),
                                   blobs["res2_0_branch2a_w"])
     assert state["head.projection.weight"].shape == (80, 2304)  # its own, untouched head
+
+
+def test_build_model_and_inspect_apply_one_container_rule(tmp: Path) -> None:
+    # X3D's keys in an mmaction2 container: the keys fit, the registry does not list the container.
+    path = tmp / "x3d_as_mmaction2.pth"
+    torch.save({"meta": {}, "state_dict": random_state("x3d_s_k400")}, path)
+    info = inspect_checkpoint(path)
+    fit = next(f for f in info.fits if f.model == "x3d_s_k400")
+    assert fit.report.fits and not fit.format_accepted and info.matching == []
+    with pytest.raises(CheckpointError, match="a mmaction2 file; x3d_s_k400 loads pyslowfast"):
+        actionzoo.build_model("x3d_s_k400", path)

@@ -55,3 +55,26 @@ def test_not_a_database(tmp: Path) -> None:
     bad.write_text("hello, I am not SQLite" * 100)
     with pytest.raises(UsageError, match="bad.db: not a results database"):
         ResultsStore(bad, CONFIG, resume=True)
+
+
+def test_resume_keys_on_provider_device_and_precision(tmp: Path) -> None:
+    from actionzoo.engines.base import EngineInfo
+
+    cpu = EngineInfo("onnxruntime", "CPUExecutionProvider", "cpu", "fp32")
+    cuda = EngineInfo("onnxruntime", "CUDAExecutionProvider", "cuda:0", "fp32")
+    with ResultsStore(tmp / "r.db", {"model": "m", **cpu.key()}, resume=False) as store:
+        store.record_success("v1", 0, "a.mp4", 0, np.zeros(2), 1, 0.0, 0.0)
+    with pytest.raises(UsageError, match="belongs to another evaluation \\(provider"):
+        ResultsStore(tmp / "r.db", {"model": "m", **cuda.key()}, resume=True)
+    bf16 = EngineInfo("onnxruntime", "CPUExecutionProvider", "cpu", "bf16")
+    with pytest.raises(UsageError, match="belongs to another evaluation \\(precision"):
+        ResultsStore(tmp / "r.db", {"model": "m", **bf16.key()}, resume=True)
+
+
+def test_a_detection_store_is_not_a_recognition_store(tmp: Path) -> None:
+    from actionzoo.evaluation.store import KeyframeStore
+
+    with KeyframeStore(tmp / "ava.db", {"model": "m"}, resume=False) as store:
+        store.record_success(0, "vid,0902", "vid", 902, np.zeros((1, 4)), np.zeros((1, 80)), 0.0, 0.0)
+    with pytest.raises(UsageError, match="not an actionzoo results database for videos"):
+        ResultsStore(tmp / "ava.db", {"model": "m"}, resume=True)

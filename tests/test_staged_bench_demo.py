@@ -7,17 +7,17 @@ import json
 import os
 import subprocess
 import sys
-from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from helpers import random_state
 
 from actionzoo.cli.main import main
 from actionzoo.data.synthetic import write_synthetic_videos
 from actionzoo.evaluation.store import ResultsStore
-from actionzoo.zoo.registry import expected_shapes, get_model_spec
+from actionzoo.zoo.registry import get_model_spec
 
 MODEL = "slowfast_r50_8x8x1_k400"
 
@@ -29,13 +29,7 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
                                   size=(96, 128))
     lines = data.annotation.read_text().splitlines() + ["videos/gone.mp4 1"]
     (root / "list.txt").write_text("\n".join(lines) + "\n")
-    gen = torch.Generator().manual_seed(1)
-    state = OrderedDict()
-    for key, shape in expected_shapes(get_model_spec(MODEL)).items():
-        state[key] = (torch.tensor(0) if key.endswith("num_batches_tracked")
-                      else torch.rand(shape, generator=gen) + 0.5 if key.endswith("running_var")
-                      else torch.randn(shape, generator=gen) * 0.05)
-    torch.save({"state_dict": state}, root / "w.pth")
+    torch.save({"state_dict": random_state(MODEL, seed=1)}, root / "w.pth")
     return root
 
 

@@ -1,0 +1,79 @@
+"""The shared run pieces: the one batch packer, stage timing, the progress display."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from actionzoo.runtime.batching import BatchPacker
+from actionzoo.runtime.progress import ProgressDisplay
+from actionzoo.runtime.streaming import stream_items
+from actionzoo.runtime.timing import StageTimes
+from actionzoo.runtime.workers import WorkItem
+
+
+def test_rows_of_many_items_come_back_to_their_items_in_order() -> None:
+    calls: list[int] = []
+    done: dict[str, list[int]] = {}
+
+    def run(rows):
+        calls.append(len(rows))
+        return [row * 10 for row in rows]
+
+    packer = BatchPacker(run, 4, lambda item, outputs: done.__setitem__(item, outputs))
+    packer.add("a", [1, 2, 3])
+    packer.add("b", [4, 5])  # fills the first call: a's three rows and b's first
+    assert calls == [4] and done == {"a": [10, 20, 30]}
+    packer.add("c", [6, 7, 8])  # b's last row and all of c: the second full call
+    assert calls == [4, 4] and done["b"] == [40, 50] and done["c"] == [60, 70, 80]
+    packer.add("d", [9])
+    assert "d" not in done  # waits for more rows
+    packer.flush()
+    assert calls == [4, 4, 1] and done["d"] == [90]
+    assert list(done) == ["a", "b", "c", "d"]
+    packer.add("empty", [])
+    assert done["empty"] == []
+
+
+def test_groups_never_share_a_call_and_waiting_is_bounded() -> None:
+    calls: list[list[tuple[str, int]]] = []
+    packer = BatchPacker(lambda rows: (calls.append(list(rows)), rows)[1], 3,
+                         lambda item, outputs: None, group_of=lambda row: row[0], max_waiting=4)
+    for i in range(3):
+        packer.add(i, [("small", i)])
+        packer.add(i + 10, [("large", i)])
+    packer.flush()
+    for call in calls:
+        assert len({kind for kind, _ in call}) == 1 and 1 <= len(call) <= 3
+    assert sorted(i for call in calls for _, i in call) == [0, 0, 1, 1, 2, 2]
+
+
+def test_a_wrong_output_count_is_an_error() -> None:
+    packer = BatchPacker(lambda rows: rows[:-1], 2, lambda item, outputs: None)
+    with pytest.raises(RuntimeError, match="a batch of 2 rows gave 1 outputs"):
+        packer.add("x", [1, 2])
+
+
+def test_streaming_sends_failures_aside_and_charges_time() -> None:
+    items = [WorkItem(0, [np.ones(2)], None, 0.5, 0.25), WorkItem(1, None, "broken", 0.1, 0.0),
+             WorkItem(2, [np.zeros(2), np.ones(2)], None, 0.5, 0.25)]
+    times = StageTimes()
+    finished, failed = [], []
+    packer = BatchPacker(lambda rows: [r.sum() for r in rows], 2,
+                         lambda item, outputs: finished.append((item.position, outputs)), times=times)
+    interrupted = stream_items(iter(items), packer, on_failure=lambda item: failed.append(item.error),
+                               times=times)
+    assert not interrupted and failed == ["broken"]
+    assert finished == [(0, [2.0]), (2, [0.0, 2.0])]
+    assert times.decode == pytest.approx(1.1) and times.preprocess == pytest.approx(0.5)
+    assert times.wall >= times.model
+
+
+def test_progress_display_counts_and_can_be_disabled(capsys) -> None:
+    with ProgressDisplay(3, "eval", "videos") as bar:
+        for _ in range(3):
+            bar.advance(loss=0.25)
+    assert "3/3" in capsys.readouterr().err
+    with ProgressDisplay(3, "eval", "videos", enabled=False) as bar:
+        bar.advance()
+    assert capsys.readouterr().err == ""
