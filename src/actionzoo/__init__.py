@@ -35,6 +35,8 @@ _LAZY = {
     "build_views": "data.views",
     "read_annotations": "data.annotations",
     "ava_frame_map": "ava.metric",
+    "train": "training",
+    "TrainConfig": "training",
 }
 
 __all__ = ["ActionZooError", "AnnotationError", "CheckpointError", "DataError", "UsageError", *_LAZY]

@@ -40,8 +40,14 @@ from actionzoo.ava.metric import ava_frame_map
 from actionzoo.engines.base import Engine, info_of
 from actionzoo.errors import ActionZooError, UsageError
 from actionzoo.evaluation.report import EvalReport
-from actionzoo.evaluation.store import KeyframeResult, KeyframeStore
+from actionzoo.evaluation.store import (
+    KeyframeResult,
+    KeyframeStore,
+    gather_parts,
+    open_sharded,
+)
 from actionzoo.runtime.batching import BatchPacker
+from actionzoo.runtime.distributed import SINGLE, DistContext
 from actionzoo.runtime.progress import ProgressDisplay
 from actionzoo.runtime.streaming import stream_items
 from actionzoo.runtime.timing import StageTimes
@@ -243,6 +249,7 @@ def run_keyframes(
     workers: int,
     num_classes: int,
     progress: bool = True,
+    ctx: DistContext = SINGLE,
 ) -> _RunStats:
     """Score every keyframe of ``test_set`` not yet in ``store``, committing each as it finishes.
 
@@ -253,8 +260,8 @@ def run_keyframes(
         raise UsageError(f"batch size must be >= 1, got {batch_size}")
     if workers < 0:
         raise UsageError(f"workers must be >= 0, got {workers}")
-    done = store.done_keys()
-    todo = [i for i, k in enumerate(test_set.keyframes) if k.key not in done]
+    done = ctx.broadcast_object(store.done_keys() if ctx.is_main else None)
+    todo = ctx.shard([i for i, k in enumerate(test_set.keyframes) if k.key not in done])
     stats = _RunStats(StageTimes())
 
     with ProgressDisplay(len(todo), "eval AVA", "keyframes", enabled=progress) as bar:
@@ -305,6 +312,7 @@ def evaluate_ava(
     variant: str = "official",
     weights: str = "random",
     progress: bool = True,
+    ctx: DistContext = SINGLE,
 ) -> AvaEvalReport:
     """Evaluate ``engine`` on AVA test keyframes; write ``out_csv`` and report frame-mAP@0.5.
 
@@ -337,12 +345,14 @@ def evaluate_ava(
         "boxes": str(Path(boxes).resolve()), "box_score_threshold": pipeline.box_score_threshold,
         **info_of(engine).key(), "weights": str(weights),
     }
-    with KeyframeStore(results, config, resume=resume) as store:
+    with open_sharded(KeyframeStore, results, config, resume=resume, ctx=ctx) as store:
         stats = run_keyframes(test_set, engine, store, batch_size=batch_size, workers=workers,
-                              num_classes=spec.num_classes,
-                              progress=progress)
+                              num_classes=spec.num_classes, progress=progress, ctx=ctx)
+        stats.interrupted = any(ctx.all_gather_object(stats.interrupted))
+        stats.scored = sum(ctx.all_gather_object(stats.scored))
+        gather_parts(store, ctx)
         keys = {k.key for k in test_set.keyframes}
-        stored = [r for r in store.results() if r.key in keys]
+        stored = [r for r in store.results() if r.key in keys] if ctx.is_main else []
 
     ok = [r for r in stored if r.status == "ok"]
     info = info_of(engine)
@@ -354,7 +364,7 @@ def evaluate_ava(
         boxes=sum(len(r.ori_boxes) for r in ok if r.ori_boxes is not None),
         videos_without_boxes=len(test_set.videos_without_boxes),
     )
-    if stats.interrupted or len(stored) < len(test_set):
+    if stats.interrupted or len(stored) < len(test_set) or not ctx.is_main:
         return report
 
     _finalize(report, stored, out_csv, gt_rows, classes, excluded_keys, variant)

@@ -62,19 +62,29 @@ def _write_reports(args: argparse.Namespace, report) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from actionzoo.runtime.distributed import init_distributed
     from actionzoo.zoo.registry import get_model_spec
 
     spec = get_model_spec(args.model)
     protocol = spec.protocol(args.protocol)
-    random_weights_note(args)
-    if protocol.is_detection:
-        return _run_ava(args, spec, protocol)
-    return _run_recognition(args, spec, protocol)
+    ctx = init_distributed(args.device)
+    try:
+        if ctx.is_main:
+            random_weights_note(args)
+        if protocol.is_detection:
+            return _run_ava(args, spec, protocol, ctx)
+        return _run_recognition(args, spec, protocol, ctx)
+    finally:
+        ctx.close()
 
 
-def _run_recognition(args: argparse.Namespace, spec, protocol) -> int:
-    from actionzoo.evaluation.recognition import evaluate_records, write_predictions
-    from actionzoo.evaluation.store import ResultsStore
+def _run_recognition(args: argparse.Namespace, spec, protocol, ctx) -> int:
+    from actionzoo.evaluation.recognition import (
+        evaluate_records,
+        load_report,
+        write_predictions,
+    )
+    from actionzoo.evaluation.store import ResultsStore, gather_parts, open_sharded
 
     require(args, f"evaluating {spec.name}", ["--ann", "--data-root"])
     annotations = read_records(args)
@@ -85,18 +95,30 @@ def _run_recognition(args: argparse.Namespace, spec, protocol) -> int:
         **engine.info.key(),
         "weights": str(args.checkpoint or args.model_file or "random"),
     }
-    with ResultsStore(args.results, config, resume=args.resume) as store:
+    with open_sharded(ResultsStore, args.results, config, resume=args.resume, ctx=ctx) as store:
         report = evaluate_records(annotations.records, model_name=spec.name, protocol=protocol,
                                   engine=engine, store=store, batch_size=args.batch_size,
-                                  workers=args.workers, progress=not args.no_progress,
-                                  class_names=annotations.class_names)
+                                  workers=args.workers, progress=not args.no_progress and ctx.is_main,
+                                  class_names=annotations.class_names, ctx=ctx)
+        interrupted = any(ctx.all_gather_object(report.interrupted))
+        scored = sum(ctx.all_gather_object(report.scored_this_run))
+        gather_parts(store, ctx)
+        if not ctx.is_main:
+            return 130 if interrupted else 0
+        if ctx.distributed:  # the report over every process's videos
+            times = report.times
+            report = load_report(store, annotations.records, model_name=spec.name,
+                                 protocol=protocol, engine=report.engine,
+                                 precision=report.precision, batch_size=args.batch_size,
+                                 workers=args.workers, class_names=annotations.class_names)
+            report.times, report.scored_this_run, report.interrupted = times, scored, interrupted
         _write_reports(args, report)
         if args.predictions:
             write_predictions(store, args.predictions, annotations.class_names)
     return 130 if report.interrupted else 0
 
 
-def _run_ava(args: argparse.Namespace, spec, protocol) -> int:
+def _run_ava(args: argparse.Namespace, spec, protocol, ctx) -> int:
     from actionzoo.ava.evaluate import evaluate_ava
 
     require(args, f"evaluating {spec.name}",
@@ -108,7 +130,9 @@ def _run_ava(args: argparse.Namespace, spec, protocol) -> int:
         engine=engine, results=args.results, out_csv=out_csv, batch_size=args.batch_size,
         workers=args.workers, resume=args.resume, model_name=spec, protocol=protocol,
         variant=args.variant, weights=str(args.checkpoint or args.model_file or "random"),
-        progress=not args.no_progress,
+        progress=not args.no_progress and ctx.is_main, ctx=ctx,
     )
+    if not ctx.is_main:
+        return 130 if report.interrupted else 0
     _write_reports(args, report)
     return 130 if report.interrupted else 0

@@ -23,13 +23,15 @@ from actionzoo.cli import (
     models,
     preprocess,
     staged,
+    train,
 )
 from actionzoo.errors import ActionZooError
 
 __all__ = ["build_parser", "main"]
 
 # In the order `actionzoo --help` lists them.
-COMMANDS = [models, inspect, preprocess, export, staged, evaluate, detect, bench, ava_map, demo]
+COMMANDS = [models, inspect, preprocess, export, staged, evaluate, detect, bench, train, ava_map,
+            demo]
 
 
 def build_parser() -> argparse.ArgumentParser:

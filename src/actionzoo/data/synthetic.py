@@ -47,7 +47,7 @@ def _frames(label: int, seed: int, count: int, height: int, width: int) -> np.nd
 def _write_mp4(path: Path, frames: np.ndarray, fps: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.stem + ".partial.mp4")  # never leave a half-written video
-    with av.open(str(partial), "w") as container:
+    with av.open(str(partial), "w", format="mp4") as container:
         stream = container.add_stream("libx264", rate=fps)
         stream.height, stream.width = frames.shape[1:3]
         stream.pix_fmt = "yuv420p"
@@ -68,14 +68,21 @@ def write_synthetic_videos(
     num_frames: int = 80,
     size: tuple[int, int] = (128, 170),
     fps: int = 30,
+    first: int = 0,
+    annotation_name: str = "videos.txt",
 ) -> SyntheticSet:
-    """Write ``num_classes * videos_per_class`` MP4 files plus an annotation list and class names."""
+    """Write ``num_classes * videos_per_class`` MP4 files plus an annotation list and class names.
+
+    Videos ``first .. first + videos_per_class - 1`` of each class are written (each has its own
+    random background and start position), so two calls with disjoint ranges give disjoint
+    splits, e.g. a training and a held-out set.
+    """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     names = [f"moving_{'_'.join(map(str, _DIRECTIONS[c % 8]))}_{c}" for c in range(num_classes)]
     lines = []
     for label, name in enumerate(names):
-        for i in range(videos_per_class):
+        for i in range(first, first + videos_per_class):
             rel = Path("videos") / name / f"{name}_{i:03d}.mp4"
             target = root / rel
             if not target.exists():
@@ -83,7 +90,7 @@ def write_synthetic_videos(
                                  width=size[1])
                 _write_mp4(target, frames, fps)
             lines.append(f"{rel.as_posix()} {label}")
-    annotation = root / "videos.txt"
+    annotation = root / annotation_name
     annotation.write_text("\n".join(lines) + "\n")
     class_file = root / "classes.txt"
     class_file.write_text("\n".join(names) + "\n")

@@ -25,6 +25,7 @@ from actionzoo.evaluation.report import EvalReport
 from actionzoo.evaluation.store import ResultsStore
 from actionzoo.fileio.atomic import atomic_path
 from actionzoo.runtime.batching import BatchPacker
+from actionzoo.runtime.distributed import SINGLE, DistContext
 from actionzoo.runtime.progress import ProgressDisplay
 from actionzoo.runtime.streaming import stream_items
 from actionzoo.runtime.timing import StageTimes
@@ -103,10 +104,15 @@ def evaluate_records(
     workers: int,
     progress: bool = True,
     class_names: Sequence[str] | None = None,
+    ctx: DistContext = SINGLE,
 ) -> EvalReport:
-    """Score every record not yet in ``store`` and report metrics over everything stored."""
-    done = store.done_ids()
-    todo = [(i, r) for i, r in enumerate(records) if r.video_id not in done]
+    """Score every record not yet in ``store`` and report metrics over everything stored.
+
+    Under torchrun (``ctx``) every process scores its share of the videos not yet done (rank 0's
+    ``store`` says which) into its own ``store``; merging the stores is the caller's job.
+    """
+    done = ctx.broadcast_object(store.done_ids() if ctx.is_main else None)
+    todo = ctx.shard([(i, r) for i, r in enumerate(records) if r.video_id not in done])
     by_position = dict(todo)
     times = StageTimes()
     scored_now = 0

@@ -24,7 +24,8 @@ import numpy as np
 
 from actionzoo.errors import UsageError
 
-__all__ = ["ResultsStore", "KeyframeStore", "VideoResult", "KeyframeResult"]
+__all__ = ["ResultsStore", "KeyframeStore", "VideoResult", "KeyframeResult", "open_sharded",
+           "gather_parts"]
 
 _RUN_TABLE = "CREATE TABLE IF NOT EXISTS run (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
 
@@ -103,6 +104,18 @@ class _Store:
 
     def done_ids(self) -> set[str]:
         return {row[0] for row in self._db.execute(f"SELECT {self.KEY} FROM {self.TABLE}")}
+
+    def absorb(self, part: Path) -> int:
+        """Copy every row of another store of this kind (a process's part file) into this one and
+        delete that file; returns the number of rows."""
+        with type(self)(part, {}, resume=True) as other:
+            rows = other._db.execute(f"SELECT * FROM {self.TABLE}").fetchall()
+        marks = ", ".join("?" * len(self.COLUMNS))
+        with self._db:
+            self._db.executemany(f"INSERT OR REPLACE INTO {self.TABLE} VALUES ({marks})", rows)
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(part) + suffix).unlink(missing_ok=True)
+        return len(rows)
 
 
 @dataclass(frozen=True)
@@ -257,3 +270,45 @@ CREATE TABLE IF NOT EXISTS keyframes (
 
 def _jsonable(value: object) -> object:
     return json.loads(json.dumps(value, default=str))
+
+
+# ------------------------------------------------------------------------- several processes
+
+
+def _parts(results: Path) -> list[Path]:
+    return sorted(p for p in results.parent.glob(results.name + ".rank*")
+                  if not p.name.endswith(("-wal", "-shm")))
+
+
+def open_sharded(store_cls: type[_Store], results: str | Path, config: Mapping[str, object], *,
+                 resume: bool, ctx) -> _Store:
+    """The store this process writes under torchrun: rank 0 writes the results file itself (after
+    taking in the part files a killed distributed run left), every other rank ``<file>.rank<r>``.
+    On one process this is just ``store_cls(results, config, resume=resume)``."""
+    results = Path(results)
+    if not ctx.distributed:
+        return store_cls(results, config, resume=resume)
+    if ctx.is_main:
+        leftovers = _parts(results)
+        if leftovers and not resume:
+            raise UsageError(f"{results}: part files of an interrupted distributed run are there "
+                             f"({leftovers[0].name}); pass --resume to continue it")
+        with store_cls(results, config, resume=resume) as main:
+            for part in leftovers:
+                main.absorb(part)
+    ctx.barrier()
+    path = results if ctx.is_main else results.with_name(f"{results.name}.rank{ctx.rank}")
+    return store_cls(path, config, resume=True)
+
+
+def gather_parts(store: _Store, ctx) -> None:
+    """After every process has scored its share: the others close their part files and rank 0's
+    store takes them in, so it holds every item exactly once."""
+    if not ctx.distributed:
+        return
+    if not ctx.is_main:
+        store.close()
+    ctx.barrier()
+    if ctx.is_main:
+        for part in _parts(store.path):
+            store.absorb(part)

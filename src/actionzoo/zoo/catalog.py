@@ -16,6 +16,7 @@ from actionzoo.models.slowfast_pyslowfast import (
 from actionzoo.models.tsm import tsm_r50_mmaction2
 from actionzoo.models.x3d import x3d_s_pyslowfast
 from actionzoo.zoo import protocol_catalog as P
+from actionzoo.zoo.recipe_catalog import RECIPES
 from actionzoo.zoo.spec import ModelSpec, OfficialAccuracy, Output, Task
 
 __all__ = ["MODELS"]
@@ -44,6 +45,8 @@ _register(
         num_params=34_565_560,
         gflops=65.71,
         dynamic_time=True,
+        recipe=RECIPES["slowfast_r50_8x8x1_k400"],
+        num_classes_key="cls_head.fc_cls.weight",
         protocols={"official": P.SLOWFAST_OFFICIAL, "ascend": P.SLOWFAST_ASCEND},
         accuracy=(
             OfficialAccuracy(
@@ -72,6 +75,8 @@ _register(
         num_params=3_794_322,
         gflops=2.73,
         head_prefix="head.",
+        recipe=RECIPES["x3d_s_k400"],
+        num_classes_key="head.projection.weight",
         protocols={"official": P.X3D_OFFICIAL, "ascend": P.X3D_ASCEND},
         accuracy=(
             OfficialAccuracy(
@@ -101,6 +106,7 @@ _register(
         num_params=63_759_281,
         gflops=52.98,
         dynamic_time=True,
+        recipe=RECIPES["r2plus1d_r34_8x8x1_ucf101"],
         protocols={"official": P.R2PLUS1D_OFFICIAL, "ascend": P.R2PLUS1D_ASCEND},
         accuracy=(
             OfficialAccuracy(
@@ -127,6 +133,8 @@ _register(
         dataset="Something-Something V2",
         num_params=23_864_558,
         gflops=42.71,
+        recipe=RECIPES["tsm_r50_1x1x8_sthv2"],
+        num_classes_key="cls_head.fc_cls.weight",
         protocols={"official": P.TSM_OFFICIAL, "ascend": P.TSM_ASCEND},
         accuracy=(
             OfficialAccuracy(
@@ -156,6 +164,8 @@ _register(
         num_params=34_566_488,
         gflops=65.71,
         head_prefix="head.",
+        recipe=RECIPES["slowfast_r50_8x8_k400_pyslowfast"],
+        num_classes_key="head.projection.weight",
         protocols={"official": P.SLOWFAST_PYSLOWFAST_OFFICIAL},
         accuracy=(
             OfficialAccuracy(
@@ -183,6 +193,8 @@ _register(
         gflops=74.19,
         head_prefix="head.",
         backbone_from=("slowfast_r50_8x8_k400_pyslowfast",),
+        recipe=RECIPES["slowfast_r50_ava"],
+        num_classes_key="head.projection.weight",
         protocols={"official": P.AVA_OFFICIAL},
         accuracy=(
             OfficialAccuracy(

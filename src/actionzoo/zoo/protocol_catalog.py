@@ -32,6 +32,10 @@ __all__ = [
     "TSM_ASCEND",
     "SLOWFAST_PYSLOWFAST_OFFICIAL",
     "AVA_OFFICIAL",
+    "X3D_VAL",
+    "R2PLUS1D_VAL",
+    "TSM_VAL",
+    "SLOWFAST_PYSLOWFAST_VAL",
 ]
 
 # --- SlowFast R50 8x8x1, Kinetics-400 (mmaction2) -------------------------------------------
@@ -180,4 +184,66 @@ AVA_OFFICIAL = Protocol(
     summary="32 frames × stride 2 around each keyframe, short side 224, full frame",
     source="PySlowFast@9839d13 configs/AVA/SLOWFAST_32x2_R50_SHORT.yaml test mode (person boxes "
     "with score >= 0.8, TEST_CROP_SIZE 224, no crop)",
+)
+
+
+# --- Validation during training: one clip per video, as the references' val pipelines ---------
+
+R2PLUS1D_VAL = Protocol(
+    name="val",
+    pipeline=MMAction2Pipeline(
+        sampling=MMAction2Sampling(clip_len=8, frame_interval=8, num_clips=1),
+        frames_per_view=8,
+        crop="center",
+        crop_size=224,
+    ),
+    aggregation=ScoreAggregation.MEAN_SOFTMAX,
+    summary="1 clip × center crop 224",
+    source="Ascend r2plus1d_r34_8x8x1_180e_ucf101_rgb2.py val_pipeline (SampleFrames 8x8x1 test, "
+    "Resize -1x256, CenterCrop 224)",
+)
+
+TSM_VAL = Protocol(
+    name="val",
+    pipeline=MMAction2Pipeline(
+        sampling=MMAction2Sampling(clip_len=1, frame_interval=1, num_clips=8),
+        frames_per_view=8,
+        crop="center",
+        crop_size=224,
+    ),
+    aggregation=ScoreAggregation.MEAN_SOFTMAX,
+    summary="8 segments × center crop 224",
+    source="mmaction2@5fa8faa tsm_r50_1x1x8_50e_sthv2_rgb.py val_pipeline (SampleFrames 1x1x8 "
+    "test, Resize -1x256, CenterCrop 224)",
+)
+
+X3D_VAL = Protocol(
+    name="val",
+    pipeline=PySlowFastPipeline(
+        num_frames=13,
+        sampling_rate=6,
+        target_fps=30,
+        num_temporal_views=1,
+        num_spatial_crops=3,
+        crop_size=182,
+    ),
+    aggregation=ScoreAggregation.SUM,
+    summary="1 clip × 3 crops × 182",
+    source="the official test protocol with one temporal view (PySlowFast's own val split samples "
+    "like training, randomly; a fixed view makes validation repeatable)",
+)
+
+SLOWFAST_PYSLOWFAST_VAL = Protocol(
+    name="val",
+    pipeline=PySlowFastPipeline(
+        num_frames=32,
+        sampling_rate=2,
+        target_fps=30,
+        num_temporal_views=1,
+        num_spatial_crops=3,
+        crop_size=256,
+    ),
+    aggregation=ScoreAggregation.SUM,
+    summary="1 clip × 3 crops × 256",
+    source="the official test protocol with one temporal view (repeatable validation)",
 )

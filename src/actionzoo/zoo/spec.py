@@ -16,6 +16,7 @@ from torch import nn
 from actionzoo.checkpoint.read import CheckpointFormat
 from actionzoo.errors import UsageError
 from actionzoo.zoo.protocols import Normalization, Protocol
+from actionzoo.zoo.recipes import TrainingRecipe
 
 __all__ = ["Task", "Output", "OfficialAccuracy", "ModelSpec"]
 
@@ -62,14 +63,21 @@ class ModelSpec:
     # The state-dict key whose first dimension gives the class count, for checkpoints whose head
     # width differs from the default (the R(2+1)D UCF-101 config leaves its head at 400).
     num_classes_key: str | None = None
-    # Prefix of the classifier's keys: left out when only the backbone is initialised from a
+    # Prefix of the head's keys: left out when only the backbone is initialised from a
     # checkpoint (e.g. the AVA detector from the Kinetics SlowFast).
     head_prefix: str = "cls_head."
+    # The reference training recipe (train pipeline, optimizer, schedule, init, container).
+    recipe: TrainingRecipe | None = None
     # Whether the network takes clips of any length (exports keep the time axis free).
     dynamic_time: bool = False
     # Models whose checkpoints can initialise this one's backbone (``backbone_only``).
     backbone_from: tuple[str, ...] = ()
     notes: str = ""
+
+    @property
+    def classifier_prefix(self) -> str:
+        """Keys of the final Linear (re-initialised when the class count changes)."""
+        return self.recipe.init.classifier + "." if self.recipe else self.head_prefix
 
     @property
     def official(self) -> Protocol:

@@ -1,0 +1,288 @@
+"""What a training run is asked to do (:class:`TrainConfig`, the flags) and what it will do
+(:class:`TrainPlan`, the recipe with every flag applied, and a note for each change).
+
+The plan is printed at the start, written to ``<work dir>/config.json`` and stored in every
+checkpoint. Rules:
+
+* ``batch_size`` is the **global** batch: clips per optimizer step summed over all processes, so
+  the same flags give the same training on any number of processes (each process takes
+  ``batch_size / world``; the printout says so).
+* Without ``--lr`` the recipe's learning rate is scaled linearly from its reference batch to the
+  run's batch (Goyal et al.'s rule, mmaction2 1.x ``--auto-scale-lr``), and the printout says so.
+* An ``--epochs`` shorter than the recipe's scales its warm-up and its step epochs by the same
+  factor (a 34-epoch warm-up must not swallow an 8-epoch fine-tune); cosine runs over the new
+  length. The printout says so.
+* ``--input-size S`` (recognizers with adaptive pooling) trains on ``S x S`` crops from a short side
+  of ``round(S * 256 / 224)`` and validates on the same scale; a PySlowFast head pools a window
+  fixed by its train crop, so there it is refused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from actionzoo.errors import UsageError
+from actionzoo.zoo.protocols import MMAction2Pipeline, Protocol
+from actionzoo.zoo.recipes import (
+    AvaTrainPipeline,
+    MMAction2TrainPipeline,
+    ScheduleRecipe,
+    TrainPipeline,
+)
+from actionzoo.zoo.spec import ModelSpec
+
+__all__ = ["TrainConfig", "TrainPlan", "plan_training"]
+
+AMP_MODES = ("bf16", "fp16")
+
+
+@dataclass
+class TrainConfig:
+    """Everything ``actionzoo train`` takes; ``None`` means "the recipe's value"."""
+
+    model: str
+    work_dir: Path
+    # recognizers
+    ann: Path | None = None
+    data_root: Path | None = None
+    val_ann: Path | None = None
+    val_data_root: Path | None = None
+    ann_format: str = "auto"
+    labels: Path | None = None
+    class_names: Path | None = None
+    # the AVA detector
+    frames_dir: Path | None = None
+    frame_list: Path | None = None
+    gt: Path | None = None
+    boxes: Path | None = None
+    val_frame_list: Path | None = None
+    val_boxes: Path | None = None
+    val_gt: Path | None = None
+    labelmap: Path | None = None
+    excluded: Path | None = None
+    # weights
+    init: Path | None = None
+    trust_checkpoint: bool = False
+    num_classes: int | None = None
+    resume: bool = False
+    # recipe overrides
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    dropout: float | None = None
+    input_size: int | None = None
+    flip: float | None = None
+    val_every: int | None = None
+    checkpoint_every: int | None = None
+    precise_bn_batches: int | None = None
+    sync_bn: bool = False
+    # execution
+    micro_batch: int | None = None
+    amp: str | None = None
+    device: str = "cpu"
+    workers: int = 2
+    seed: int = 0
+    deterministic: bool = False
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class TrainPlan:
+    """The resolved run: recipe fields with the flags applied."""
+
+    model: str
+    recipe_source: str
+    num_classes: int
+    class_names: tuple[str, ...] | None
+    pipeline: TrainPipeline
+    val_protocol: Protocol
+    epochs: int
+    batch_size: int  # global
+    per_process_batch: int
+    micro_batch: int
+    world_size: int
+    lr: float
+    schedule: ScheduleRecipe
+    optimizer_groups: str
+    weight_decay: float
+    momentum: float
+    nesterov: bool
+    grad_clip: float | None
+    dropout: float
+    loss: str
+    amp: str | None
+    sync_bn: bool
+    precise_bn_batches: int
+    val_every: int
+    checkpoint_every: int
+    checkpoint_format: str
+    seed: int
+    deterministic: bool
+    device: str
+    train_samples: int
+    iters_per_epoch: int
+    drop_last: bool
+    notes: tuple[str, ...] = field(default=())
+
+    def to_dict(self) -> dict[str, object]:
+        data = asdict(self)
+        data["pipeline"] = {"kind": type(self.pipeline).__name__, **asdict(self.pipeline),
+                            "description": self.pipeline.describe()}
+        data["val_protocol"] = self.val_protocol.describe()
+        return data
+
+    def render(self) -> str:
+        p = self
+        lines = [
+            f"model        {p.model} ({p.num_classes} classes); recipe {p.recipe_source}",
+            f"data         {p.train_samples} training samples; {p.pipeline.describe()}",
+            f"batch        {p.batch_size} clips per step = {p.world_size} process(es) x "
+            f"{p.per_process_batch}" + (f" in micro-batches of {p.micro_batch}"
+                                         if p.micro_batch < p.per_process_batch else ""),
+            f"steps        {p.iters_per_epoch} per epoch x {p.epochs} epochs",
+            f"optimizer    SGD lr {p.lr:.6g}, momentum {p.momentum}, nesterov {p.nesterov}, "
+            f"weight decay {p.weight_decay:g} ({p.optimizer_groups} groups), grad clip "
+            f"{p.grad_clip if p.grad_clip else 'none'}",
+            f"schedule     {_describe_schedule(p.schedule)}",
+            f"model opts   dropout {p.dropout:g}, loss {p.loss}, amp {p.amp or 'off'}, sync BN "
+            f"{'on' if p.sync_bn else 'off'}, precise BN {p.precise_bn_batches or 'off'}",
+            f"validation   every {p.val_every} epochs with {p.val_protocol.describe()}",
+            f"checkpoints  {p.checkpoint_format} container, epoch_N every {p.checkpoint_every}, "
+            f"last and best always",
+            f"run          seed {p.seed}, deterministic {p.deterministic}, device {p.device}",
+        ]
+        lines += [f"note         {note}" for note in p.notes]
+        return "\n".join(lines)
+
+
+def _describe_schedule(s: ScheduleRecipe) -> str:
+    shape = "cosine" if s.policy == "cosine" else f"steps at {list(s.steps)} x {list(s.step_factors)}"
+    warm = ""
+    if s.warmup_epochs:
+        start = (f"{s.warmup_ratio:g} x the scheduled value" if s.style == "mmcv"
+                 else f"{s.warmup_start_lr:g} x base")
+        warm = f", linear warm-up over {s.warmup_epochs:g} epochs from {start}"
+    return f"{shape} over {s.epochs} epochs ({s.style} style, set every iteration){warm}"
+
+
+def _scaled_schedule(schedule: ScheduleRecipe, epochs: int, notes: list[str]) -> ScheduleRecipe:
+    if epochs == schedule.epochs:
+        return schedule
+    factor = epochs / schedule.epochs
+    scaled = replace(schedule, epochs=epochs, warmup_epochs=schedule.warmup_epochs * factor,
+                     steps=tuple(s * factor for s in schedule.steps))
+    if epochs < schedule.epochs and (schedule.warmup_epochs or schedule.steps):
+        notes.append(f"schedule scaled to {epochs} of the recipe's {schedule.epochs} epochs: "
+                     f"warm-up {schedule.warmup_epochs:g} -> {scaled.warmup_epochs:.3g} epochs"
+                     + (f", steps {list(schedule.steps)} -> {[round(s, 3) for s in scaled.steps]}"
+                        if schedule.steps else ""))
+    return scaled
+
+
+def _sized(pipeline: TrainPipeline, val: Protocol, size: int | None, flip: float | None,
+           spec: ModelSpec) -> tuple[TrainPipeline, Protocol]:
+    if flip is not None:
+        pipeline = replace(pipeline, flip=flip)
+    if size is None:
+        return pipeline, val
+    short = round(size * 256 / 224)
+    if isinstance(pipeline, MMAction2TrainPipeline):
+        pipeline = replace(pipeline, crop_size=size, resize_short=short)
+        assert isinstance(val.pipeline, MMAction2Pipeline)
+        val = replace(val, pipeline=replace(val.pipeline, crop_size=size, resize_short=short),
+                      summary=f"{val.summary} (scaled to {size})")
+        return pipeline, val
+    if isinstance(pipeline, AvaTrainPipeline):
+        low, high = pipeline.jitter
+        pipeline = replace(pipeline, crop_size=size, jitter=(round(low * size / 224),
+                                                             round(high * size / 224)))
+        val = replace(val, pipeline=replace(val.pipeline, short_side=size),
+                      summary=f"{val.summary} (short side {size})")
+        return pipeline, val
+    raise UsageError(f"--input-size: {spec.name}'s head pools a window fixed by its "
+                     f"{pipeline.crop_size} train crop; it trains at that size only")
+
+
+def plan_training(config: TrainConfig, spec: ModelSpec, *, num_classes: int,
+                  class_names: list[str] | None, train_samples: int, world_size: int) -> TrainPlan:
+    """Apply the flags to ``spec``'s recipe (see the module doc for the rules)."""
+    recipe = spec.recipe
+    if recipe is None:
+        raise UsageError(f"{spec.name} has no training recipe")
+    notes: list[str] = []
+    epochs = config.epochs or recipe.schedule.epochs
+    batch = config.batch_size or recipe.batch_size
+    if batch % world_size:
+        raise UsageError(f"--batch-size {batch} (the global batch) does not split over "
+                         f"{world_size} processes; use a multiple of {world_size}")
+    per_process = batch // world_size
+    micro = config.micro_batch or per_process
+    if per_process % micro:
+        raise UsageError(f"--micro-batch {micro} does not divide the {per_process} clips each "
+                         "process takes per step")
+    if config.lr is not None:
+        lr = config.lr
+    else:
+        lr = recipe.optimizer.lr * batch / recipe.optimizer.reference_batch
+        if batch != recipe.optimizer.reference_batch:
+            notes.append(f"lr {recipe.optimizer.lr:g} is the recipe's for batch "
+                         f"{recipe.optimizer.reference_batch}; scaled linearly to {lr:.6g} for "
+                         f"batch {batch} (pass --lr to set it)")
+    if config.amp is not None and config.amp not in AMP_MODES:
+        raise UsageError(f"--amp {config.amp!r}: choose bf16 or fp16")
+    sync_bn = config.sync_bn or recipe.sync_bn
+    if sync_bn and world_size == 1:
+        notes.append("sync BN asked for (or in the recipe) on one process: plain BN, which is "
+                     "the same thing there")
+        sync_bn = False
+    pipeline, val = _sized(recipe.pipeline, recipe.val_protocol, config.input_size, config.flip, spec)
+    drop_last = isinstance(pipeline, AvaTrainPipeline)  # PySlowFast's AVA loader drops the tail
+    share = -(-train_samples // world_size)
+    iters = share // per_process if drop_last else -(-share // per_process)
+    if iters < 1:
+        raise UsageError(f"{train_samples} training samples give no full step of {batch} clips")
+    if num_classes != spec.num_classes:
+        notes.append(f"{num_classes} classes instead of the recipe's {spec.num_classes}")
+    return TrainPlan(
+        model=spec.name,
+        recipe_source=recipe.source,
+        num_classes=num_classes,
+        class_names=tuple(class_names) if class_names else None,
+        pipeline=pipeline,
+        val_protocol=val,
+        epochs=epochs,
+        batch_size=batch,
+        per_process_batch=per_process,
+        micro_batch=micro,
+        world_size=world_size,
+        lr=lr,
+        schedule=_scaled_schedule(recipe.schedule, epochs, notes),
+        optimizer_groups=recipe.optimizer.groups,
+        weight_decay=recipe.optimizer.weight_decay,
+        momentum=recipe.optimizer.momentum,
+        nesterov=recipe.optimizer.nesterov,
+        grad_clip=recipe.optimizer.grad_clip,
+        dropout=recipe.dropout if config.dropout is None else config.dropout,
+        loss=recipe.loss,
+        amp=config.amp,
+        sync_bn=sync_bn,
+        precise_bn_batches=(recipe.precise_bn_batches if config.precise_bn_batches is None
+                            else config.precise_bn_batches),
+        val_every=config.val_every or recipe.val_every,
+        checkpoint_every=config.checkpoint_every or recipe.checkpoint_every,
+        checkpoint_format=str(recipe.writes),
+        seed=config.seed,
+        deterministic=config.deterministic,
+        device=config.device,
+        train_samples=train_samples,
+        iters_per_epoch=iters,
+        drop_last=drop_last,
+        notes=tuple(notes),
+    )
+
+
+def config_dict(config: TrainConfig) -> dict[str, object]:
+    return {f.name: (str(v) if isinstance(v := getattr(config, f.name), Path) else v)
+            for f in dataclasses.fields(config)}
