@@ -1,0 +1,207 @@
+"""Training for real on synthetic videos: it learns, it resumes after kill -9 to the same weights,
+two torchrun processes train as one, the AVA detector's loss falls, distributed eval equals one
+process. Every run is a fresh interpreter (``python -m actionzoo`` / torchrun), as a user runs it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from helpers import VIDEO_A, VIDEO_B, make_layout, write_boxes
+
+import actionzoo
+from actionzoo.checkpoint import CheckpointFormat, read_checkpoint
+from actionzoo.data.synthetic import write_synthetic_videos
+
+MODEL = "slowfast_r50_8x8x1_k400"  # adaptive pooling: trains at 32 x 32 here
+SMALL = ["--input-size", "32", "--no-progress"]
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OMP_NUM_THREADS": "1"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _run(args: list[str], timeout: int = 600, torchrun: int = 0) -> subprocess.CompletedProcess:
+    launcher = [sys.executable, "-m", "actionzoo"]
+    if torchrun:
+        launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(torchrun),
+                    "--master-addr", "127.0.0.1", "--master-port", str(_free_port()), "-m", "actionzoo"]
+    return subprocess.run(launcher + args, env=ENV, capture_output=True, text=True, timeout=timeout)
+
+
+def _log(work: Path, kind: str) -> list[dict]:
+    rows = [json.loads(line) for line in (work / "log.jsonl").read_text().splitlines() if line]
+    return [r for r in rows if r["kind"] == kind]
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("train")
+    write_synthetic_videos(root, num_classes=4, videos_per_class=8, num_frames=48, size=(64, 86))
+    write_synthetic_videos(root, num_classes=4, videos_per_class=4, num_frames=48, size=(64, 86),
+                           first=100, annotation_name="heldout.txt")
+    (root / "videos" / "corrupt.mp4").write_bytes(os.urandom(3000))
+    lines = (root / "videos.txt").read_text().splitlines()
+    (root / "train.txt").write_text("\n".join(lines + ["videos/corrupt.mp4 2"]) + "\n")
+    (root / "small.txt").write_text("\n".join(lines[::4]) + "\n")  # 8 videos, 2 per class
+    return root
+
+
+def _data(videos: Path, ann: str = "train.txt") -> list[str]:
+    return ["--ann", str(videos / ann), "--data-root", str(videos), "--num-classes", "4",
+            "--class-names", str(videos / "classes.txt")]
+
+
+def test_training_learns_the_classes_and_writes_reference_checkpoints(videos: Path, tmp: Path) -> None:
+    work = tmp / "run"
+    # 64 x 64 crops and precise BN (eval-mode statistics of the final weights): without them a
+    # run this short lands anywhere between 40 and 100 % (measured).
+    done = _run(["train", MODEL, *_data(videos), "--val-ann", str(videos / "heldout.txt"),
+                 "--work-dir", str(work), "--epochs", "6", "--batch-size", "8", "--val-every", "3",
+                 "--lr", "0.003", "--precise-bn", "4", "--workers", "1", "--input-size", "64",
+                 "--no-progress"])
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "batch        8 clips per step = 1 process(es) x 8" in done.stdout
+    assert "schedule scaled to 6 of the recipe's 256 epochs: warm-up 34 -> 0.797 epochs" in done.stdout
+    assert "skipped videos/corrupt.mp4:" in done.stdout  # named, and the epoch went on
+    val = _log(work, "val")
+    assert [v["epoch"] for v in val] == [3, 6]
+    assert val[-1]["value"] >= 0.9, val  # held-out videos, 4 classes: chance is 0.25
+    train = _log(work, "train")
+    assert len(train) == 6 * 5 and {"loss", "lr", "clips_per_s", "data_s", "compute_s", "eta_s"} <= set(train[0])
+    for name in ("last.pth", "best.pth", "epoch_4.pth", "config.json", "curves.png"):
+        assert (work / name).is_file(), name
+    ckpt = read_checkpoint(work / "last.pth")
+    assert ckpt.format is CheckpointFormat.MMACTION2 and ckpt.extras["meta"]["epoch"] == 6
+    assert ckpt.extras["meta"]["actionzoo"]["class_names"][0].startswith("moving_")
+    model = actionzoo.build_model(MODEL, work / "last.pth")  # strict, 4 classes from the file
+    assert model.cls_head.fc_cls.weight.shape == (4, 2304)
+    assert actionzoo.inspect_checkpoint(work / "best.pth").matching == [MODEL]
+    assert json.loads((work / "config.json").read_text())["plan"]["batch_size"] == 8
+
+
+def _state(path: Path) -> dict[str, torch.Tensor]:
+    return read_checkpoint(path).state_dict
+
+
+def test_two_torchrun_processes_train_like_one_with_the_global_batch(videos: Path, tmp: Path) -> None:
+    common = [*_data(videos, "small.txt"), "--epochs", "1", "--batch-size", "4", "--sync-bn",
+              "--dropout", "0", "--deterministic", "--workers", "0", *SMALL]
+    one = _run(["train", MODEL, *common, "--work-dir", str(tmp / "one")])
+    assert one.returncode == 0, one.stderr[-3000:]
+    two = _run(["train", MODEL, *common, "--work-dir", str(tmp / "two")], torchrun=2)
+    assert two.returncode == 0, two.stderr[-3000:]
+    assert "2 process(es) x 2" in two.stdout and "sync BN: " in two.stdout
+    a, b = _state(tmp / "one" / "last.pth"), _state(tmp / "two" / "last.pth")
+    assert a.keys() == b.keys()
+    # The same samples, the same BN statistics (sync BN over the global batch), the same averaged
+    # gradients; only float reduction order differs (all-reduce sums vs one process's sums).
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-5, msg=key)
+    # ...and the comparison is not vacuous: two steps moved the weights from their initialisation.
+    from actionzoo.training.initialize import initial_model
+
+    torch.manual_seed(0)
+    start, _ = initial_model(actionzoo.get_model_spec(MODEL), 4, None)
+    moved = [k for k, v in start.state_dict().items() if v.is_floating_point() and not torch.equal(v, a[k])]
+    assert "cls_head.fc_cls.weight" in moved and len(moved) > 100
+
+
+def test_kill_9_mid_epoch_then_resume_ends_with_the_same_weights(videos: Path, tmp: Path) -> None:
+    args = ["train", MODEL, *_data(videos, "small.txt"), "--epochs", "3", "--batch-size", "4",
+            "--deterministic", "--workers", "0", *SMALL]
+    full = _run([*args, "--work-dir", str(tmp / "full")])
+    assert full.returncode == 0, full.stderr[-3000:]
+
+    work = tmp / "killed"
+    launcher = [sys.executable, "-m", "actionzoo", *args, "--work-dir", str(work)]
+    proc = subprocess.Popen(launcher, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.time() + 300
+    while proc.poll() is None and time.time() < deadline:
+        log = work / "log.jsonl"
+        if log.exists() and any(json.loads(line).get("iter", 0) >= 3
+                                for line in log.read_text().splitlines() if line.strip()):
+            break  # iteration 3 is the first step of epoch 2 (2 steps per epoch)
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert (work / "last.pth").exists() and not (work / "epoch_3.pth").exists()
+    assert read_checkpoint(work / "last.pth").extras["meta"]["epoch"] < 3  # killed part-way
+
+    again = _run([*args, "--work-dir", str(work)])
+    assert again.returncode == 2 and "pass --resume" in again.stderr  # never overwrites a run
+    resumed = _run([*args, "--work-dir", str(work), "--resume"])
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resumed from" in resumed.stdout
+    a, b = _state(tmp / "full" / "last.pth"), _state(work / "last.pth")
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_the_ava_detector_trains_and_its_loss_falls(tmp: Path) -> None:
+    paths = make_layout(tmp, {VIDEO_A: (64, 96), VIDEO_B: (96, 64)})
+    gt = write_boxes(tmp / "gt.csv", [
+        f"{v},{t:04d},{x},0.1,{x + 0.3:.1f},0.9,{action},{person}"
+        for v in (VIDEO_A, VIDEO_B) for t in (902, 903, 904)
+        for person, (x, action) in enumerate([(0.1, 12), (0.5, 80)])])
+    boxes = write_boxes(tmp / "boxes.csv", [f"{VIDEO_A},0903,0.2,0.2,0.6,0.8,,0.95",
+                                            f"{VIDEO_B},0902,0.3,0.1,0.7,0.9,-1,0.85",
+                                            f"{VIDEO_B},0904,0.3,0.1,0.7,0.9,,0.5"])
+    work = tmp / "ava"
+    done = _run(["train", "slowfast_r50_ava", "--frames-dir", str(paths["frames"]), "--frame-list",
+                 str(paths["frame_list"]), "--gt", str(gt), "--boxes", str(boxes), "--work-dir",
+                 str(work), "--epochs", "4", "--batch-size", "2", "--lr", "0.02", "--workers", "0",
+                 "--input-size", "64", "--no-progress"])
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "6 training samples" in done.stdout
+    losses = [r["loss"] for r in _log(work, "train")]
+    assert len(losses) == 12 and np.mean(losses[-3:]) < 0.5 * np.mean(losses[:3]), losses
+    ckpt = read_checkpoint(work / "last.pyth")
+    assert ckpt.format is CheckpointFormat.PYSLOWFAST and ckpt.extras["epoch"] == 3
+    actionzoo.build_model("slowfast_r50_ava", work / "last.pyth")
+
+
+def _rows(db: Path) -> dict[str, tuple[str, bytes | None]]:
+    with sqlite3.connect(db) as con:
+        return {v: (s, b) for v, s, b in con.execute("SELECT video_id, status, scores FROM videos")}
+
+
+def test_distributed_eval_scores_every_video_once_like_one_process(videos: Path, tmp: Path) -> None:
+    from helpers import random_state
+
+    torch.save({"state_dict": random_state(MODEL)}, tmp / "w.pth")
+    lines = (videos / "small.txt").read_text().splitlines()[:5] + ["videos/corrupt.mp4 2"]
+    (tmp / "eval.txt").write_text("\n".join(lines) + "\n")
+    common = ["eval", MODEL, "--checkpoint", str(tmp / "w.pth"), "--protocol", "ascend", "--ann",
+              str(tmp / "eval.txt"), "--data-root", str(videos), "--batch-size", "2",
+              "--workers", "0", "--no-progress"]
+    one = _run([*common, "--results", str(tmp / "one.db"), "--json", str(tmp / "one.json")])
+    assert one.returncode == 0, one.stderr[-3000:]
+    two = _run([*common, "--results", str(tmp / "two.db"), "--json", str(tmp / "two.json")],
+               torchrun=2)
+    assert two.returncode == 0, two.stderr[-3000:]
+    a, b = _rows(tmp / "one.db"), _rows(tmp / "two.db")
+    assert a.keys() == b.keys() and len(a) == 6  # 5 scored + 1 failed, none twice
+    assert not list(tmp.glob("two.db.rank*"))  # the parts were merged and removed
+    for video, (status, blob) in a.items():
+        assert b[video][0] == status
+        if blob is not None:
+            np.testing.assert_allclose(np.frombuffer(b[video][1]), np.frombuffer(blob), rtol=1e-5,
+                                       atol=1e-6)
+    ra, rb = (json.loads((tmp / f"{n}.json").read_text()) for n in ("one", "two"))
+    assert ra["metrics"] == pytest.approx(rb["metrics"]) and rb["videos"] == ra["videos"]
