@@ -153,6 +153,10 @@ CLI_ENTRY_POINTS: dict[str, Callable[[Path, Path], list[str]]] = {
     "eval": lambda ckpt, tmp: ["eval", "x3d_s_k400", "--checkpoint", str(ckpt),
                                "--ann", str(_tiny_video_list(tmp)[0]), "--data-root", str(tmp),
                                "--results", str(tmp / "r.db"), "--no-progress"],
+    "train --init": lambda ckpt, tmp: ["train", "x3d_s_k400", "--init", str(ckpt),
+                                       "--ann", str(_tiny_video_list(tmp)[0]), "--data-root",
+                                       str(tmp), "--work-dir", str(tmp / "work"), "--workers", "0",
+                                       "--no-progress"],
 }
 
 
