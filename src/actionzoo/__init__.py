@@ -36,6 +36,7 @@ _LAZY = {
     "read_annotations": "data.annotations",
     "ava_frame_map": "ava.metric",
     "train": "training",
+    "predict": "prediction",
     "TrainConfig": "training",
 }
 

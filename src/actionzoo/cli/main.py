@@ -21,8 +21,10 @@ from actionzoo.cli import (
     export,
     inspect,
     models,
+    predict,
     preprocess,
     staged,
+    timeline,
     train,
 )
 from actionzoo.errors import ActionZooError
@@ -30,8 +32,8 @@ from actionzoo.errors import ActionZooError
 __all__ = ["build_parser", "main"]
 
 # In the order `actionzoo --help` lists them.
-COMMANDS = [models, inspect, preprocess, export, staged, evaluate, detect, bench, train, ava_map,
-            demo]
+COMMANDS = [models, inspect, predict, timeline, preprocess, export, staged, evaluate, detect, bench,
+            train, ava_map, demo]
 
 
 def build_parser() -> argparse.ArgumentParser:

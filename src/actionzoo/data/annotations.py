@@ -90,7 +90,7 @@ class VideoRecord:
     """One video of a test set."""
 
     path: Path  # video file or frame directory, already joined with the data root
-    label: int  # class index
+    label: int | None  # class index; None for videos to predict, not to score
     num_frames: int | None = None  # from rawframe lists (total_frames); None for video lists
     video_id: str = ""  # stable id for results tables (the relative path as written / sthv2 id)
 

@@ -8,13 +8,14 @@ on that); the motion gives temporal models something to see. Nothing is download
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import av
 import numpy as np
 
-__all__ = ["SyntheticSet", "write_synthetic_videos"]
+__all__ = ["SyntheticSet", "SyntheticAva", "write_synthetic_videos", "write_synthetic_ava"]
 
 _DIRECTIONS = [(1, 0), (0, 1), (-1, 0), (0, -1), (1, 1), (-1, 1), (1, -1), (-1, -1)]
 
@@ -103,3 +104,54 @@ def write_synthetic_videos(
     class_file = root / "classes.txt"
     class_file.write_text("\n".join(names) + "\n")
     return SyntheticSet(root, annotation, class_file, len(lines))
+
+
+@dataclass(frozen=True)
+class SyntheticAva:
+    frames_dir: Path
+    frame_list: Path
+    groundtruth: Path  # ava_{train,val}_v2.2.csv layout
+    boxes: Path  # detector boxes, PySlowFast layout (score in the last column)
+    labelmap: Path
+
+
+def write_synthetic_ava(
+    root: str | Path,
+    *,
+    videos: int = 2,
+    seconds: Sequence[int] = (902, 903, 904),
+    size: tuple[int, int] = (96, 128),
+) -> SyntheticAva:
+    """A small AVA v2.2 layout: JPEG frames of the 15-minute cut's first seconds, the frame list,
+    ground truth (two people per keyframe, one action each) and detector boxes."""
+    import cv2
+
+    root = Path(root)
+    frames_dir = root / "frames"
+    count = (max(seconds) - 900) * 30 + 40
+    lines = ["original_vido_id video_id frame_id path labels"]
+    gt, boxes = [], []
+    for v in range(videos):
+        video = f"synth{v:02d}"
+        folder = frames_dir / video
+        folder.mkdir(parents=True, exist_ok=True)
+        rng = np.random.default_rng(v)
+        base = rng.integers(30, 90, size=(*size, 3), dtype=np.uint8)
+        for n in range(count):
+            frame = np.roll(base, n, axis=1)
+            path = folder / f"{video}_{n + 1:06d}.jpg"
+            if not path.exists():
+                cv2.imwrite(str(path), frame)
+            lines.append(f'{video} {v} {n} {video}/{video}_{n + 1:06d}.jpg ""')
+        for second in seconds:
+            for person, (x, action) in enumerate([(0.1, 12), (0.55, 80)]):
+                gt.append(f"{video},{second:04d},{x:.3f},0.100,{x + 0.35:.3f},0.900,{action},{person}")
+                boxes.append(f"{video},{second:04d},{x:.3f},0.100,{x + 0.35:.3f},0.900,,0.95")
+    frame_list = root / "frame_list.csv"
+    frame_list.write_text("\n".join(lines) + "\n")
+    (root / "gt.csv").write_text("\n".join(gt) + "\n")
+    (root / "boxes.csv").write_text("\n".join(boxes) + "\n")
+    labelmap = root / "labelmap.pbtxt"
+    labelmap.write_text('item {\n  name: "stand"\n  id: 12\n}\nitem {\n  name: "watch (a person)"\n'
+                        '  id: 80\n}\n')
+    return SyntheticAva(frames_dir, frame_list, root / "gt.csv", root / "boxes.csv", labelmap)

@@ -47,6 +47,7 @@ _register(
         dynamic_time=True,
         recipe=RECIPES["slowfast_r50_8x8x1_k400"],
         num_classes_key="cls_head.fc_cls.weight",
+        categories="kinetics400",
         protocols={"official": P.SLOWFAST_OFFICIAL, "ascend": P.SLOWFAST_ASCEND},
         accuracy=(
             OfficialAccuracy(
@@ -77,6 +78,7 @@ _register(
         head_prefix="head.",
         recipe=RECIPES["x3d_s_k400"],
         num_classes_key="head.projection.weight",
+        categories="kinetics400",
         protocols={"official": P.X3D_OFFICIAL, "ascend": P.X3D_ASCEND},
         accuracy=(
             OfficialAccuracy(
@@ -107,6 +109,7 @@ _register(
         gflops=52.98,
         dynamic_time=True,
         recipe=RECIPES["r2plus1d_r34_8x8x1_ucf101"],
+        categories="ucf101",
         protocols={"official": P.R2PLUS1D_OFFICIAL, "ascend": P.R2PLUS1D_ASCEND},
         accuracy=(
             OfficialAccuracy(
@@ -135,6 +138,7 @@ _register(
         gflops=42.71,
         recipe=RECIPES["tsm_r50_1x1x8_sthv2"],
         num_classes_key="cls_head.fc_cls.weight",
+        categories="sthv2",
         protocols={"official": P.TSM_OFFICIAL, "ascend": P.TSM_ASCEND},
         accuracy=(
             OfficialAccuracy(
@@ -166,6 +170,7 @@ _register(
         head_prefix="head.",
         recipe=RECIPES["slowfast_r50_8x8_k400_pyslowfast"],
         num_classes_key="head.projection.weight",
+        categories="kinetics400",
         protocols={"official": P.SLOWFAST_PYSLOWFAST_OFFICIAL},
         accuracy=(
             OfficialAccuracy(
@@ -195,6 +200,7 @@ _register(
         backbone_from=("slowfast_r50_8x8_k400_pyslowfast",),
         recipe=RECIPES["slowfast_r50_ava"],
         num_classes_key="head.projection.weight",
+        categories="ava_v2.2",
         protocols={"official": P.AVA_OFFICIAL},
         accuracy=(
             OfficialAccuracy(

@@ -68,6 +68,8 @@ class ModelSpec:
     head_prefix: str = "cls_head."
     # The reference training recipe (train pipeline, optimizer, schedule, init, container).
     recipe: TrainingRecipe | None = None
+    # The shipped class-name list (actionzoo.zoo.categories) in the reference's label order.
+    categories: str | None = None
     # Whether the network takes clips of any length (exports keep the time axis free).
     dynamic_time: bool = False
     # Models whose checkpoints can initialise this one's backbone (``backbone_only``).
@@ -102,6 +104,20 @@ class ModelSpec:
             raise UsageError(
                 f"model {self.name} has no protocol {name!r}; choose from {', '.join(self.protocols)}"
             ) from None
+
+    def class_names(self, num_classes: int | None = None) -> list[str] | None:
+        """The shipped names for a head of ``num_classes`` outputs (default: the model's), or None
+        when they do not fit. A head wider than the dataset (the UCF-101 R(2+1)D keeps its
+        400-way Kinetics head) names its extra outputs ``unused output i``."""
+        if self.categories is None:
+            return None
+        from actionzoo.zoo.categories import category_names
+
+        names = list(category_names(self.categories))
+        wanted = num_classes or self.num_classes
+        if len(names) > wanted:
+            return None
+        return names + [f"unused output {i}" for i in range(len(names), wanted)]
 
     def accepts(self, fmt: CheckpointFormat) -> bool:
         """Whether checkpoints in container ``fmt`` load into this model (build_model and inspect

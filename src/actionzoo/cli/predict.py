@@ -1,0 +1,108 @@
+"""``actionzoo predict``: the top-k classes of each video, by name, scored exactly as ``eval`` does."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from actionzoo.cli.options import (
+    add_engine,
+    add_weights,
+    build_engine,
+    non_negative,
+    positive,
+)
+from actionzoo.errors import UsageError
+
+__all__ = ["register", "model_and_names"]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("predict", help="top-k class names of each video (a file, several, a folder)")
+    p.add_argument("model")
+    p.add_argument("videos", nargs="+", metavar="VIDEO_OR_FOLDER")
+    add_weights(p)
+    add_engine(p, default="pytorch")
+    p.add_argument("--protocol", default="official")
+    p.add_argument("--class-names", help="file with one class name per line (custom models)")
+    p.add_argument("--top-k", type=positive, default=5)
+    p.add_argument("--batch-size", type=positive, default=8, help="views per engine call")
+    p.add_argument("--workers", type=non_negative, default=2)
+    p.add_argument("--json", help="write the predictions as JSON")
+    p.add_argument("--csv", help="write the predictions as CSV")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(handler=run)
+
+
+def _model_file_classes(path: str) -> int | None:
+    """The class count an exported model's output declares (None when it does not say)."""
+    try:
+        if path.endswith(".onnx"):
+            import onnx
+
+            dims = onnx.load(path, load_external_data=False).graph.output[0].type.tensor_type.shape.dim
+            return dims[-1].dim_value or None
+        import openvino as ov
+
+        shape = ov.Core().read_model(path).output(0).get_partial_shape()
+        return shape[len(shape) - 1].get_length() if shape[len(shape) - 1].is_static else None
+    except Exception:  # an unreadable file is reported by the engine with its own reason
+        return None
+
+
+def model_and_names(args: argparse.Namespace, spec):
+    """(engine, class names) from --checkpoint or --model-file, names by the resolution rule."""
+    from actionzoo.checkpoint.read import read_checkpoint
+    from actionzoo.engines.registry import create_engine, engine_kind
+    from actionzoo.prediction.videos import resolve_class_names
+    from actionzoo.zoo.registry import build_model, checkpoint_num_classes
+
+    kind = engine_kind(args.engine)
+    extras: dict = {}
+    if kind.needs_model:
+        if args.model_file:
+            raise UsageError(f"--model-file is for the onnxruntime/openvino engines; the {kind.name} "
+                             "engine takes --checkpoint")
+        ckpt = read_checkpoint(args.checkpoint, trusted=args.trust_checkpoint) if args.checkpoint else None
+        net = build_model(spec, ckpt)
+        num_classes = checkpoint_num_classes(spec, ckpt) if ckpt else spec.num_classes
+        extras = ckpt.extras if ckpt else {}
+        engine = create_engine(kind, model=net, threads=args.threads, precision=args.precision,
+                               device=args.device)
+    else:
+        engine = build_engine(args, spec)
+        num_classes = _model_file_classes(str(args.model_file)) or spec.num_classes
+    names = resolve_class_names(spec, num_classes, names_file=args.class_names,
+                                checkpoint_extras=extras)
+    return engine, names
+
+
+def run(args: argparse.Namespace) -> int:
+    from actionzoo.prediction.videos import (
+        predict,
+        render_table,
+        write_predictions_csv,
+        write_predictions_json,
+    )
+    from actionzoo.zoo.registry import get_model_spec
+
+    spec = get_model_spec(args.model)
+    if spec.task != "recognition":
+        raise UsageError(f"{spec.name} is a detector: it scores person boxes, not videos; use "
+                         f"`actionzoo detect VIDEO --proposals BOXES --model {spec.name}`")
+    engine, names = model_and_names(args, spec)
+    if args.checkpoint is None and args.model_file is None:
+        import sys
+
+        print("note: no --checkpoint given: the weights are RANDOM", file=sys.stderr)
+    predictions = predict(spec, args.videos, engine=engine, protocol=args.protocol,
+                          class_names=names, top_k=args.top_k, batch_size=args.batch_size,
+                          workers=args.workers, progress=not args.no_progress)
+    print(f"{spec.name} [{spec.protocol(args.protocol).describe()}] with {engine.info.describe()}")
+    print(render_table(predictions))
+    if args.json:
+        write_predictions_json(predictions, Path(args.json))
+    if args.csv:
+        write_predictions_csv(predictions, Path(args.csv), args.top_k)
+    failed = sum(not p.ok for p in predictions)
+    return 1 if failed == len(predictions) else 0

@@ -1,0 +1,64 @@
+"""Class names, in each reference's label order, shipped with the package.
+
+=====================  ======================================================================
+``kinetics400``        400 names, mmaction2 ``label_map_k400.txt`` order (sorted with ``_``)
+``sthv2``              174 templates, Something-Something V2 ``labels.json`` index order
+``ucf101``             101 names, ``classInd.txt`` order
+``ava_v2.2``           80 actions with their ids (``ava_v2.2_evaluated.txt``: the 60 scored ones)
+=====================  ======================================================================
+
+``SOURCES.md`` beside this file names where each list comes from. A wrong order silently renames
+every prediction, so the tests check length, order and known entries of every list.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+from actionzoo.errors import UsageError
+
+__all__ = ["CATEGORY_LISTS", "category_names", "ava_action_names", "ava_evaluated_ids",
+           "read_names_file"]
+
+CATEGORY_LISTS = ("kinetics400", "sthv2", "ucf101", "ava_v2.2")
+
+
+def _text(name: str) -> str:
+    return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
+
+
+@lru_cache(maxsize=None)
+def category_names(list_name: str) -> tuple[str, ...]:
+    """The class names of a shipped list, index = label."""
+    if list_name == "ava_v2.2":
+        names = ava_action_names()
+        return tuple(names.get(i, f"action {i}") for i in range(1, max(names) + 1))
+    if list_name not in CATEGORY_LISTS:
+        raise UsageError(f"unknown class list {list_name!r}; shipped: {', '.join(CATEGORY_LISTS)}")
+    return tuple(line for line in _text(f"{list_name}.txt").splitlines() if line)
+
+
+@lru_cache(maxsize=None)
+def ava_action_names() -> dict[int, str]:
+    """AVA v2.2's 80 actions: ``{id: name}``, ids 1..80."""
+    names = {}
+    for line in _text("ava_v2.2.txt").splitlines():
+        if line.strip():
+            ident, name = line.split("\t", 1)
+            names[int(ident)] = name
+    return names
+
+
+@lru_cache(maxsize=None)
+def ava_evaluated_ids() -> tuple[int, ...]:
+    """The 60 action ids the ActivityNet AVA evaluation scores."""
+    return tuple(int(line) for line in _text("ava_v2.2_evaluated.txt").splitlines() if line.strip())
+
+
+def read_names_file(path: str | Path) -> list[str]:
+    """One class name per line (blank lines ignored); ``--class-names`` files."""
+    from actionzoo.data.annotations import read_class_names
+
+    return read_class_names(path)
