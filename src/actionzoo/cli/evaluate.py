@@ -88,6 +88,7 @@ def _run_recognition(args: argparse.Namespace, spec, protocol, ctx) -> int:
 
     require(args, f"evaluating {spec.name}", ["--ann", "--data-root"])
     annotations = read_records(args)
+    class_names = annotations.class_names or spec.class_names()
     engine = build_engine(args, spec)
     config = {
         "model": spec.name, "protocol": protocol.describe(),
@@ -99,7 +100,7 @@ def _run_recognition(args: argparse.Namespace, spec, protocol, ctx) -> int:
         report = evaluate_records(annotations.records, model_name=spec.name, protocol=protocol,
                                   engine=engine, store=store, batch_size=args.batch_size,
                                   workers=args.workers, progress=not args.no_progress and ctx.is_main,
-                                  class_names=annotations.class_names, ctx=ctx)
+                                  class_names=class_names, ctx=ctx)
         interrupted = any(ctx.all_gather_object(report.interrupted))
         scored = sum(ctx.all_gather_object(report.scored_this_run))
         gather_parts(store, ctx)
@@ -110,11 +111,11 @@ def _run_recognition(args: argparse.Namespace, spec, protocol, ctx) -> int:
             report = load_report(store, annotations.records, model_name=spec.name,
                                  protocol=protocol, engine=report.engine,
                                  precision=report.precision, batch_size=args.batch_size,
-                                 workers=args.workers, class_names=annotations.class_names)
+                                 workers=args.workers, class_names=class_names)
             report.times, report.scored_this_run, report.interrupted = times, scored, interrupted
         _write_reports(args, report)
         if args.predictions:
-            write_predictions(store, args.predictions, annotations.class_names)
+            write_predictions(store, args.predictions, class_names)
     return 130 if report.interrupted else 0
 
 
