@@ -32,6 +32,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--protocol", default="official", help="whose view shape to trace (and pin with --static)")
     p.add_argument("--static", action="store_true",
                    help="pin the protocol's view shape (only the batch stays free) for compilers that need it")
+    p.add_argument("--target", choices=["onnxruntime", "openvino"], default="onnxruntime",
+                   help="the runtime the graph is shaped for (TSM runs its shift as a 5D depthwise "
+                        "conv for OpenVINO); both runtimes read either file")
     p.add_argument("--opset", type=int, default=17)
     p.add_argument("--simplify", action="store_true", help="simplify the graph with onnxslim")
     p.add_argument("--no-verify", action="store_true")
@@ -79,7 +82,7 @@ def verify_and_print(args: argparse.Namespace, spec, net, model_file: Path) -> i
     candidates = []
     if Path(model_file).suffix == ".onnx":
         candidates.append(OnnxRuntimeEngine(model_file, threads=args.threads))
-    if args.openvino or Path(model_file).suffix == ".xml":
+    if args.openvino or Path(model_file).suffix == ".xml" or getattr(args, "target", "") == "openvino":
         candidates.append(OpenVinoEngine(model_file, threads=args.threads))
     status = 0
     reports = []
@@ -101,7 +104,7 @@ def run_export(args: argparse.Namespace) -> int:
     random_weights_note(args)
     path, net = export_model(spec, args.output, checkpoint=args.checkpoint, protocol=args.protocol,
                              opset=args.opset, simplify=args.simplify, trusted=args.trust_checkpoint,
-                             static=args.static)
+                             static=args.static, target=args.target)
     shape = "static " + "x".join(map(str, spec.protocol(args.protocol).view_shape[1:])) \
         if args.static else "dynamic batch, height, width" + (", time" if spec.dynamic_time else "")
     print(f"exported {spec.name} to {path} ({shape}; traced at the {args.protocol} view shape)")

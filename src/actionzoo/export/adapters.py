@@ -2,7 +2,8 @@
 
 :func:`roi_align_as_onnx_op` swaps every :class:`~actionzoo.models.roi_align.RoIAlign` of a model
 for a stand-in that computes the same numbers eagerly and traces to one standard ONNX ``RoiAlign``
-node, for the duration of an export only.
+node, for the duration of an export only. :func:`for_target` gives the form of a model a runtime
+runs best: TSM lifted to 5D for OpenVINO (:class:`TSMAs3d`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from torch import Tensor, nn
 
 from actionzoo.models.roi_align import RoIAlign, roi_align
 
-__all__ = ["ONNX_MIN_OPSET_ALIGNED", "OnnxRoIAlign", "roi_align_as_onnx_op"]
+__all__ = ["ONNX_MIN_OPSET_ALIGNED", "OnnxRoIAlign", "roi_align_as_onnx_op", "TSMAs3d", "TimeShift3d",
+           "for_target"]
 
 ONNX_MIN_OPSET_ALIGNED = 16  # `coordinate_transformation_mode` (half_pixel) appeared in opset 16.
 
@@ -127,3 +129,89 @@ def roi_align_as_onnx_op(model: nn.Module) -> Iterator[nn.Module]:
     finally:
         for parent, name, child in slots:
             setattr(parent, name, child)
+
+
+# ------------------------------------------------------------------------- TSM for OpenVINO
+
+
+class TimeShift3d(nn.Conv3d):
+    """TSM's temporal shift on ``(N, C, T, H, W)``: a depthwise ``(3, 1, 1)`` convolution whose
+    kernels are one-hot (channels ``[0, C/8)`` read frame t+1, ``[C/8, C/4)`` frame t-1, the rest
+    frame t; zero padding at both ends, as the shift's zeros). Every output is one input times 1
+    plus zeros, so the numbers are the shift's exactly."""
+
+    def __init__(self, channels: int, shift_div: int) -> None:
+        super().__init__(channels, channels, (3, 1, 1), padding=(1, 0, 0), groups=channels,
+                         bias=False)
+        fold = channels // shift_div
+        weight = torch.zeros(channels, 1, 3, 1, 1)
+        weight[:fold, 0, 2] = 1.0
+        weight[fold : 2 * fold, 0, 0] = 1.0
+        weight[2 * fold :, 0, 1] = 1.0
+        with torch.no_grad():
+            self.weight.copy_(weight)
+        self.weight.requires_grad_(False)
+
+
+def _lift_to_3d(module: nn.Module) -> nn.Module:
+    """The same layer on ``(N, C, T, H, W)``: 2D convolutions and pools get a time extent of 1."""
+    from actionzoo.models.tsm import TemporalShift
+
+    if isinstance(module, nn.Conv2d):
+        conv = nn.Conv3d(module.in_channels, module.out_channels, (1, *module.kernel_size),
+                         (1, *module.stride), (0, *module.padding), (1, *module.dilation),
+                         module.groups, module.bias is not None)
+        with torch.no_grad():
+            conv.weight.copy_(module.weight.unsqueeze(2))
+            if module.bias is not None:
+                conv.bias.copy_(module.bias)
+        return conv
+    if isinstance(module, nn.BatchNorm2d):
+        norm = nn.BatchNorm3d(module.num_features, module.eps, module.momentum)
+        norm.load_state_dict(module.state_dict())
+        return norm.train(module.training)
+    if isinstance(module, nn.MaxPool2d):
+        k, s, p = (v if isinstance(v, tuple) else (v, v)
+                   for v in (module.kernel_size, module.stride, module.padding))
+        return nn.MaxPool3d((1, *k), (1, *s), (0, *p))
+    if isinstance(module, TemporalShift):
+        return nn.Sequential(TimeShift3d(module.net.in_channels, module.shift_div),
+                             _lift_to_3d(module.net))
+    for name, child in list(module.named_children()):
+        setattr(module, name, _lift_to_3d(child))
+    return module
+
+
+class TSMAs3d(nn.Module):
+    """Export-time stand-in for a TSM recognizer that keeps the clip as ``(N, C, T, H, W)``.
+
+    TSM runs a 2D ResNet on ``(N*T, C, H, W)`` frames; its shift is slices and concatenations along
+    channels, which make OpenVINO's CPU plugin reorder its blocked layouts around every bottleneck
+    (a third of TSM's time in the exported graph). Lifted to 5D, the convolutions have a time
+    extent of 1 (the same weights) and the shift becomes a depthwise convolution, which runs in the
+    blocked layout at about the cost of one pass over the tensor. The head pools each frame, applies
+    ``fc_cls`` and averages over the segments, as TSM's does. The outputs equal the 2D graph's up
+    to float summation order.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        import copy
+
+        self.backbone = _lift_to_3d(copy.deepcopy(model.backbone))
+        self.fc_cls = copy.deepcopy(model.cls_head.fc_cls)
+        self.num_segments = model.num_segments
+
+    def forward(self, clip: Tensor) -> Tensor:
+        features = self.backbone(clip)  # (N, 2048, T, h, w)
+        pooled = features.mean(dim=(3, 4)).transpose(1, 2)  # (N, T, 2048)
+        return self.fc_cls(pooled).mean(dim=1)
+
+
+def for_target(model: nn.Module, target: str) -> nn.Module:
+    """The module to trace for a runtime: TSM's 5D form for OpenVINO, the model itself otherwise."""
+    from actionzoo.models.tsm import TSMRecognizer
+
+    if target == "openvino" and isinstance(model, TSMRecognizer):
+        return TSMAs3d(model).eval()
+    return model

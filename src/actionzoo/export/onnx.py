@@ -16,12 +16,15 @@ import onnx
 import torch
 
 from actionzoo.errors import UsageError
-from actionzoo.export.adapters import roi_align_as_onnx_op
+from actionzoo.export.adapters import for_target, roi_align_as_onnx_op
 from actionzoo.export.examples import example_inputs
 from actionzoo.zoo.registry import build_model, get_model_spec
 from actionzoo.zoo.spec import ModelSpec
 
 __all__ = ["DEFAULT_OPSET", "export_onnx", "export_model", "dynamic_axes_for", "verification_shapes"]
+
+#: Runtimes an export can be shaped for.
+TARGETS = ("onnxruntime", "openvino")
 
 # Opset 17 runs on ONNX Runtime >= 1.13 and OpenVINO >= 2022.3 and has RoiAlign's half_pixel mode.
 DEFAULT_OPSET = 17
@@ -114,6 +117,7 @@ def export_model(
     trusted: bool = False,
     static: bool = False,
     net: torch.nn.Module | None = None,
+    target: str = "onnxruntime",
 ) -> tuple[Path, torch.nn.Module]:
     """Export a registered model; returns (path, torch model).
 
@@ -128,6 +132,8 @@ def export_model(
     # A batch of 2 keeps the exporter from specialising the batch axis to 1.
     example = tuple(torch.from_numpy(a) for a in example_inputs(proto, batch=2))
     names = ("video", "boxes") if spec.task == "detection" else ("video",)
-    path = export_onnx(net, example, out, input_names=names, opset=opset, simplify=simplify,
-                       dynamic_axes=dynamic_axes_for(spec, static=static))
+    if target not in TARGETS:
+        raise UsageError(f"export target {target!r}: choose {' or '.join(TARGETS)}")
+    path = export_onnx(for_target(net, target), example, out, input_names=names, opset=opset,
+                       simplify=simplify, dynamic_axes=dynamic_axes_for(spec, static=static))
     return path, net
