@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+# Machine-dependent choices (runtime.tuning) take their plain defaults in tests, in this process
+# and in every subprocess a test starts, unless a test turns measuring on itself.
+os.environ["ACTIONZOO_TUNING"] = "off"
 
 DATA_DIR = Path(__file__).parent / "data"
 

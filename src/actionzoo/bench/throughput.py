@@ -37,6 +37,10 @@ class BenchRow:
     median_ms: float
     p90_ms: float
     iterations: int
+    gflop_per_clip: float | None = None  # 2 per multiply-add, at the input shape benchmarked
+    achieved_gflops: float | None = None
+    peak_gflops: float | None = None  # the measured matrix-multiply peak in this precision
+    peak_fraction: float | None = None
 
 
 def machine_info() -> dict[str, object]:
@@ -61,7 +65,11 @@ def bench_engine(
     warmup: int = 2,
     min_iterations: int = 5,
     min_seconds: float = 2.0,
+    gflop_per_clip: float | None = None,
+    peak_gflops: float | None = None,
 ) -> list[BenchRow]:
+    """Model-only throughput per batch size; with ``gflop_per_clip`` (and ``peak_gflops``) each
+    row also says how many GFLOP/s that is (and which fraction of the peak)."""
     rows = []
     for batch_size in batch_sizes:
         inputs = inputs_for_batch(batch_size)
@@ -76,18 +84,26 @@ def bench_engine(
         median = statistics.median(latencies)
         p90 = float(np.percentile(latencies, 90))
         info = info_of(engine)
+        achieved = gflop_per_clip * batch_size / median if gflop_per_clip else None
         rows.append(BenchRow(model_name, info.name, info.provider, info.device, info.precision,
                              batch_size, batch_size / median, 1000 * median, 1000 * p90,
-                             len(latencies)))
+                             len(latencies), gflop_per_clip, achieved, peak_gflops,
+                             achieved / peak_gflops if achieved and peak_gflops else None))
     return rows
 
 
 def render_rows(rows: Sequence[BenchRow]) -> str:
-    header = f"{'engine':<16}{'precision':<10}{'batch':>6}{'clips/s':>10}{'median ms':>11}{'p90 ms':>9}"
+    header = (f"{'engine':<16}{'precision':<10}{'batch':>6}{'clips/s':>10}{'median ms':>11}"
+              f"{'p90 ms':>9}{'GFLOP/s':>10}{'% of peak':>11}")
     lines = [header, "-" * len(header)]
     for r in rows:
+        achieved = f"{r.achieved_gflops:>10.1f}" if r.achieved_gflops else f"{'–':>10}"
+        share = f"{100 * r.peak_fraction:>10.0f}%" if r.peak_fraction else f"{'–':>11}"
         lines.append(f"{r.engine:<16}{r.precision:<10}{r.batch_size:>6}{r.clips_per_s:>10.2f}"
-                     f"{r.median_ms:>11.1f}{r.p90_ms:>9.1f}")
+                     f"{r.median_ms:>11.1f}{r.p90_ms:>9.1f}{achieved}{share}")
+    peaks = {(r.precision, r.peak_gflops) for r in rows if r.peak_gflops}
+    for precision, peak in sorted(peaks):
+        lines.append(f"measured {precision} matrix-multiply peak here: {peak:.1f} GFLOP/s")
     return "\n".join(lines)
 
 
@@ -115,17 +131,36 @@ def plot_rows(rows: Sequence[BenchRow], out: str | Path, title: str = "") -> Pat
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
+    roofline = any(r.achieved_gflops for r in rows)
+    fig, axes = plt.subplots(1, 2 if roofline else 1, figsize=(11 if roofline else 6, 4), dpi=110,
+                             squeeze=False)
+    ax = axes[0][0]
     for key in dict.fromkeys((r.engine, r.device, r.precision) for r in rows):
         series = [r for r in rows if (r.engine, r.device, r.precision) == key]
         ax.plot([r.batch_size for r in series], [r.clips_per_s for r in series], marker="o",
                 label=f"{key[0]} ({key[1]}, {key[2]})")
+        if roofline:
+            axes[0][1].plot([r.batch_size for r in series],
+                            [r.achieved_gflops or 0 for r in series], marker="o",
+                            label=f"{key[0]} ({key[2]})")
     ax.set_xscale("log", base=2)
     ax.set_xlabel("batch size (clips)")
     ax.set_ylabel("throughput (clips/s)")
     ax.set_title(title or "model-only throughput")
     ax.grid(True, alpha=0.3)
     ax.legend()
+    if roofline:
+        right = axes[0][1]
+        for precision, peak in sorted({(r.precision, r.peak_gflops) for r in rows if r.peak_gflops}):
+            right.axhline(peak, linestyle="--", color="grey")
+            right.annotate(f"{precision} matmul peak {peak:.0f}", (rows[0].batch_size, peak),
+                           textcoords="offset points", xytext=(2, 3), fontsize=8)
+        right.set_xscale("log", base=2)
+        right.set_xlabel("batch size (clips)")
+        right.set_ylabel("achieved GFLOP/s")
+        right.set_title("against the measured peak")
+        right.grid(True, alpha=0.3)
+        right.legend()
     fig.tight_layout()
     fig.savefig(out)
     plt.close(fig)

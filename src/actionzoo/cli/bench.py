@@ -54,17 +54,27 @@ def run(args: argparse.Namespace) -> int:
     if args.e2e and protocol.is_detection:
         raise UsageError("--e2e runs recognizers over a folder of videos; for "
                          f"{spec.name} run `actionzoo eval` on an AVA-layout folder")
+    from actionzoo.bench.autobatch import remember_sweep
+    from actionzoo.bench.roofline import gflop_per_clip, matmul_peak_gflops
+
     engines = [name.strip() for name in args.engine.split(",")]
+    work = gflop_per_clip(spec, protocol.view_shape, args.boxes_per_clip)
     rows = []
     for name in engines:
         engine = build_engine(args, spec, name)
-        rows += bench_engine(
+        info = engine.info
+        peak = (matmul_peak_gflops(info.precision, info.threads) if info.device == "cpu" else None)
+        engine_rows = bench_engine(
             engine, spec.name,
             lambda b: example_inputs(protocol, b, boxes_per_clip=args.boxes_per_clip),
-            args.batch_sizes, warmup=args.warmup, min_seconds=args.min_seconds)
+            args.batch_sizes, warmup=args.warmup, min_seconds=args.min_seconds,
+            gflop_per_clip=work, peak_gflops=peak)
+        remember_sweep(spec, protocol, info, engine_rows)
+        rows += engine_rows
     per_clip = f"{args.boxes_per_clip} boxes per clip" if protocol.is_detection else "one view per clip"
     c, t, h, w = protocol.view_shape
-    print(f"{spec.name}, {protocol.describe()} — model only, {per_clip}, view {t}x{h}x{w}")
+    print(f"{spec.name}, {protocol.describe()} — model only, {per_clip}, view {t}x{h}x{w}, "
+          f"{work:.1f} GFLOP per clip")
     print(render_rows(rows))
     if args.out:
         prefix = Path(args.out)

@@ -22,6 +22,7 @@ __all__ = [
     "add_ava_layout",
     "build_engine",
     "read_records",
+    "batch_size_for",
     "random_weights_note",
     "require",
     "table",
@@ -117,6 +118,18 @@ def build_engine(args: argparse.Namespace, model: object = None, engine_name: st
                          threads=getattr(args, "threads", None),
                          precision=getattr(args, "precision", "fp32"),
                          device=getattr(args, "device", "cpu"))
+
+
+def batch_size_for(args: argparse.Namespace, spec, protocol, engine) -> int:
+    """``--batch-size`` if given, else the batch size measured fastest for this model, engine and
+    machine (printed, with how it was chosen)."""
+    if args.batch_size is not None:
+        return args.batch_size
+    from actionzoo.bench.autobatch import best_batch_size
+
+    batch, how = best_batch_size(spec, protocol, engine)
+    print(f"batch size {batch} views per engine call: {how}; --batch-size sets it", flush=True)
+    return batch
 
 
 def read_records(args: argparse.Namespace, num_classes: int | None = None):

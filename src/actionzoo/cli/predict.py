@@ -8,6 +8,7 @@ from pathlib import Path
 from actionzoo.cli.options import (
     add_engine,
     add_weights,
+    batch_size_for,
     build_engine,
     non_negative,
     positive,
@@ -26,7 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--protocol", default="official")
     p.add_argument("--class-names", help="file with one class name per line (custom models)")
     p.add_argument("--top-k", type=positive, default=5)
-    p.add_argument("--batch-size", type=positive, default=8, help="views per engine call")
+    p.add_argument("--batch-size", type=positive,
+                   help="views per engine call (default: the fastest measured for this engine here)")
     p.add_argument("--workers", type=non_negative, default=2)
     p.add_argument("--json", help="write the predictions as JSON")
     p.add_argument("--csv", help="write the predictions as CSV")
@@ -95,8 +97,9 @@ def run(args: argparse.Namespace) -> int:
         import sys
 
         print("note: no --checkpoint given: the weights are RANDOM", file=sys.stderr)
+    batch = batch_size_for(args, spec, spec.protocol(args.protocol), engine)
     predictions = predict(spec, args.videos, engine=engine, protocol=args.protocol,
-                          class_names=names, top_k=args.top_k, batch_size=args.batch_size,
+                          class_names=names, top_k=args.top_k, batch_size=batch,
                           workers=args.workers, progress=not args.no_progress)
     print(f"{spec.name} [{spec.protocol(args.protocol).describe()}] with {engine.info.describe()}")
     print(render_table(predictions))

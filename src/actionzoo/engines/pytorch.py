@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 
 import numpy as np
 import torch
 
 from actionzoo.engines.base import EngineBase, EngineInfo
 from actionzoo.errors import UsageError
+from actionzoo.runtime.tuning import remembered
 
 __all__ = ["TorchEngine", "TORCH_PRECISIONS"]
 
@@ -53,10 +55,12 @@ class TorchEngine(EngineBase):
         self.model = model.eval().to(self.device)
         self._dtype = TORCH_PRECISIONS[precision]
         self._forward = torch.compile(self.model) if compile else self.model
-        # Eager Conv3d falls back to a slow unbatched kernel at batch 1 on some CPUs; a duplicate
-        # row keeps the fast path and, since rows are independent in eval mode, changes no value.
-        self._pad_single = self.device.type == "cpu" and any(
+        # On some CPUs oneDNN's batch-1 Conv3d path is slow enough that running the row twice is
+        # faster; on others it is the other way round (measured: R(2+1)D 0.48x on an AMD EPYC).
+        # Whether to pad is measured here once per model, shape and machine (runtime.tuning).
+        self._can_pad = self.device.type == "cpu" and any(
             isinstance(m, torch.nn.Conv3d) for m in self.model.modules())
+        self._padding: dict[tuple[int, ...], bool] = {}
         self.info = EngineInfo(
             name="pytorch-compile" if compile else "pytorch",
             provider="torch.compile" if compile else "eager",
@@ -70,13 +74,52 @@ class TorchEngine(EngineBase):
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self._dtype)
 
+    def _forward_once(self, x: torch.Tensor, pad: bool) -> torch.Tensor:
+        if pad:
+            return self._forward(x.expand(2, *x.shape[1:]).contiguous())[:1]
+        return self._forward(x)
+
+    def pads_batch_one(self, x: torch.Tensor, timer: Callable[[Callable[[], object]], float] | None = None) -> bool:
+        """Whether batch-1 calls of this shape run padded to 2 rows: measured (``timer``: seconds
+        a call takes, median of a few) and remembered for this model, shape and machine."""
+        shape = tuple(x.shape)
+        if shape not in self._padding:
+            timer = timer or _median_seconds
+
+            def measure() -> dict:
+                with self._autocast():
+                    plain = timer(lambda: self._forward_once(x, False))
+                    padded = timer(lambda: self._forward_once(x, True))
+                return {"pad": padded < 0.9 * plain, "plain_s": plain, "padded_s": padded}
+
+            what = {"choice": "pytorch batch-1 padding", "model": type(self.model).__name__,
+                    "parameters": sum(p.numel() for p in self.model.parameters()),
+                    "shape": list(shape), "threads": torch.get_num_threads(),
+                    "precision": self.info.precision}
+            choice, _ = remembered(what, measure, default={"pad": False})
+            self._padding[shape] = bool(choice["pad"])
+        return self._padding[shape]
+
     @torch.inference_mode()
     def run(self, *inputs: np.ndarray) -> np.ndarray:
         tensors = [torch.from_numpy(np.ascontiguousarray(a)).to(self.device) for a in inputs]
         batch = tensors[0].shape[0]
         with self._autocast():
-            if batch == 1 and len(tensors) == 1 and self._pad_single:
-                out = self._forward(tensors[0].expand(2, *tensors[0].shape[1:]).contiguous())[:1]
+            if batch == 1 and len(tensors) == 1 and self._can_pad:
+                out = self._forward_once(tensors[0], self.pads_batch_one(tensors[0]))
             else:
                 out = self._forward(*tensors)
         return out.float().cpu().numpy()
+
+
+def _median_seconds(call: Callable[[], object], repeats: int = 3) -> float:
+    import statistics
+    import time
+
+    call()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)

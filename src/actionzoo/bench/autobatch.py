@@ -1,0 +1,65 @@
+"""The batch size an engine runs fastest at, measured on this machine once and remembered.
+
+Batch size is not a free choice on a CPU: X3D-S through OpenVINO costs twice as much per clip at
+batch 8 as at batch 1 on one machine, and less at batch 8 on another. ``eval`` and ``predict`` use
+the measured best when the user gives no ``--batch-size``, and say which one they used; ``bench``
+sweeps record what they measure for them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from actionzoo.engines.base import Engine, EngineInfo, info_of
+from actionzoo.runtime.tuning import remembered, store
+from actionzoo.zoo.protocols import Protocol
+from actionzoo.zoo.spec import ModelSpec
+
+__all__ = ["best_batch_size", "remember_sweep", "DEFAULT_BATCH", "CANDIDATES"]
+
+DEFAULT_BATCH = 8  # when measuring is off (ACTIONZOO_TUNING=off)
+CANDIDATES = (1, 2, 4, 8, 16)
+
+
+def _what(spec: ModelSpec, protocol: Protocol, info: EngineInfo) -> dict[str, object]:
+    return {"choice": "batch size", "model": spec.name, "view": list(protocol.view_shape),
+            **info.key(), "threads": info.threads}
+
+
+def best_batch_size(spec: ModelSpec, protocol: Protocol, engine: Engine,
+                    candidates: Sequence[int] = CANDIDATES) -> tuple[int, str]:
+    """(batch size, how it was chosen). Measures clips/s at each candidate (one warm-up, two timed
+    calls) until throughput falls twice in a row; remembered per model, view, engine and machine."""
+    from actionzoo.bench.throughput import bench_engine
+    from actionzoo.export.examples import example_inputs
+
+    def measure() -> dict:
+        best, rates, falls = 1, {}, 0
+        for batch in candidates:
+            row = bench_engine(engine, spec.name, lambda b: example_inputs(protocol, b), [batch],
+                               warmup=1, min_iterations=2, min_seconds=0.0)[0]
+            rates[str(batch)] = row.clips_per_s
+            if row.clips_per_s >= rates.get(str(best), 0.0):
+                best, falls = batch, 0
+            else:
+                falls += 1
+                if falls == 2:
+                    break
+        return {"batch": best, "clips_per_s": rates}
+
+    choice, measured = remembered(_what(spec, protocol, info_of(engine)), measure,
+                                  default={"batch": DEFAULT_BATCH})
+    if "clips_per_s" not in choice:
+        return DEFAULT_BATCH, "the default (measuring is off: ACTIONZOO_TUNING=off)"
+    rate = choice["clips_per_s"][str(choice["batch"])]
+    how = "measured now" if measured else "measured earlier on this machine"
+    return int(choice["batch"]), f"the fastest here ({rate:.2f} clips/s; {how})"
+
+
+def remember_sweep(spec: ModelSpec, protocol: Protocol, info: EngineInfo, rows) -> None:
+    """Record a bench sweep's fastest batch size for ``eval`` / ``predict`` to use."""
+    if not rows:
+        return
+    best = max(rows, key=lambda r: r.clips_per_s)
+    store(_what(spec, protocol, info), {"batch": best.batch_size,
+                                        "clips_per_s": {str(r.batch_size): r.clips_per_s for r in rows}})

@@ -1,0 +1,88 @@
+"""How close an engine runs to what the machine can do: achieved GFLOP/s against a measured
+matrix-multiply peak.
+
+The peak is probed once per run: a large matrix multiply through torch (oneDNN/MKL) on the engine's
+threads, in fp32, bf16 or int8 as the engine computes. The work of one clip is the model's
+multiply-adds at the actual input shape (counted with torch's FlopCounterMode, which counts two
+FLOPs per multiply-add, the convention of the peak too). ``achieved / peak`` near 100 % says the
+machine, not the engine, is the limit; far below says there is headroom (depthwise convolutions,
+layout reorders, memory-bound layers).
+"""
+
+from __future__ import annotations
+
+import time
+from functools import lru_cache
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from actionzoo.zoo.spec import ModelSpec
+
+__all__ = ["matmul_peak_gflops", "gflop_per_clip", "PEAK_DTYPES"]
+
+PEAK_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16, "int8": torch.int8}
+
+
+def _time_matmul(n: int, dtype: torch.dtype, min_seconds: float) -> float:
+    if dtype is torch.int8:
+        a = torch.randint(-64, 64, (n, n), dtype=torch.int8)
+        b = torch.randint(-64, 64, (n, n), dtype=torch.int8)
+        op = lambda: torch._int_mm(a, b)  # noqa: E731  (int32 accumulation, as int8 kernels do)
+    else:
+        a = torch.randn(n, n).to(dtype)
+        b = torch.randn(n, n).to(dtype)
+        op = lambda: a @ b  # noqa: E731
+    op()
+    best = float("inf")
+    spent = 0.0
+    while spent < min_seconds:
+        start = time.perf_counter()
+        op()
+        took = time.perf_counter() - start
+        best, spent = min(best, took), spent + took
+    return 2.0 * n**3 / best / 1e9
+
+
+@lru_cache(maxsize=None)
+def matmul_peak_gflops(precision: str = "fp32", threads: int | None = None, n: int = 2048,
+                       min_seconds: float = 1.0) -> float | None:
+    """The best GFLOP/s of an ``n x n`` matrix multiply in ``precision`` on ``threads`` threads
+    (None where this torch build or CPU has no such kernel)."""
+    dtype = PEAK_DTYPES.get(precision)
+    if dtype is None:
+        return None
+    previous = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        with torch.inference_mode():
+            return _time_matmul(n, dtype, min_seconds)
+    except (RuntimeError, NotImplementedError):
+        return None
+    finally:
+        torch.set_num_threads(previous)
+
+
+def gflop_per_clip(spec: ModelSpec, shape: tuple[int, ...], boxes_per_clip: int = 1) -> float:
+    """GFLOP (2 per multiply-add) of one clip of ``shape`` (C, T, H, W) through ``spec``'s model."""
+    return _gflop(spec.name, tuple(shape), boxes_per_clip)
+
+
+@lru_cache(maxsize=None)
+def _gflop(name: str, shape: tuple[int, ...], boxes_per_clip: int) -> float:
+    from actionzoo.zoo.registry import get_model_spec
+
+    spec = get_model_spec(name)
+    if spec.task == "detection":
+        model = spec.builder(spec.num_classes).eval()  # RoIAlign needs real box values
+        h, w = shape[2], shape[3]
+        boxes = torch.tensor([[0.0, 4.0, 4.0, w - 4.0, h - 4.0]] * boxes_per_clip)
+        inputs = (torch.zeros(1, *shape), boxes)
+    else:
+        with torch.device("meta"):
+            model = spec.builder(spec.num_classes).eval()
+        inputs = (torch.empty(1, *shape, device="meta"),)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(*inputs)
+    return counter.get_total_flops() / 1e9

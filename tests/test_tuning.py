@@ -1,0 +1,126 @@
+"""Machine-dependent choices by measurement (batch-1 padding, batch size), the roofline columns of
+bench, and TSM's OpenVINO graph."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from torch import nn
+
+from actionzoo.bench.autobatch import best_batch_size
+from actionzoo.bench.roofline import gflop_per_clip, matmul_peak_gflops
+from actionzoo.cli import main
+from actionzoo.engines.base import EngineBase, EngineInfo
+from actionzoo.engines.pytorch import TorchEngine
+from actionzoo.zoo.registry import get_model_spec
+
+
+@pytest.fixture
+def tuning(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("ACTIONZOO_TUNING", "on")
+    monkeypatch.setenv("ACTIONZOO_CACHE", str(tmp / "cache"))
+    return tmp / "cache" / "tuning.json"
+
+
+class Tiny3d(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv3d(3, 4, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv(x).mean(dim=(2, 3, 4))
+
+
+def test_batch_one_padding_is_decided_by_measurement_and_remembered(tuning: Path) -> None:
+    calls: list[str] = []
+
+    def timer_padding_wins(call) -> float:
+        call()
+        calls.append("timed")
+        return 1.0 if len(calls) % 2 else 0.4  # plain first, then padded
+
+    torch.manual_seed(0)
+    model = Tiny3d().eval()
+    x = torch.randn(1, 3, 4, 8, 8)
+    engine = TorchEngine(model)
+    assert engine.pads_batch_one(x, timer=timer_padding_wins) is True
+    assert len(calls) == 2
+    out = engine.run(x.numpy())
+    np.testing.assert_allclose(out, model(x).detach().numpy(), rtol=1e-6)  # padding changes no value
+    assert len(calls) == 2  # remembered: not measured again
+    assert TorchEngine(model).pads_batch_one(x, timer=lambda call: 1 / 0) is True  # from the cache
+    stored = json.loads(tuning.read_text())
+    assert any('"pytorch batch-1 padding"' in key for key in stored)
+
+    fresh = TorchEngine(Tiny3d().eval())  # another model and shape: here plain wins
+    z = torch.randn(1, 3, 5, 8, 8)
+    times = iter([0.3, 0.9])  # plain 0.3 s, padded 0.9 s
+    assert fresh.pads_batch_one(z, timer=lambda call: next(times)) is False
+
+
+class Stepwise(EngineBase):
+    """An engine whose call costs 1 s up to 2 clips and 4 s beyond: batch 2 is fastest."""
+
+    def __init__(self) -> None:
+        self.info = EngineInfo("stub", "stub", "cpu", "fp32", threads=1)
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        import time
+
+        time.sleep(0.01 if len(x) <= 2 else 0.08)
+        return np.zeros((len(x), 400), np.float32)
+
+
+def test_the_fastest_batch_size_is_measured_once_and_reused(tuning: Path) -> None:
+    spec = get_model_spec("x3d_s_k400")
+    protocol = spec.protocol("official")
+    batch, how = best_batch_size(spec, protocol, Stepwise(), candidates=(1, 2, 4, 8))
+    assert batch == 2 and "measured now" in how
+    batch, how = best_batch_size(spec, protocol, Stepwise(), candidates=(1, 2, 4, 8))
+    assert batch == 2 and "measured earlier" in how
+
+
+def test_without_measuring_eval_says_which_batch_size_it_used(tmp: Path, capsys) -> None:
+    from actionzoo.data.synthetic import write_synthetic_videos
+
+    data = write_synthetic_videos(tmp / "v", num_classes=1, videos_per_class=1, num_frames=40,
+                                  size=(64, 86))
+    assert main(["eval", "x3d_s_k400", "--ann", str(data.annotation), "--data-root", str(data.root),
+                 "--results", str(tmp / "r.db"), "--workers", "0", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "batch size 8 views per engine call: the default (measuring is off" in out
+    assert "8 views / 0" in out
+
+
+def test_gflop_counts_match_the_registry_and_bench_prints_the_roofline(tmp: Path, capsys) -> None:
+    for name in ("x3d_s_k400", "tsm_r50_1x1x8_sthv2"):
+        spec = get_model_spec(name)
+        assert gflop_per_clip(spec, spec.clip_shape) == pytest.approx(2 * spec.gflops, abs=0.02)
+    peak = matmul_peak_gflops("fp32", 1, n=512, min_seconds=0.1)
+    assert peak is not None and peak > 1.0
+    assert main(["bench", "x3d_s_k400", "--engine", "pytorch", "--batch-sizes", "1", "--warmup", "0",
+                 "--min-seconds", "0", "--threads", "1", "--out", str(tmp / "b")]) == 0
+    out = capsys.readouterr().out
+    assert "GFLOP/s" in out and "% of peak" in out and "matrix-multiply peak here" in out
+    row = json.loads((tmp / "b.json").read_text())["rows"][0]
+    assert row["gflop_per_clip"] == pytest.approx(5.46, abs=0.05)  # 2 x 2.73 GMAC (X3D-S, 182)
+    assert row["achieved_gflops"] == pytest.approx(row["gflop_per_clip"] * row["clips_per_s"])
+    assert row["peak_fraction"] == pytest.approx(row["achieved_gflops"] / row["peak_gflops"])
+
+
+def test_tsm_for_openvino_runs_its_shift_as_a_5d_depthwise_conv(tmp: Path, capsys) -> None:
+    assert main(["export", "tsm_r50_1x1x8_sthv2", "-o", str(tmp / "tsm.onnx"), "--target",
+                 "openvino", "--num-random", "1"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("PASS") == 2  # ONNX Runtime and OpenVINO both match PyTorch
+    graph = onnx.load(str(tmp / "tsm.onnx")).graph
+    kinds = [n.op_type for n in graph.node]
+    assert "Slice" not in kinds and kinds.count("Conv") == 53 + 16  # 53 convs + 16 shifts
+    depthwise = [n for n in graph.node if n.op_type == "Conv"
+                 and any(a.name == "group" and a.i > 1 for a in n.attribute)]
+    assert len(depthwise) == 16
