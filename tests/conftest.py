@@ -53,3 +53,42 @@ def caffe2_blob_map() -> list[tuple[str, str, tuple[int, ...]]]:
 @pytest.fixture
 def tmp(tmp_path: Path) -> Path:
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def train_videos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Synthetic labelled videos, 4 classes: videos.txt (32), heldout.txt (16 others),
+    train.txt (videos.txt + a corrupt file), small.txt (8)."""
+    from actionzoo.data.synthetic import write_synthetic_videos
+
+    root = tmp_path_factory.mktemp("train")
+    write_synthetic_videos(root, num_classes=4, videos_per_class=8, num_frames=48, size=(64, 86))
+    write_synthetic_videos(root, num_classes=4, videos_per_class=4, num_frames=48, size=(64, 86),
+                           first=100, annotation_name="heldout.txt")
+    (root / "videos" / "corrupt.mp4").write_bytes(os.urandom(3000))
+    lines = (root / "videos.txt").read_text().splitlines()
+    (root / "train.txt").write_text("\n".join(lines + ["videos/corrupt.mp4 2"]) + "\n")
+    (root / "small.txt").write_text("\n".join(lines[::4]) + "\n")  # 8 videos, 2 per class
+    return root
+
+
+TRAINED_MODEL = "slowfast_r50_8x8x1_k400"
+
+
+@pytest.fixture(scope="session")
+def trained_slowfast(train_videos: Path, tmp_path_factory: pytest.TempPathFactory):
+    """(work dir, the finished process) of a SlowFast trained on ``train_videos`` at 64 x 64 by
+    ``actionzoo train``: it reaches >= 90 % on the held-out videos (test_training checks), so
+    tests that need a model that learned something (precision drift) use it."""
+    from helpers import run_cli
+
+    work = tmp_path_factory.mktemp("trained") / "run"
+    # 64 x 64 crops and precise BN (eval-mode statistics of the final weights): without them a
+    # run this short lands anywhere between 40 and 100 % (measured).
+    done = run_cli(["train", TRAINED_MODEL, "--ann", str(train_videos / "train.txt"),
+                    "--data-root", str(train_videos), "--num-classes", "4",
+                    "--class-names", str(train_videos / "classes.txt"),
+                    "--val-ann", str(train_videos / "heldout.txt"), "--work-dir", str(work),
+                    "--epochs", "6", "--batch-size", "8", "--val-every", "3", "--lr", "0.003",
+                    "--precise-bn", "4", "--workers", "1", "--input-size", "64", "--no-progress"])
+    return work, done

@@ -1,8 +1,12 @@
 """Builders the tests share: random checkpoints in each reference's container, a synthetic AVA
-layout, deterministic fake detector scores. Tests import from here, never from each other."""
+layout, deterministic fake detector scores, the CLI in a fresh interpreter. Tests import from here, never from each other."""
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 from collections import OrderedDict
 from pathlib import Path
 
@@ -89,3 +93,23 @@ def content_scores(x: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     level = clip[:, :, ::8, ::16, ::16].reshape(len(boxes), -1).mean(axis=1).astype(np.float64)
     z = level[:, None] * 3 + boxes[:, 1:].sum(axis=1, keepdims=True) / 97 + np.arange(80) * 0.37
     return (1 / (1 + np.exp(-np.sin(z) * 3))).astype(np.float32)
+
+
+CLI_ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OMP_NUM_THREADS": "1"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_cli(args: list[str], timeout: int = 600, torchrun: int = 0) -> subprocess.CompletedProcess:
+    """``python -m actionzoo ARGS`` in a fresh interpreter (under torchrun with ``torchrun``
+    processes on a free loopback port), as a user runs it."""
+    launcher = [sys.executable, "-m", "actionzoo"]
+    if torchrun:
+        launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(torchrun),
+                    "--master-addr", "127.0.0.1", "--master-port", str(free_port()), "-m", "actionzoo"]
+    return subprocess.run(launcher + args, env=CLI_ENV, capture_output=True, text=True,
+                          timeout=timeout)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -18,29 +17,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import VIDEO_A, VIDEO_B, make_layout, write_boxes
+from helpers import CLI_ENV, VIDEO_A, VIDEO_B, make_layout, run_cli, write_boxes
 
 import actionzoo
 from actionzoo.checkpoint import CheckpointFormat, read_checkpoint
-from actionzoo.data.synthetic import write_synthetic_videos
 
 MODEL = "slowfast_r50_8x8x1_k400"  # adaptive pooling: trains at 32 x 32 here
 SMALL = ["--input-size", "32", "--no-progress"]
-ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OMP_NUM_THREADS": "1"}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _run(args: list[str], timeout: int = 600, torchrun: int = 0) -> subprocess.CompletedProcess:
-    launcher = [sys.executable, "-m", "actionzoo"]
-    if torchrun:
-        launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(torchrun),
-                    "--master-addr", "127.0.0.1", "--master-port", str(_free_port()), "-m", "actionzoo"]
-    return subprocess.run(launcher + args, env=ENV, capture_output=True, text=True, timeout=timeout)
+_run = run_cli
 
 
 def _log(work: Path, kind: str) -> list[dict]:
@@ -49,16 +33,8 @@ def _log(work: Path, kind: str) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def videos(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("train")
-    write_synthetic_videos(root, num_classes=4, videos_per_class=8, num_frames=48, size=(64, 86))
-    write_synthetic_videos(root, num_classes=4, videos_per_class=4, num_frames=48, size=(64, 86),
-                           first=100, annotation_name="heldout.txt")
-    (root / "videos" / "corrupt.mp4").write_bytes(os.urandom(3000))
-    lines = (root / "videos.txt").read_text().splitlines()
-    (root / "train.txt").write_text("\n".join(lines + ["videos/corrupt.mp4 2"]) + "\n")
-    (root / "small.txt").write_text("\n".join(lines[::4]) + "\n")  # 8 videos, 2 per class
-    return root
+def videos(train_videos: Path) -> Path:
+    return train_videos
 
 
 def _data(videos: Path, ann: str = "train.txt") -> list[str]:
@@ -66,14 +42,8 @@ def _data(videos: Path, ann: str = "train.txt") -> list[str]:
             "--class-names", str(videos / "classes.txt")]
 
 
-def test_training_learns_the_classes_and_writes_reference_checkpoints(videos: Path, tmp: Path) -> None:
-    work = tmp / "run"
-    # 64 x 64 crops and precise BN (eval-mode statistics of the final weights): without them a
-    # run this short lands anywhere between 40 and 100 % (measured).
-    done = _run(["train", MODEL, *_data(videos), "--val-ann", str(videos / "heldout.txt"),
-                 "--work-dir", str(work), "--epochs", "6", "--batch-size", "8", "--val-every", "3",
-                 "--lr", "0.003", "--precise-bn", "4", "--workers", "1", "--input-size", "64",
-                 "--no-progress"])
+def test_training_learns_the_classes_and_writes_reference_checkpoints(trained_slowfast) -> None:
+    work, done = trained_slowfast
     assert done.returncode == 0, done.stderr[-3000:]
     assert "batch        8 clips per step = 1 process(es) x 8" in done.stdout
     assert "schedule scaled to 6 of the recipe's 256 epochs: warm-up 34 -> 0.797 epochs" in done.stdout
@@ -129,7 +99,7 @@ def test_kill_9_mid_epoch_then_resume_ends_with_the_same_weights(videos: Path, t
 
     work = tmp / "killed"
     launcher = [sys.executable, "-m", "actionzoo", *args, "--work-dir", str(work)]
-    proc = subprocess.Popen(launcher, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    proc = subprocess.Popen(launcher, env=CLI_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     deadline = time.time() + 300
     while proc.poll() is None and time.time() < deadline:

@@ -38,6 +38,10 @@ _LAZY = {
     "train": "training",
     "predict": "prediction",
     "TrainConfig": "training",
+    "create_engine": "engines.registry",
+    "quantize_int8": "precision.int8",
+    "drift_on_videos": "precision.measure",
+    "DriftReport": "precision.drift",
 }
 
 __all__ = ["ActionZooError", "AnnotationError", "CheckpointError", "DataError", "UsageError", *_LAZY]

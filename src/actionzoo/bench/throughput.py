@@ -41,6 +41,7 @@ class BenchRow:
     achieved_gflops: float | None = None
     peak_gflops: float | None = None  # the measured matrix-multiply peak in this precision
     peak_fraction: float | None = None
+    settings: str = ""  # the engine's other speed choices: "channels-last-3d on, cuda graphs on"
 
 
 def machine_info() -> dict[str, object]:
@@ -88,7 +89,8 @@ def bench_engine(
         rows.append(BenchRow(model_name, info.name, info.provider, info.device, info.precision,
                              batch_size, batch_size / median, 1000 * median, 1000 * p90,
                              len(latencies), gflop_per_clip, achieved, peak_gflops,
-                             achieved / peak_gflops if achieved and peak_gflops else None))
+                             achieved / peak_gflops if achieved and peak_gflops else None,
+                             ", ".join(f"{k} {v}" for k, v in info.settings)))
     return rows
 
 

@@ -9,12 +9,16 @@ from pathlib import Path
 
 from actionzoo.cli.options import (
     add_engine,
+    add_protocol,
     add_weights,
     batch_sizes,
     build_engine,
+    engine_names,
     non_negative,
     positive,
+    protocol_for,
 )
+from actionzoo.cli.precision import apply_upload, batch_drift, default_workers
 from actionzoo.errors import UsageError
 
 __all__ = ["register"]
@@ -27,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model")
     add_weights(p)
     add_engine(p, default="pytorch")
-    p.add_argument("--protocol", default="official")
+    add_protocol(p)
     p.add_argument("--batch-sizes", type=batch_sizes, default=[1, 2, 4, 8, 16])
     p.add_argument("--warmup", type=non_negative, default=2)
     p.add_argument("--min-seconds", type=float, default=2.0)
@@ -35,7 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--boxes-per-clip", type=positive, default=4,
                    help="detection models: person boxes per clip (fixed across the sweep)")
     p.add_argument("--e2e", help="also run the full pipeline over the videos in this folder")
-    p.add_argument("--workers", type=non_negative, default=2)
+    p.add_argument("--workers", type=non_negative,
+                   help="--e2e decode worker processes (default 2; every core with --device cuda)")
     p.set_defaults(handler=run)
 
 
@@ -50,19 +55,27 @@ def run(args: argparse.Namespace) -> int:
     from actionzoo.zoo.registry import get_model_spec
 
     spec = get_model_spec(args.model)
-    protocol = spec.protocol(args.protocol)
+    protocol = protocol_for(args, spec)
     if args.e2e and protocol.is_detection:
         raise UsageError("--e2e runs recognizers over a folder of videos; for "
                          f"{spec.name} run `actionzoo eval` on an AVA-layout folder")
     from actionzoo.bench.autobatch import remember_sweep
     from actionzoo.bench.roofline import gflop_per_clip, matmul_peak_gflops
 
-    engines = [name.strip() for name in args.engine.split(",")]
+    engines = engine_names(args)
     work = gflop_per_clip(spec, protocol.view_shape, args.boxes_per_clip)
     rows = []
+    drifts = []
     for name in engines:
         engine = build_engine(args, spec, name)
         info = engine.info
+        drift, note = batch_drift(args, spec, engine, [
+            example_inputs(protocol, 2, seed=seed, boxes_per_clip=args.boxes_per_clip)
+            for seed in range(4)])
+        if drift is not None:
+            drifts.append(drift)
+        elif note:
+            print(f"{info.describe()}: drift vs fp32 not measured: {note}")
         peak = (matmul_peak_gflops(info.precision, info.threads) if info.device == "cpu" else None)
         engine_rows = bench_engine(
             engine, spec.name,
@@ -76,10 +89,12 @@ def run(args: argparse.Namespace) -> int:
     print(f"{spec.name}, {protocol.describe()} — model only, {per_clip}, view {t}x{h}x{w}, "
           f"{work:.1f} GFLOP per clip")
     print(render_rows(rows))
+    for drift in drifts:
+        print(drift.render())
     if args.out:
         prefix = Path(args.out)
         write_rows(rows, prefix.with_suffix(".csv"))
-        write_rows(rows, prefix.with_suffix(".json"))
+        write_rows(rows, prefix.with_suffix(".json"), {"drift": [d.to_dict() for d in drifts]})
         plot_rows(rows, prefix.with_suffix(".png"), title=f"{spec.name} ({protocol.summary})")
         print(f"wrote {prefix.with_suffix('.csv')}, .json and .png")
     if args.e2e:
@@ -98,6 +113,8 @@ def _bench_e2e(args: argparse.Namespace, spec, protocol, engine_name: str) -> No
         raise UsageError(f"{folder}: no video files ({' '.join(sorted(_VIDEO_SUFFIXES))}) found")
     records = [VideoRecord(path=p, label=0, video_id=str(p.relative_to(folder))) for p in videos]
     engine = build_engine(args, spec, engine_name)
+    apply_upload(args, engine, protocol)
+    args.workers = default_workers(args)
     batch = args.batch_sizes[-1]
     with tempfile.TemporaryDirectory() as tmp, \
             ResultsStore(Path(tmp) / "bench.db", {"bench": True}, resume=False) as store:

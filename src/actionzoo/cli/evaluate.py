@@ -12,15 +12,18 @@ from pathlib import Path
 from actionzoo.cli.options import (
     add_ava_layout,
     add_engine,
+    add_protocol,
     add_weights,
     batch_size_for,
     build_engine,
     non_negative,
     positive,
+    protocol_for,
     random_weights_note,
     read_records,
     require,
 )
+from actionzoo.cli.precision import add_drift, apply_upload, default_workers, video_drift
 from actionzoo.fileio.atomic import write_text_atomic
 
 __all__ = ["register"]
@@ -42,11 +45,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out-csv", help="AVA: detections CSV (default: next to --results)")
     p.add_argument("--variant", choices=["official", "pyslowfast"], default="official",
                    help="AVA: the official evaluator or PySlowFast's variant")
-    p.add_argument("--protocol", default="official")
+    add_protocol(p)
     p.add_argument("--batch-size", type=positive,
                    help="views per engine call (default: the fastest measured for this engine here; "
                         "8 clips for the AVA detector)")
-    p.add_argument("--workers", type=non_negative, default=2, help="decode worker processes")
+    p.add_argument("--workers", type=non_negative,
+                   help="decode worker processes (default 2; every core with --device cuda)")
+    add_drift(p)
     p.add_argument("--results", required=True, help="SQLite file the results go to as videos finish")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run")
     p.add_argument("--json", help="write the report as JSON")
@@ -69,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     from actionzoo.zoo.registry import get_model_spec
 
     spec = get_model_spec(args.model)
-    protocol = spec.protocol(args.protocol)
+    protocol = protocol_for(args, spec)
     ctx = init_distributed(args.device)
     try:
         if ctx.is_main:
@@ -93,6 +98,8 @@ def _run_recognition(args: argparse.Namespace, spec, protocol, ctx) -> int:
     annotations = read_records(args)
     class_names = annotations.class_names or spec.class_names()
     engine = build_engine(args, spec)
+    apply_upload(args, engine, protocol)
+    args.workers = default_workers(args)
     args.batch_size = batch_size_for(args, spec, protocol, engine) if ctx.is_main else args.batch_size
     args.batch_size = ctx.broadcast_object(args.batch_size)
     config = {
@@ -118,6 +125,10 @@ def _run_recognition(args: argparse.Namespace, spec, protocol, ctx) -> int:
                                  precision=report.precision, batch_size=args.batch_size,
                                  workers=args.workers, class_names=class_names)
             report.times, report.scored_this_run, report.interrupted = times, scored, interrupted
+        scores = {r.video_id: r.scores for r in store.results() if r.scores is not None}
+        report.drift, report.drift_note = video_drift(
+            args, spec, protocol, engine, annotations.records, candidate_scores=scores,
+            batch_size=args.batch_size, workers=args.workers, inputs=f"videos of {args.ann}")
         _write_reports(args, report)
         if args.predictions:
             write_predictions(store, args.predictions, class_names)
@@ -130,6 +141,7 @@ def _run_ava(args: argparse.Namespace, spec, protocol, ctx) -> int:
     require(args, f"evaluating {spec.name}",
             ["--frames-dir", "--frame-list", "--boxes", "--gt", "--labelmap"])
     engine = build_engine(args, spec)
+    args.workers = default_workers(args)
     args.batch_size = args.batch_size or 8
     out_csv = args.out_csv or str(Path(args.results).with_suffix(".detections.csv"))
     report = evaluate_ava(
@@ -141,5 +153,8 @@ def _run_ava(args: argparse.Namespace, spec, protocol, ctx) -> int:
     )
     if not ctx.is_main:
         return 130 if report.interrupted else 0
+    if engine.info.precision != "fp32":
+        report.drift_note = ("for the detector, `actionzoo bench slowfast_r50_ava --precision "
+                             f"{engine.info.precision}` measures it on model inputs")
     _write_reports(args, report)
     return 130 if report.interrupted else 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +40,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--simplify", action="store_true", help="simplify the graph with onnxslim")
     p.add_argument("--no-verify", action="store_true")
     _verify_options(p)
+    int8 = p.add_argument_group("INT8 (OpenVINO IR quantized by NNCF on views of your videos)")
+    int8.add_argument("--precision", choices=["fp32", "int8"], default="fp32",
+                      help="int8: post-training quantization, saved as OpenVINO IR (-o model.xml) "
+                           "with the fp32 graph beside it; bf16/fp16 are run-time choices "
+                           "(eval/bench/predict --precision)")
+    int8.add_argument("--calibration", help="annotation file of the calibration videos")
+    int8.add_argument("--data-root", help="folder the calibration annotation's paths are relative to")
+    int8.add_argument("--ann-format", default="auto", help="format of --calibration/--drift-ann")
+    int8.add_argument("--labels", help="classInd.txt / labels.json, if not beside the annotation")
+    int8.add_argument("--calibration-size", type=positive, default=100,
+                      help="preprocessed views to calibrate on (default 100), spread over the videos")
+    int8.add_argument("--drift-ann", help="held-out videos to measure the drift on (default: the "
+                                          "calibration annotation's videos after those calibrated on)")
+    int8.add_argument("--drift-videos", type=positive, default=64,
+                      help="videos to measure the drift on (default 64)")
+    int8.add_argument("--input-size", type=positive,
+                      help="calibrate and measure at another crop size (as eval --input-size)")
+    int8.add_argument("--workers", type=positive, default=2, help="decode worker processes")
     p.set_defaults(handler=run_export)
 
     p = sub.add_parser("verify", help="compare an exported model with PyTorch: PASS/FAIL")
@@ -102,6 +121,8 @@ def run_export(args: argparse.Namespace) -> int:
 
     spec = get_model_spec(args.model)
     random_weights_note(args)
+    if args.precision == "int8":
+        return _export_int8(args, spec)
     path, net = export_model(spec, args.output, checkpoint=args.checkpoint, protocol=args.protocol,
                              opset=args.opset, simplify=args.simplify, trusted=args.trust_checkpoint,
                              static=args.static, target=args.target)
@@ -119,3 +140,55 @@ def run_verify(args: argparse.Namespace) -> int:
     spec = get_model_spec(args.model)
     net = build_model(spec, args.checkpoint, trusted=args.trust_checkpoint)
     return verify_and_print(args, spec, net, Path(args.model_file))
+
+
+def _export_int8(args: argparse.Namespace, spec) -> int:
+    from actionzoo.cli.options import protocol_for, require
+    from actionzoo.data.annotations import read_annotations
+    from actionzoo.engines.openvino import OpenVinoEngine
+    from actionzoo.precision.int8 import quantize_int8
+    from actionzoo.precision.measure import drift_on_videos
+    from actionzoo.zoo.registry import build_model
+
+    require(args, "export --precision int8", ["--calibration", "--data-root"])
+    if args.static or args.target != "onnxruntime" or args.simplify:
+        print("note: an INT8 export is traced for OpenVINO with dynamic shapes; --static, "
+              "--target and --simplify do not apply", file=sys.stderr)
+    calibration = read_annotations(args.calibration, args.data_root, format=args.ann_format,
+                                   labels=args.labels)
+    net = build_model(spec, args.checkpoint, trusted=args.trust_checkpoint)
+    protocol = protocol_for(args, spec)
+    result = quantize_int8(spec, args.output, calibration.records, net=net, protocol=protocol,
+                           calibration_size=args.calibration_size, calibration_name=args.calibration,
+                           workers=args.workers, weights=str(args.checkpoint or "random"))
+    for video, why in result.skipped_videos:
+        print(f"skipped for calibration: {why if video in why else f'{video}: {why}'}",
+              file=sys.stderr)
+    print(f"quantized {spec.name} to INT8 on {result.calibration_views} views of "
+          f"{result.calibration_videos} videos of {args.calibration}: {result.model_file} "
+          f"(fp32 graph: {result.fp32_file})")
+
+    if args.drift_ann:
+        held_out = read_annotations(args.drift_ann, args.data_root, format=args.ann_format,
+                                    labels=args.labels).records
+        inputs = f"videos of {args.drift_ann}"
+    else:
+        used = min(len(calibration.records), args.calibration_size)
+        held_out = calibration.records[used:]
+        inputs = f"held-out videos of {args.calibration} (not calibrated on)"
+        if not held_out:
+            held_out = calibration.records
+            inputs = f"videos of {args.calibration} (the calibration videos: none was held out)"
+    held_out = held_out[: args.drift_videos]
+    reference = OpenVinoEngine(result.fp32_file, threads=args.threads)
+    candidate = OpenVinoEngine(result.model_file, threads=args.threads)
+    drift = drift_on_videos(held_out, protocol, reference=reference, candidate=candidate,
+                            batch_size=8, workers=args.workers, inputs=inputs)
+    print(drift.render())
+    if args.report:
+        write_text_atomic(args.report, json.dumps({
+            "model_file": str(result.model_file), "fp32_file": str(result.fp32_file),
+            "calibration_views": result.calibration_views,
+            "calibration_videos": result.calibration_videos, "drift": drift.to_dict()},
+            indent=2) + "\n")
+    return 0

@@ -19,8 +19,12 @@ __all__ = [
     "add_weights",
     "add_engine",
     "add_data",
+    "add_protocol",
+    "protocol_for",
     "add_ava_layout",
     "build_engine",
+    "engine_names",
+    "fp32_reference_for",
     "read_records",
     "batch_size_for",
     "random_weights_note",
@@ -68,12 +72,51 @@ def add_weights(p: argparse.ArgumentParser) -> None:
 def add_engine(p: argparse.ArgumentParser, default: str = "onnxruntime") -> None:
     from actionzoo.engines.registry import ENGINES
 
-    p.add_argument("--engine", default=default, help=f"one of {', '.join(ENGINES)}")
+    p.add_argument("--engine", help=f"one of {', '.join(ENGINES)} (default: {default}; openvino for "
+                                    "a --model-file .xml, onnxruntime for a .onnx)")
     p.add_argument("--model-file", help="exported .onnx or OpenVINO .xml (onnxruntime and openvino engines)")
-    p.add_argument("--precision", default="fp32",
-                   help="fp32 (default); bf16/fp16 for pytorch (autocast) and openvino; printed in reports")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16", "int8"],
+                   help="fp32 (default); bf16/fp16 for pytorch (autocast) and openvino; int8 is an "
+                        "INT8 .xml from `export --precision int8` (its precision is read from the "
+                        "file). A reduced precision prints its drift vs fp32")
+    p.add_argument("--reference", help="the fp32 .onnx/.xml to measure a reduced precision's drift "
+                                       "against (default: found from the engine or the INT8 file)")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda[:i] for the pytorch engines")
     p.add_argument("--threads", type=positive, help="engine threads (default: all cores)")
+    torch_options = p.add_argument_group("pytorch engines on a device")
+    torch_options.add_argument("--channels-last", action="store_true",
+                               help="channels-last-3d memory format for the model and its inputs")
+    torch_options.add_argument("--cuda-graphs", action="store_true",
+                               help="replay a captured CUDA graph per batch shape (cuda only)")
+    torch_options.add_argument("--upload", choices=["auto", "float32", "uint8"], default="auto",
+                               help="uint8: views leave the workers as uint8 and are normalised on "
+                                    "the device (mmaction2 protocols; exact); auto: uint8 on cuda")
+    p.set_defaults(default_engine=default)
+
+
+def engine_names(args: argparse.Namespace) -> list[str]:
+    """The engines the options name: ``--engine`` (comma-separated where a command compares
+    several), else the one a ``--model-file`` calls for, else the command's default."""
+    if getattr(args, "engine", None):
+        return [name.strip() for name in args.engine.split(",") if name.strip()]
+    model_file = getattr(args, "model_file", None)
+    if model_file:
+        return ["openvino" if str(model_file).endswith(".xml") else "onnxruntime"]
+    return [getattr(args, "default_engine", "onnxruntime")]
+
+
+def add_protocol(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--protocol", default="official", help="the model's test protocol (see `actionzoo models`)")
+    p.add_argument("--input-size", type=positive,
+                   help="run the protocol at another crop size N (mmaction2 protocols; the short side "
+                        "scales with it), e.g. for a model trained with `train --input-size N`")
+
+
+def protocol_for(args: argparse.Namespace, spec):
+    """The protocol the options name, resized by ``--input-size`` when given."""
+    protocol = spec.protocol(args.protocol)
+    size = getattr(args, "input_size", None)
+    return protocol.scaled(size) if size else protocol
 
 
 def add_data(p: argparse.ArgumentParser, *, required: bool = True) -> None:
@@ -105,7 +148,7 @@ def build_engine(args: argparse.Namespace, model: object = None, engine_name: st
     from actionzoo.engines.registry import create_engine, engine_kind
     from actionzoo.zoo.registry import build_model
 
-    kind = engine_kind(engine_name or args.engine)
+    kind = engine_kind(engine_name or engine_names(args)[0])
     net = None
     if kind.needs_model:
         if getattr(args, "model_file", None):
@@ -117,7 +160,24 @@ def build_engine(args: argparse.Namespace, model: object = None, engine_name: st
     return create_engine(kind, model=net, model_file=getattr(args, "model_file", None),
                          threads=getattr(args, "threads", None),
                          precision=getattr(args, "precision", "fp32"),
-                         device=getattr(args, "device", "cpu"))
+                         device=getattr(args, "device", "cpu"),
+                         channels_last=getattr(args, "channels_last", False),
+                         cuda_graphs=getattr(args, "cuda_graphs", False))
+
+
+def fp32_reference_for(args: argparse.Namespace, spec, engine):
+    """(fp32 engine, how found) to measure ``engine``'s drift against; (None, why) if none. An
+    INT8 file with no fp32 graph beside it falls back to the model of ``--checkpoint``."""
+    from actionzoo.precision.measure import fp32_reference
+    from actionzoo.zoo.registry import build_model
+
+    model = None
+    sibling = getattr(engine, "fp32_reference_file", None)
+    if (getattr(args, "checkpoint", None) and engine.info.precision == "int8"
+            and not (sibling is not None and sibling.is_file())):
+        model = build_model(spec, args.checkpoint, trusted=getattr(args, "trust_checkpoint", False))
+    return fp32_reference(engine, model=model, reference_file=getattr(args, "reference", None),
+                          threads=getattr(args, "threads", None))
 
 
 def batch_size_for(args: argparse.Namespace, spec, protocol, engine) -> int:

@@ -7,12 +7,16 @@ from pathlib import Path
 
 from actionzoo.cli.options import (
     add_engine,
+    add_protocol,
     add_weights,
     batch_size_for,
     build_engine,
+    engine_names,
     non_negative,
     positive,
+    protocol_for,
 )
+from actionzoo.cli.precision import add_drift, apply_upload, default_workers, video_drift
 from actionzoo.errors import UsageError
 
 __all__ = ["register", "model_and_names"]
@@ -24,12 +28,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("videos", nargs="+", metavar="VIDEO_OR_FOLDER")
     add_weights(p)
     add_engine(p, default="pytorch")
-    p.add_argument("--protocol", default="official")
+    add_protocol(p)
     p.add_argument("--class-names", help="file with one class name per line (custom models)")
     p.add_argument("--top-k", type=positive, default=5)
     p.add_argument("--batch-size", type=positive,
                    help="views per engine call (default: the fastest measured for this engine here)")
-    p.add_argument("--workers", type=non_negative, default=2)
+    p.add_argument("--workers", type=non_negative,
+                   help="decode worker processes (default 2; every core with --device cuda)")
+    add_drift(p)
     p.add_argument("--json", help="write the predictions as JSON")
     p.add_argument("--csv", help="write the predictions as CSV")
     p.add_argument("--no-progress", action="store_true")
@@ -59,7 +65,7 @@ def model_and_names(args: argparse.Namespace, spec):
     from actionzoo.prediction.videos import resolve_class_names
     from actionzoo.zoo.registry import build_model, checkpoint_num_classes
 
-    kind = engine_kind(args.engine)
+    kind = engine_kind(engine_names(args)[0])
     extras: dict = {}
     if kind.needs_model:
         if args.model_file:
@@ -70,7 +76,8 @@ def model_and_names(args: argparse.Namespace, spec):
         num_classes = checkpoint_num_classes(spec, ckpt) if ckpt else spec.num_classes
         extras = ckpt.extras if ckpt else {}
         engine = create_engine(kind, model=net, threads=args.threads, precision=args.precision,
-                               device=args.device)
+                               device=args.device, channels_last=args.channels_last,
+                               cuda_graphs=args.cuda_graphs)
     else:
         engine = build_engine(args, spec)
         num_classes = _model_file_classes(str(args.model_file)) or spec.num_classes
@@ -97,15 +104,32 @@ def run(args: argparse.Namespace) -> int:
         import sys
 
         print("note: no --checkpoint given: the weights are RANDOM", file=sys.stderr)
-    batch = batch_size_for(args, spec, spec.protocol(args.protocol), engine)
-    predictions = predict(spec, args.videos, engine=engine, protocol=args.protocol,
+    protocol = protocol_for(args, spec)
+    apply_upload(args, engine, protocol)
+    args.workers = default_workers(args)
+    batch = batch_size_for(args, spec, protocol, engine)
+    predictions = predict(spec, args.videos, engine=engine, protocol=protocol,
                           class_names=names, top_k=args.top_k, batch_size=batch,
                           workers=args.workers, progress=not args.no_progress)
-    print(f"{spec.name} [{spec.protocol(args.protocol).describe()}] with {engine.info.describe()}")
+    print(f"{spec.name} [{protocol.describe()}] with {engine.info.describe()}")
     print(render_table(predictions))
+    _print_drift(args, spec, protocol, engine, predictions, batch)
     if args.json:
         write_predictions_json(predictions, Path(args.json))
     if args.csv:
         write_predictions_csv(predictions, Path(args.csv), args.top_k)
     failed = sum(not p.ok for p in predictions)
     return 1 if failed == len(predictions) else 0
+
+
+def _print_drift(args: argparse.Namespace, spec, protocol, engine, predictions, batch: int) -> None:
+    from actionzoo.data.annotations import VideoRecord
+
+    scored = {p.video: p.scores for p in predictions if p.ok and p.scores is not None}
+    records = [VideoRecord(path=Path(video), label=None, video_id=video) for video in scored]
+    drift, note = video_drift(args, spec, protocol, engine, records, candidate_scores=scored,
+                              batch_size=batch, workers=args.workers, inputs="predicted videos")
+    if drift is not None:
+        print(drift.render())
+    elif note:
+        print(f"drift vs fp32 not measured: {note}")

@@ -11,6 +11,7 @@ from actionzoo.cli.options import (
     add_engine,
     add_weights,
     build_engine,
+    engine_names,
     positive,
     read_records,
 )
@@ -53,10 +54,11 @@ def run_infer(args: argparse.Namespace) -> int:
     from actionzoo.evaluation.staged import infer_directory
 
     meta = _meta(args.inputs)
-    if engine_kind(args.engine).needs_model and not args.model:
+    kind = engine_kind(engine_names(args)[0])
+    if kind.needs_model and not args.model:
         args.model = meta.get("model")
         if not args.model:
-            raise UsageError(f"the {args.engine} engine needs --model (and --checkpoint)")
+            raise UsageError(f"the {kind.name} engine needs --model (and --checkpoint)")
     engine = build_engine(args)
     written = infer_directory(engine, args.inputs, args.out, batch_size=args.batch_size)
     if meta:

@@ -90,12 +90,21 @@ def build_views(
     protocol: Protocol | Pipeline,
     *,
     num_frames: int | None = None,
+    uint8: bool = False,
 ) -> torch.Tensor:
-    """Decode ``source`` once and build every view of ``protocol``: float32 ``(V, 3, T, H, W)``."""
+    """Decode ``source`` once and build every view of ``protocol``: float32 ``(V, 3, T, H, W)``.
+
+    ``uint8`` stops before ``Normalize`` and returns the uint8 crops (mmaction2 protocols only);
+    normalising them with :func:`~actionzoo.data.transforms.mmaction2_normalize_table` gives the
+    float32 views exactly.
+    """
     pipeline = protocol.pipeline if isinstance(protocol, Protocol) else protocol
     src = _open(source, pipeline, num_frames)
     if isinstance(pipeline, MMAction2Pipeline):
-        return _mmaction2_views(src, pipeline, num_frames)
+        return _mmaction2_views(src, pipeline, num_frames, uint8=uint8)
+    if uint8:
+        raise UsageError(f"{type(pipeline).__name__}: views are normalised before resizing, so "
+                         "they exist only as float32 (uint8 views are for mmaction2 protocols)")
     if isinstance(pipeline, PySlowFastPipeline):
         return _pyslowfast_views(src, pipeline)
     raise TypeError(f"unknown pipeline spec {type(pipeline).__name__}")
@@ -189,7 +198,7 @@ def _mmaction2_order(
 
 
 def _mmaction2_views(
-    src: FrameSource, pipeline: MMAction2Pipeline, num_frames: int | None
+    src: FrameSource, pipeline: MMAction2Pipeline, num_frames: int | None, *, uint8: bool = False
 ) -> torch.Tensor:
     order = _mmaction2_order(src, pipeline, num_frames)
     distinct, inverse = np.unique(order, return_inverse=True)
@@ -210,7 +219,7 @@ def _mmaction2_views(
     t = pipeline.frames_per_view
     per_crop = order.size // t
     table = mmaction2_normalize_table(pipeline.mean, pipeline.std)
-    out = np.empty((len(boxes) * per_crop, 3, t, size, size), dtype=np.float32)
+    out = np.empty((len(boxes) * per_crop, 3, t, size, size), dtype=np.uint8 if uint8 else np.float32)
     for c, (y, x) in enumerate(boxes):
         # The uint8 crops in sampled order, laid out as (views, C, T, H, W); then Normalize, a
         # per-value table, straight into the output (it commutes with cropping: per pixel).
@@ -219,6 +228,9 @@ def _mmaction2_views(
             sequence.reshape(per_crop, t, size, size, 3).transpose(0, 4, 1, 2, 3)
         )
         views = out[c * per_crop : (c + 1) * per_crop]
+        if uint8:
+            views[:] = sequence
+            continue
         for channel in range(3):
             np.take(table[:, channel], sequence[:, channel], out=views[:, channel], mode="clip")
     return torch.from_numpy(out)

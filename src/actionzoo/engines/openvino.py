@@ -14,6 +14,7 @@ import numpy as np
 from actionzoo.engines.base import EngineBase, EngineInfo, default_threads
 from actionzoo.engines.signal_stack import permanent_signal_stack
 from actionzoo.errors import UsageError
+from actionzoo.precision.int8 import read_metadata
 
 __all__ = ["OpenVinoEngine", "OPENVINO_PRECISIONS"]
 
@@ -61,6 +62,7 @@ class OpenVinoEngine(EngineBase):
         if precision == "fp32" and computed != "fp32":
             raise RuntimeError(f"OpenVINO ignored the f32 precision hint (runs {actual})")
         quantized = any(op.get_type_name() == "FakeQuantize" for op in model.get_ops())
+        self.metadata = read_metadata(model)
         self.request = self.compiled.create_infer_request()
         self.info = EngineInfo(
             name="openvino",
@@ -70,6 +72,12 @@ class OpenVinoEngine(EngineBase):
             threads=threads,
             settings=(("hint", hint.lower()),),
         )
+
+    @property
+    def fp32_reference_file(self) -> Path | None:
+        """The fp32 graph an INT8 IR written by ``actionzoo export --precision int8`` came from."""
+        name = self.metadata.get("fp32_reference")
+        return self.model_file.parent / name if name else None
 
     def run(self, *inputs: np.ndarray) -> np.ndarray:
         arrays = [np.ascontiguousarray(a, dtype=np.float32) for a in inputs]

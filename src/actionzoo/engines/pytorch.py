@@ -33,7 +33,10 @@ class TorchEngine(EngineBase):
     """A ``torch.nn.Module`` in eval mode behind the engine interface.
 
     ``precision`` other than fp32 runs the forward under autocast (bf16 or fp16); outputs come back
-    as float32 either way. ``compile`` wraps the model in ``torch.compile``.
+    as float32 either way. ``compile`` wraps the model in ``torch.compile``; ``channels_last``
+    keeps the model and its 5D inputs in the channels-last-3d memory format; ``cuda_graphs``
+    captures one CUDA graph per input shape and replays it. After :meth:`normalize_uint8` the
+    engine also takes uint8 views and normalises them on its device.
     """
 
     def __init__(
@@ -44,30 +47,79 @@ class TorchEngine(EngineBase):
         compile: bool = False,
         device: str = "cpu",
         precision: str = "fp32",
+        channels_last: bool = False,
+        cuda_graphs: bool = False,
     ) -> None:
         if precision not in TORCH_PRECISIONS:
             raise UsageError(
                 f"the pytorch engine runs {', '.join(TORCH_PRECISIONS)}, not {precision!r}"
             )
         self.device = _device(device)
+        if cuda_graphs and self.device.type != "cuda":
+            raise UsageError("--cuda-graphs needs a cuda device (--device cuda)")
         if threads:
             torch.set_num_threads(threads)
         self.model = model.eval().to(self.device)
+        self._channels_last = channels_last
+        if channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last_3d)
         self._dtype = TORCH_PRECISIONS[precision]
         self._forward = torch.compile(self.model) if compile else self.model
+        self._graphs = _CudaGraphs(self._call) if cuda_graphs else None
+        self._uint8_table: torch.Tensor | None = None
         # On some CPUs oneDNN's batch-1 Conv3d path is slow enough that running the row twice is
         # faster; on others it is the other way round (measured: R(2+1)D 0.48x on an AMD EPYC).
         # Whether to pad is measured here once per model, shape and machine (runtime.tuning).
         self._can_pad = self.device.type == "cpu" and any(
             isinstance(m, torch.nn.Conv3d) for m in self.model.modules())
         self._padding: dict[tuple[int, ...], bool] = {}
-        self.info = EngineInfo(
+        self._settings = {"channels-last-3d": channels_last, "cuda graphs": cuda_graphs}
+        self.info = self._make_info(compile, precision)
+
+    def _make_info(self, compile: bool, precision: str) -> EngineInfo:
+        settings = tuple((name, "on") for name, on in self._settings.items() if on)
+        return EngineInfo(
             name="pytorch-compile" if compile else "pytorch",
             provider="torch.compile" if compile else "eager",
             device=str(self.device),
             precision=precision,
             threads=torch.get_num_threads() if self.device.type == "cpu" else None,
+            settings=settings,
         )
+
+    def normalize_uint8(self, table: np.ndarray) -> None:
+        """Take uint8 ``(N, 3, T, H, W)`` views from now on and normalise them here with ``table``
+        (``(256, 3)``: the float value of every uint8 value per channel, e.g. mmaction2's
+        ``Normalize`` as :func:`~actionzoo.data.transforms.mmaction2_normalize_table`). A lookup,
+        so the result is the one the CPU pipeline would have computed, bit for bit; the upload is a
+        quarter of the float32 one."""
+        table = np.asarray(table, dtype=np.float32)
+        if table.shape != (256, 3):
+            raise ValueError(f"expected a (256, 3) table, got {table.shape}")
+        self._uint8_table = torch.from_numpy(np.ascontiguousarray(table.T)).to(self.device)
+        self._settings["uint8 upload"] = True
+        self.info = self._make_info(self.info.provider == "torch.compile", self.info.precision)
+
+    @property
+    def takes_uint8(self) -> bool:
+        return self._uint8_table is not None
+
+    def _upload(self, array: np.ndarray) -> torch.Tensor:
+        tensor = torch.from_numpy(np.ascontiguousarray(array))
+        if self.device.type == "cuda":  # pinned, so the copy runs asynchronously to the host
+            tensor = tensor.pin_memory().to(self.device, non_blocking=True)
+        if tensor.dtype == torch.uint8:
+            if self._uint8_table is None:
+                raise ValueError("uint8 views need normalize_uint8() first")
+            channel = torch.arange(3, device=self.device).view(1, 3, 1, 1, 1)
+            tensor = self._uint8_table[channel, tensor.long()]
+        if self._channels_last and tensor.dim() == 5:
+            tensor = tensor.contiguous(memory_format=torch.channels_last_3d)
+        return tensor
+
+    def _call(self, *tensors: torch.Tensor) -> torch.Tensor:
+        with self._autocast():
+            return self._forward(*tensors)
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self._dtype is None:
@@ -102,14 +154,50 @@ class TorchEngine(EngineBase):
 
     @torch.inference_mode()
     def run(self, *inputs: np.ndarray) -> np.ndarray:
-        tensors = [torch.from_numpy(np.ascontiguousarray(a)).to(self.device) for a in inputs]
+        tensors = [self._upload(a) for a in inputs]
         batch = tensors[0].shape[0]
-        with self._autocast():
-            if batch == 1 and len(tensors) == 1 and self._can_pad:
-                out = self._forward_once(tensors[0], self.pads_batch_one(tensors[0]))
-            else:
-                out = self._forward(*tensors)
+        if self._graphs is not None:
+            out = self._graphs.run(*tensors)
+        else:
+            with self._autocast():
+                if batch == 1 and len(tensors) == 1 and self._can_pad:
+                    out = self._forward_once(tensors[0], self.pads_batch_one(tensors[0]))
+                else:
+                    out = self._forward(*tensors)
         return out.float().cpu().numpy()
+
+
+class _CudaGraphs:
+    """One captured CUDA graph per input signature, replayed with the inputs copied into its
+    static buffers: the kernel launches of a whole forward become one (torch.cuda.CUDAGraph)."""
+
+    def __init__(self, call: Callable[..., torch.Tensor], warmup: int = 3) -> None:
+        self._call = call
+        self._warmup = warmup
+        self._captured: dict[tuple, tuple[torch.cuda.CUDAGraph, list[torch.Tensor], torch.Tensor]] = {}
+
+    def run(self, *tensors: torch.Tensor) -> torch.Tensor:
+        signature = tuple((tuple(t.shape), t.dtype) for t in tensors)
+        if signature not in self._captured:
+            self._captured[signature] = self._capture(tensors)
+        graph, static_inputs, static_output = self._captured[signature]
+        for buffer, tensor in zip(static_inputs, tensors):
+            buffer.copy_(tensor, non_blocking=True)
+        graph.replay()
+        return static_output.clone()
+
+    def _capture(self, tensors: tuple[torch.Tensor, ...]):
+        static_inputs = [t.clone() for t in tensors]
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):  # warm-up outside the graph (cudnn autotuning, allocations)
+            for _ in range(self._warmup):
+                self._call(*static_inputs)
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            static_output = self._call(*static_inputs)
+        return graph, static_inputs, static_output
 
 
 def _median_seconds(call: Callable[[], object], repeats: int = 3) -> float:

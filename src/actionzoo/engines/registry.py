@@ -28,10 +28,11 @@ class EngineKind:
 
 
 def _torch(compile: bool) -> Callable[..., Engine]:
-    def make(*, model, threads, precision, device, **_):
+    def make(*, model, threads, precision, device, channels_last=False, cuda_graphs=False, **_):
         from actionzoo.engines.pytorch import TorchEngine
 
-        return TorchEngine(model, threads=threads, compile=compile, device=device, precision=precision)
+        return TorchEngine(model, threads=threads, compile=compile, device=device, precision=precision,
+                           channels_last=channels_last, cuda_graphs=cuda_graphs)
 
     return make
 
@@ -86,9 +87,14 @@ def create_engine(
     threads: int | None = None,
     precision: str = "fp32",
     device: str = "cpu",
+    channels_last: bool = False,
+    cuda_graphs: bool = False,
 ) -> Engine:
-    """An engine by name. PyTorch engines need ``model``; the others an exported ``model_file``."""
+    """An engine by name. PyTorch engines need ``model``; the others an exported ``model_file``.
+    ``channels_last`` and ``cuda_graphs`` are PyTorch settings."""
     kind = engine_kind(name)
+    if (channels_last or cuda_graphs) and not kind.needs_model:
+        raise UsageError(f"--channels-last and --cuda-graphs are pytorch engine settings, not {kind.name}'s")
     if precision not in kind.precisions:
         raise UsageError(
             f"engine {kind.name} runs {', '.join(kind.precisions)}, not {precision!r}"
@@ -105,7 +111,12 @@ def create_engine(
             raise UsageError(f"engine {kind.name} needs an exported model file (--model-file model.onnx)")
         if not Path(model_file).is_file():
             raise UsageError(f"{model_file}: no such model file")
-    if kind.name == "openvino" and precision == "int8":
+    wants_int8 = precision == "int8"
+    if wants_int8:
         precision = "fp32"  # the int8 layers come from the file; the rest computes in f32
-    return kind.make(model=model, model_file=model_file, threads=threads, precision=precision,
-                     device=device)
+    engine = kind.make(model=model, model_file=model_file, threads=threads, precision=precision,
+                       device=device, channels_last=channels_last, cuda_graphs=cuda_graphs)
+    if wants_int8 and engine.info.precision != "int8":
+        raise UsageError(f"{model_file}: not an INT8 model (no quantized layers); make one with "
+                         "`actionzoo export MODEL --precision int8 --calibration ANN ...`")
+    return engine

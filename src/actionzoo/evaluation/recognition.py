@@ -46,9 +46,11 @@ __all__ = [
 class ViewsDataset(torch.utils.data.Dataset):
     """One video per item: all of its views under ``protocol``, built from one decode."""
 
-    def __init__(self, records: Sequence[tuple[int, VideoRecord]], protocol: Protocol) -> None:
+    def __init__(self, records: Sequence[tuple[int, VideoRecord]], protocol: Protocol,
+                 uint8: bool = False) -> None:
         self.records = records
         self.protocol = protocol
+        self.uint8 = uint8
 
     def __len__(self) -> int:
         return len(self.records)
@@ -62,7 +64,8 @@ class ViewsDataset(torch.utils.data.Dataset):
         source = None
         try:
             source = open_source(record.path, num_frames=record.num_frames)
-            views = build_views(source, self.protocol, num_frames=record.num_frames)
+            views = build_views(source, self.protocol, num_frames=record.num_frames,
+                                uint8=self.uint8)
             rows, error = list(views), None
         except ActionZooError as exc:
             rows, error = None, str(exc)
@@ -73,9 +76,11 @@ class ViewsDataset(torch.utils.data.Dataset):
         return WorkItem(position, rows, error, decode, max(total - decode, 0.0))
 
 
-def view_items(records: Sequence[tuple[int, VideoRecord]], protocol: Protocol, workers: int):
-    """Work items of ``records`` (position, record), built by ``workers`` decode processes."""
-    return load_in_workers(ViewsDataset(records, protocol), workers)
+def view_items(records: Sequence[tuple[int, VideoRecord]], protocol: Protocol, workers: int,
+               uint8: bool = False):
+    """Work items of ``records`` (position, record), built by ``workers`` decode processes;
+    ``uint8``: views before normalisation, for an engine that normalises them itself."""
+    return load_in_workers(ViewsDataset(records, protocol, uint8), workers)
 
 
 def run_views(engine: Engine, batch_size: int) -> Callable[[Sequence[torch.Tensor]], np.ndarray]:
@@ -84,7 +89,9 @@ def run_views(engine: Engine, batch_size: int) -> Callable[[Sequence[torch.Tenso
     rows' outputs are dropped."""
 
     def run(views: Sequence[torch.Tensor]) -> np.ndarray:
-        batch = np.stack([np.asarray(v, dtype=np.float32) for v in views])
+        arrays = [np.asarray(v) for v in views]
+        dtype = np.uint8 if arrays[0].dtype == np.uint8 else np.float32
+        batch = np.stack([a.astype(dtype, copy=False) for a in arrays])
         if len(views) < batch_size:
             pad = np.zeros((batch_size - len(views), *batch.shape[1:]), dtype=batch.dtype)
             batch = np.concatenate([batch, pad])
@@ -135,8 +142,9 @@ def evaluate_records(
             bar.advance()
 
         packer = BatchPacker(run_views(engine, batch_size), batch_size, finish, times=times)
-        interrupted = stream_items(view_items(todo, protocol, workers), packer, on_failure=fail,
-                                   times=times)
+        uint8 = bool(getattr(engine, "takes_uint8", False))
+        interrupted = stream_items(view_items(todo, protocol, workers, uint8), packer,
+                                   on_failure=fail, times=times)
     report = load_report(store, records, model_name=model_name, protocol=protocol,
                          engine=info_of(engine).describe(), precision=info_of(engine).precision,
                          batch_size=batch_size, workers=workers, class_names=class_names)

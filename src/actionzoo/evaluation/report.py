@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from actionzoo.precision.drift import DriftReport
 from actionzoo.runtime.timing import StageTimes
 
 __all__ = ["EvalReport"]
@@ -33,8 +34,24 @@ class EvalReport:
     scored_this_run: int = 0
     interrupted: bool = False
     per_class: list[tuple[int, str, float | None]] = field(default_factory=list)  # (id, name, value)
+    drift: DriftReport | None = None  # a reduced precision's cost, measured on some of the videos
+    drift_note: str | None = None  # why a reduced precision's drift was not measured
 
     unit = "videos"
+
+    def _drift_dict(self) -> dict[str, object] | None:
+        if self.drift is not None:
+            return {"measured": True, **self.drift.to_dict()}
+        if self.drift_note:
+            return {"measured": False, "reason": self.drift_note}
+        return None
+
+    def _drift_text(self) -> list[str]:
+        if self.drift is not None:
+            return ["", self.drift.render()]
+        if self.drift_note:
+            return ["", f"drift vs fp32 not measured: {self.drift_note}"]
+        return []
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -51,6 +68,7 @@ class EvalReport:
             "scored_this_run": self.scored_this_run,
             "interrupted": self.interrupted,
             "per_class": [{"id": i, "name": n, "value": v} for i, n, v in self.per_class],
+            "drift": self._drift_dict(),
         }
 
     def _figure_rows(self) -> list[tuple[str, str]]:
@@ -102,6 +120,7 @@ class EvalReport:
             name_width = max(len(n) for _, n, _ in self.per_class)
             lines += ["", self._class_title()]
             lines += [f"  {i:>3}  {n.ljust(name_width)}  {_percent(v):>6}" for i, n, v in self.per_class]
+        lines += self._drift_text()
         return "\n".join(lines)
 
     def render_markdown(self) -> str:
@@ -113,4 +132,7 @@ class EvalReport:
         if self.per_class:
             lines += ["", f"| id | class | {self._class_title().rstrip(':')} |", "|---:|---|---:|"]
             lines += [f"| {i} | {n} | {_percent(v)} |" for i, n, v in self.per_class]
+        drift = self._drift_text()
+        if drift:
+            lines += ["", "```", *drift[1:], "```"]
         return "\n".join(lines) + "\n"

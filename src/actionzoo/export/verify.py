@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from actionzoo.engines.base import Engine, info_of
+from actionzoo.precision.drift import top1_agreement, topk_set_agreement
 
 __all__ = ["VERIFY_TOLERANCE", "VerifyReport", "verify_engine"]
 
@@ -52,11 +53,6 @@ class VerifyReport:
         )
 
 
-def _topk_sets(scores: np.ndarray, k: int) -> list[frozenset[int]]:
-    k = min(k, scores.shape[1])
-    return [frozenset(np.argsort(-row, kind="stable")[:k].tolist()) for row in scores]
-
-
 def verify_engine(
     reference: Engine,
     candidate: Engine,
@@ -76,18 +72,14 @@ def verify_engine(
         raise RuntimeError(f"{info_of(candidate).describe()} returned {cand.shape}, PyTorch {ref.shape}")
     diff = np.abs(ref - cand)
     n = len(ref)
-    top1 = float(np.mean(ref.argmax(1) == cand.argmax(1))) if n else 1.0
-    top5 = (
-        float(np.mean([a == b for a, b in zip(_topk_sets(ref, 5), _topk_sets(cand, 5))])) if n else 1.0
-    )
     return VerifyReport(
         engine=info_of(candidate).describe(),
         num_inputs=n,
         max_abs_diff=float(diff.max()) if diff.size else 0.0,
         mean_abs_diff=float(diff.mean()) if diff.size else 0.0,
         output_scale=float(np.abs(ref).max()) if ref.size else 0.0,
-        top1_agreement=top1,
-        top5_agreement=top5,
+        top1_agreement=top1_agreement(ref, cand),
+        top5_agreement=topk_set_agreement(ref, cand, 5),
         tolerance=tolerance,
         inputs=inputs,
     )

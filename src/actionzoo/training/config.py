@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from actionzoo.errors import UsageError
-from actionzoo.zoo.protocols import MMAction2Pipeline, Protocol
+from actionzoo.zoo.protocols import Protocol
 from actionzoo.zoo.recipes import (
     AvaTrainPipeline,
     MMAction2TrainPipeline,
@@ -189,18 +189,12 @@ def _sized(pipeline: TrainPipeline, val: Protocol, size: int | None, flip: float
         return pipeline, val
     short = round(size * 256 / 224)
     if isinstance(pipeline, MMAction2TrainPipeline):
-        pipeline = replace(pipeline, crop_size=size, resize_short=short)
-        assert isinstance(val.pipeline, MMAction2Pipeline)
-        val = replace(val, pipeline=replace(val.pipeline, crop_size=size, resize_short=short),
-                      summary=f"{val.summary} (scaled to {size})")
-        return pipeline, val
+        return replace(pipeline, crop_size=size, resize_short=short), val.scaled(size)
     if isinstance(pipeline, AvaTrainPipeline):
         low, high = pipeline.jitter
         pipeline = replace(pipeline, crop_size=size, jitter=(round(low * size / 224),
                                                              round(high * size / 224)))
-        val = replace(val, pipeline=replace(val.pipeline, short_side=size),
-                      summary=f"{val.summary} (short side {size})")
-        return pipeline, val
+        return pipeline, val.scaled(size)
     raise UsageError(f"--input-size: {spec.name}'s head pools a window fixed by its "
                      f"{pipeline.crop_size} train crop; it trains at that size only")
 

@@ -12,10 +12,12 @@ protocol, so neither fact is stated twice.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
+
+from actionzoo.errors import UsageError
 
 IMAGENET_MEAN_255 = (123.675, 116.28, 103.53)
 IMAGENET_STD_255 = (58.395, 57.12, 57.375)
@@ -186,6 +188,30 @@ class Protocol:
     @property
     def is_detection(self) -> bool:
         return isinstance(self.pipeline, AvaKeyframePipeline)
+
+    @property
+    def uint8_views(self) -> bool:
+        """Whether a view is exactly a uint8 crop before normalisation (mmaction2: resize and crop
+        on uint8 frames, ``Normalize`` last), so it can travel as uint8 and be normalised later.
+        PySlowFast normalises before its float resize: its views exist only as floats."""
+        return isinstance(self.pipeline, MMAction2Pipeline)
+
+    def scaled(self, size: int) -> Protocol:
+        """The same protocol at another input size: mmaction2 crops of ``size`` from a short side
+        scaled by the same factor (256/224 for a center crop of 224 from 256; three crops of the
+        whole short side stay so), or the AVA frame's short side ``size``.
+        PySlowFast recognizers pool over a window fixed by their crop: they have one size."""
+        if size < 8:
+            raise UsageError(f"input size {size}: too small for any of these models")
+        if isinstance(self.pipeline, MMAction2Pipeline):
+            short = round(size * self.pipeline.resize_short / self.pipeline.crop_size)
+            pipeline = replace(self.pipeline, crop_size=size, resize_short=short)
+            return replace(self, pipeline=pipeline, summary=f"{self.summary} (scaled to {size})")
+        if isinstance(self.pipeline, AvaKeyframePipeline):
+            return replace(self, pipeline=replace(self.pipeline, short_side=size),
+                           summary=f"{self.summary} (short side {size})")
+        raise UsageError(f"the {self.name} protocol ({self.summary}) has one input size: its "
+                         "model pools over a window fixed by the crop")
 
     def describe(self) -> str:
         rule = self.aggregation.value if self.aggregation else "per-box sigmoid scores"

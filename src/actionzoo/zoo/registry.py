@@ -12,7 +12,7 @@ import os
 import torch
 from torch import nn
 
-from actionzoo.checkpoint.fit import copy_weights, fitting_weights
+from actionzoo.checkpoint.fit import check_fit, copy_weights, fitting_weights
 from actionzoo.checkpoint.read import Checkpoint, CheckpointFormat, read_checkpoint
 from actionzoo.errors import CheckpointError, UsageError
 from actionzoo.zoo.catalog import MODELS
@@ -65,10 +65,25 @@ def check_container(spec: ModelSpec, checkpoint: Checkpoint, *, backbone_only: b
 
 
 def checkpoint_num_classes(spec: ModelSpec, checkpoint: Checkpoint) -> int:
-    """The class count the checkpoint's classifier has (the spec's default if it does not say)."""
-    if spec.num_classes_key and spec.num_classes_key in checkpoint.state_dict:
-        return int(checkpoint.state_dict[spec.num_classes_key].shape[0])
-    return spec.num_classes
+    """The class count of the checkpoint's classifier, when it is ``spec``'s model trained for
+    other classes (a fine-tune); the spec's own count otherwise.
+
+    A head of another size is taken as a fine-tune unless another registered model of the same
+    keys has exactly that head and fits the file: then it is that model's checkpoint (the
+    Kinetics SlowFast ``.pyth`` and the AVA detector differ only in their heads' 400 vs 80 rows),
+    and loading it here is a mismatch to report, not a 400-class detector to build.
+    """
+    key = spec.num_classes_key
+    if not key or key not in checkpoint.state_dict:
+        return spec.num_classes
+    found = int(checkpoint.state_dict[key].shape[0])
+    if found == spec.num_classes:
+        return found
+    for other in MODELS.values():
+        if other.name != spec.name and other.num_classes_key == key and other.num_classes == found \
+                and check_fit(expected_shapes(other), checkpoint.state_dict).fits:
+            return spec.num_classes
+    return found
 
 
 def build_model(

@@ -1,0 +1,138 @@
+"""Measuring drift: the fp32 engine to compare with, and the scoring of the same inputs by both.
+
+:func:`fp32_reference` finds the engine a reduced-precision one is compared with: the same PyTorch
+model without autocast, the same OpenVINO file at f32, the fp32 graph an INT8 IR was quantized from
+(named in the IR), or what the user names. :func:`drift_on_videos` scores videos through the
+evaluation loop with the reference (and the candidate, unless its scores are at hand) and compares
+the per-video scores; :func:`drift_on_batches` does the same for model inputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from actionzoo.data.annotations import VideoRecord
+from actionzoo.engines.base import Engine, info_of
+from actionzoo.errors import UsageError
+from actionzoo.precision.drift import DriftReport, compare_scores
+from actionzoo.zoo.protocols import Protocol
+
+__all__ = ["fp32_reference", "score_videos", "drift_on_videos", "drift_on_batches"]
+
+
+def fp32_reference(
+    engine: Engine,
+    *,
+    model: torch.nn.Module | None = None,
+    reference_file: str | Path | None = None,
+    threads: int | None = None,
+) -> tuple[Engine | None, str]:
+    """(the fp32 engine to measure ``engine``'s drift against, how it was found); (None, why not)
+    when there is none. ``model`` is the torch model when one was built (``--checkpoint``);
+    ``reference_file`` an fp32 ``.onnx``/``.xml`` the user names (``--reference``)."""
+    from actionzoo.engines.openvino import OpenVinoEngine
+    from actionzoo.engines.pytorch import TorchEngine
+
+    info = info_of(engine)
+    if info.precision == "fp32":
+        return None, "fp32 needs no reference"
+    if reference_file is not None:
+        path = Path(reference_file)
+        if not path.is_file():
+            raise UsageError(f"{path}: no such reference model file")
+        return OpenVinoEngine(path, threads=threads), f"--reference {path}"
+    if isinstance(engine, TorchEngine):
+        return TorchEngine(engine.model, device=str(engine.device), threads=threads), \
+            "the same PyTorch model without autocast"
+    if isinstance(engine, OpenVinoEngine):
+        if info.precision != "int8":
+            return OpenVinoEngine(engine.model_file, threads=threads), \
+                f"{engine.model_file} compiled for f32"
+        sibling = engine.fp32_reference_file
+        if sibling is not None and sibling.is_file():
+            return OpenVinoEngine(sibling, threads=threads), \
+                f"{sibling.name}, the fp32 graph it was quantized from"
+        if model is not None:
+            return TorchEngine(model, threads=threads), "the PyTorch model of --checkpoint"
+        missing = f" ({sibling} is missing)" if sibling is not None else ""
+        return None, (f"{engine.model_file} is INT8 and its fp32 graph is unknown{missing}; give "
+                      "--reference FP32.onnx or --checkpoint to measure its drift")
+    return None, f"{info.describe()} has no fp32 counterpart here; give --reference FP32.onnx"
+
+
+def score_videos(
+    records: Sequence[VideoRecord],
+    protocol: Protocol,
+    engine: Engine,
+    *,
+    batch_size: int,
+    workers: int,
+    progress: bool = False,
+    label: str = "score",
+) -> dict[str, np.ndarray]:
+    """Per-video scores (views combined as the protocol combines them) of every readable video."""
+    from actionzoo.evaluation.recognition import evaluate_records
+    from actionzoo.evaluation.store import ResultsStore
+
+    with ResultsStore(":memory:", {}, resume=False) as store:
+        evaluate_records(records, model_name=label, protocol=protocol, engine=engine, store=store,
+                         batch_size=batch_size, workers=workers, progress=progress)
+        return {r.video_id: r.scores for r in store.results() if r.scores is not None}
+
+
+def drift_on_videos(
+    records: Sequence[VideoRecord],
+    protocol: Protocol,
+    *,
+    reference: Engine,
+    candidate: Engine,
+    candidate_scores: Mapping[str, np.ndarray] | None = None,
+    batch_size: int,
+    workers: int,
+    inputs: str,
+    progress: bool = False,
+) -> DriftReport:
+    """Drift of ``candidate`` from ``reference`` on the videos of ``records`` both could read.
+
+    ``candidate_scores`` are the candidate's per-video scores when already computed (an eval run's
+    store); otherwise the candidate scores the videos too. Accuracy under both is reported when
+    every compared video has a label.
+    """
+    ref = score_videos(records, protocol, reference, batch_size=batch_size, workers=workers,
+                       progress=progress, label="fp32 reference")
+    if candidate_scores is None:
+        candidate_scores = score_videos(records, protocol, candidate, batch_size=batch_size,
+                                        workers=workers, progress=progress, label="reduced")
+    both = [r for r in records if r.video_id in ref and r.video_id in candidate_scores]
+    if not both:
+        raise UsageError(f"no video of the {inputs} could be scored to measure drift")
+    return compare_scores(
+        np.stack([ref[r.video_id] for r in both]),
+        np.stack([candidate_scores[r.video_id] for r in both]),
+        reference_name=info_of(reference).describe(),
+        candidate_name=info_of(candidate).describe(),
+        precision=info_of(candidate).precision,
+        inputs=inputs,
+        labels=[r.label for r in both],
+    )
+
+
+def drift_on_batches(
+    batches: Sequence[tuple[np.ndarray, ...]],
+    *,
+    reference: Engine,
+    candidate: Engine,
+    inputs: str,
+) -> DriftReport:
+    """Drift of ``candidate`` from ``reference`` on model-input batches, row by row."""
+    ref = np.concatenate([np.asarray(reference.run(*b), dtype=np.float64) for b in batches])
+    cand = np.concatenate([np.asarray(candidate.run(*b), dtype=np.float64) for b in batches])
+    if ref.ndim > 2:  # detector outputs: (clips, boxes, classes) -> one row per box
+        ref, cand = ref.reshape(-1, ref.shape[-1]), cand.reshape(-1, cand.shape[-1])
+    return compare_scores(ref, cand, reference_name=info_of(reference).describe(),
+                          candidate_name=info_of(candidate).describe(),
+                          precision=info_of(candidate).precision, inputs=inputs)
