@@ -11,9 +11,6 @@ The Python API that the CLI is a thin layer over::
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 from actionzoo.errors import (
     ActionZooError,
     AnnotationError,
@@ -21,6 +18,7 @@ from actionzoo.errors import (
     DataError,
     UsageError,
 )
+from actionzoo.lazy import lazy_getattr
 
 # Public names and the module that defines each. They are imported on first use so that
 # ``import actionzoo`` (and every CLI start) stays cheap and submodules load independently.
@@ -48,12 +46,7 @@ __all__ = ["ActionZooError", "AnnotationError", "CheckpointError", "DataError", 
 __version__ = "0.1.0"
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'actionzoo' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 
 def __dir__() -> list[str]:

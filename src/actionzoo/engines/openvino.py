@@ -76,7 +76,7 @@ class OpenVinoEngine(EngineBase):
     @property
     def fp32_reference_file(self) -> Path | None:
         """The fp32 graph an INT8 IR written by ``actionzoo export --precision int8`` came from."""
-        name = self.metadata.get("fp32_reference")
+        name = Path(self.metadata.get("fp32_reference", "")).name  # beside the IR, nowhere else
         return self.model_file.parent / name if name else None
 
     def run(self, *inputs: np.ndarray) -> np.ndarray:

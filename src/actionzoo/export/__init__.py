@@ -6,8 +6,7 @@ torch-only benchmarks) does not import ONNX.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from actionzoo.lazy import lazy_getattr
 
 _LAZY = {
     "example_inputs": "examples",
@@ -19,11 +18,4 @@ _LAZY = {
     "verify_engine": "verify",
 }
 __all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'actionzoo.export' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)
