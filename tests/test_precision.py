@@ -301,3 +301,19 @@ def test_bench_at_a_reduced_precision_prints_and_writes_its_drift(tmp: Path) -> 
     assert "drift of bf16 vs fp32 on 8 rows of the benchmark's random inputs" in done.stdout
     payload = json.loads((tmp / "b.json").read_text())
     assert payload["drift"][0]["samples"] == 8 and payload["drift"][0]["precision"] == "bf16"
+
+
+def test_predict_at_a_reduced_precision_prints_its_drift(few_videos: Path, tmp: Path) -> None:
+    torch.save({"state_dict": random_state("r2plus1d_r34_8x8x1_ucf101")}, tmp / "w.pth")
+    done = run_cli(["predict", "r2plus1d_r34_8x8x1_ucf101", str(few_videos / "videos"),
+                    "--checkpoint", str(tmp / "w.pth"), "--precision", "bf16", "--input-size", "64",
+                    "--batch-size", "3", "--workers", "1", "--no-progress"])
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "drift of bf16 vs fp32 on 2 predicted videos:" in done.stdout
+    assert "reference: pytorch (eager, cpu, fp32" in done.stdout
+    assert "accuracy: no labels on these inputs" in done.stdout
+    skipped = run_cli(["predict", "r2plus1d_r34_8x8x1_ucf101", str(few_videos / "videos"),
+                       "--checkpoint", str(tmp / "w.pth"), "--precision", "bf16", "--input-size",
+                       "64", "--batch-size", "3", "--workers", "1", "--no-progress",
+                       "--drift-videos", "0"])
+    assert skipped.returncode == 0 and "drift vs fp32 not measured: --drift-videos 0" in skipped.stdout

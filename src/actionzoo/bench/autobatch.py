@@ -15,10 +15,11 @@ from actionzoo.runtime.tuning import remembered, store
 from actionzoo.zoo.protocols import Protocol
 from actionzoo.zoo.spec import ModelSpec
 
-__all__ = ["best_batch_size", "remember_sweep", "DEFAULT_BATCH", "CANDIDATES"]
+__all__ = ["best_batch_size", "remember_sweep", "DEFAULT_BATCH", "CANDIDATES", "CUDA_CANDIDATES"]
 
 DEFAULT_BATCH = 8  # when measuring is off (ACTIONZOO_TUNING=off)
 CANDIDATES = (1, 2, 4, 8, 16)
+CUDA_CANDIDATES = (1, 2, 4, 8, 16, 32, 64, 128)  # a GPU wants large view batches
 
 
 def _what(spec: ModelSpec, protocol: Protocol, info: EngineInfo) -> dict[str, object]:
@@ -27,17 +28,27 @@ def _what(spec: ModelSpec, protocol: Protocol, info: EngineInfo) -> dict[str, ob
 
 
 def best_batch_size(spec: ModelSpec, protocol: Protocol, engine: Engine,
-                    candidates: Sequence[int] = CANDIDATES) -> tuple[int, str]:
+                    candidates: Sequence[int] | None = None) -> tuple[int, str]:
     """(batch size, how it was chosen). Measures clips/s at each candidate (one warm-up, two timed
-    calls) until throughput falls twice in a row; remembered per model, view, engine and machine."""
+    calls) until throughput falls twice in a row; remembered per model, view, engine and machine.
+    The candidates go up to 16 views on a CPU and 128 on a CUDA device."""
     from actionzoo.bench.throughput import bench_engine
     from actionzoo.export.examples import example_inputs
+
+    if candidates is None:
+        on_cuda = info_of(engine).device.startswith("cuda")
+        candidates = CUDA_CANDIDATES if on_cuda else CANDIDATES
 
     def measure() -> dict:
         best, rates, falls = 1, {}, 0
         for batch in candidates:
-            row = bench_engine(engine, spec.name, lambda b: example_inputs(protocol, b), [batch],
-                               warmup=1, min_iterations=2, min_seconds=0.0)[0]
+            try:
+                row = bench_engine(engine, spec.name, lambda b: example_inputs(protocol, b), [batch],
+                                   warmup=1, min_iterations=2, min_seconds=0.0)[0]
+            except RuntimeError as error:  # torch.cuda.OutOfMemoryError is one: stop growing
+                if "out of memory" not in str(error).lower():
+                    raise
+                break
             rates[str(batch)] = row.clips_per_s
             if row.clips_per_s >= rates.get(str(best), 0.0):
                 best, falls = batch, 0

@@ -11,6 +11,7 @@ from actionzoo.cli.options import (
     positive,
     random_weights_note,
 )
+from actionzoo.cli.precision import unmeasured_note
 
 __all__ = ["register"]
 
@@ -41,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
     spec = get_model_spec(args.model)
     random_weights_note(args)
     engine = build_engine(args, spec)
+    unmeasured_note(engine, "detect", f"`actionzoo bench {spec.name} --precision "
+                    f"{engine.info.precision}` (same options) measures it on model inputs")
     report = detect(args.video, args.proposals, args.out, engine=engine, labelmap=args.labelmap,
                     video_id=args.video_id, start_second=args.start_second, fps=args.fps,
                     threshold=args.threshold, top_k=args.top_k, batch_size=args.batch_size,

@@ -12,7 +12,8 @@ import numpy as np
 
 from actionzoo.errors import UsageError
 
-__all__ = ["add_drift", "apply_upload", "video_drift", "batch_drift", "default_workers"]
+__all__ = ["add_drift", "apply_upload", "video_drift", "batch_drift", "default_workers",
+           "unmeasured_note"]
 
 
 def add_drift(p: argparse.ArgumentParser, default: int = 32) -> None:
@@ -100,3 +101,12 @@ def batch_drift(args: argparse.Namespace, spec, engine, batches: Sequence[tuple]
         return None, how
     inputs = "rows of the benchmark's random inputs"
     return drift_on_batches(batches, reference=reference, candidate=engine, inputs=inputs), None
+
+
+def unmeasured_note(engine, command: str, how: str) -> None:
+    """For commands that run a reduced precision without measuring its drift (a live timeline, one
+    video's detections): say so, and which command measures it."""
+    precision = engine.info.precision
+    if precision != "fp32":
+        print(f"note: {command} runs {precision} without measuring its drift vs fp32; {how}",
+              file=sys.stderr)

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from actionzoo.cli.options import add_engine, add_weights, positive
+from actionzoo.cli.precision import unmeasured_note
 
 __all__ = ["register"]
 
@@ -52,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
     engine, names = model_and_names(args, spec)
     if args.checkpoint is None and args.model_file is None:
         print("note: no --checkpoint given: the weights are RANDOM", file=sys.stderr)
+    unmeasured_note(engine, "timeline", f"`actionzoo predict {spec.name} VIDEOS --precision "
+                    f"{engine.info.precision}` (same options) measures it")
     live = is_live(args.source)
 
     def show(window) -> None:
