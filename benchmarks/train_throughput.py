@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from actionzoo.bench.throughput import machine_info
+from actionzoo.errors import ActionZooError
 from actionzoo.data.synthetic import write_synthetic_ava, write_synthetic_videos
 from actionzoo.training import TrainConfig, train
 from actionzoo.zoo.registry import get_model_spec, list_models
@@ -68,12 +69,19 @@ def main() -> None:
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.models.split(","):
-            results.append(bench_model(name, Path(tmp), steps=args.steps, batch=args.batch,
-                                       amp=args.amp, device=args.device))
+            try:
+                results.append(bench_model(name, Path(tmp), steps=args.steps, batch=args.batch,
+                                           amp=args.amp, device=args.device))
+            except ActionZooError as error:  # e.g. a non-finite loss under --amp: a finding
+                results.append({"model": name, "batch": args.batch, "amp": args.amp or "fp32",
+                                "device": args.device, "failed": str(error)})
             print(json.dumps(results[-1]), flush=True)
     print("\n| model | batch | precision | clips/s | s per clip | compute s/step | data wait s/step |")
     print("|---|---:|---|---:|---:|---:|---:|")
     for r in results:
+        if "failed" in r:
+            print(f"| {r['model']} | {r['batch']} | {r['amp']} | failed: {r['failed']} | | | |")
+            continue
         print(f"| {r['model']} | {r['batch']} | {r['amp']} | {r['clips_per_s']:.2f} | "
               f"{r['seconds_per_clip']:.2f} | {r['compute_s_per_step']:.2f} | {r['data_wait_s_per_step']:.2f} |")
     out = Path(args.out)

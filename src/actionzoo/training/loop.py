@@ -295,7 +295,7 @@ class _Run:
         mean_loss = float(ctx.all_reduce_mean(torch.tensor([loss_sum], dtype=torch.float64)).item())
         if not math.isfinite(mean_loss):
             raise UsageError(f"the training loss became {mean_loss} at iteration {iteration} "
-                             "(lower --lr, or use --amp bf16 instead of fp16)")
+                             f"({_non_finite_hint(plan.amp, self.device.type)})")
         step_s = max(time.perf_counter() - started, 1e-9)
         clips = len(batch) * ctx.world_size
         remaining = total - iteration - 1
@@ -426,3 +426,14 @@ def _check_same_run(path: Path, ours: dict, plan: TrainPlan) -> None:
             raise UsageError(f"{path}: was written by a run with {key} {stored[key]!r}, this one has "
                              f"{getattr(plan, key)!r}; resume with the same flags or use another "
                              "--work-dir")
+
+
+def _non_finite_hint(amp: str | None, device: str) -> str:
+    if amp == "fp16":
+        return "lower --lr, or use --amp bf16 instead of fp16"
+    if amp == "bf16" and device == "cpu":
+        # Measured with torch 2.13 CPU: a (3, 1, 1) Conv3d over 2 frames of R(2+1)D's layer3 gets
+        # bf16 weight gradients of 1e29 where fp32 gives 40; the first step then writes inf.
+        return ("lower --lr, or train without --amp: on the CPU, torch's bf16 Conv3d weight "
+                "gradients can overflow for some shapes (seen with R(2+1)D in torch 2.13)")
+    return "lower --lr"
