@@ -181,6 +181,29 @@ def test_batches_hold_one_frame_size_and_match_single_clip_runs(data, tmp_path: 
             np.testing.assert_array_equal(a[key][2], scores)
     assert (tmp_path / "b.csv").read_bytes() == (tmp_path / "s.csv").read_bytes()
 
+    class Asynchronous(FakeEngine):  # as on a CUDA device: submitted to, outputs taken later
+        asynchronous = True
+        taken_late = 0
+
+        def run(self, x, boxes):
+            raise AssertionError("an asynchronous engine is submitted to, not run")
+
+        def submit(self, x, boxes):
+            outputs = FakeEngine.run(self, x, boxes)
+            started = len(self.calls)
+
+            def result():
+                self.taken_late += len(self.calls) > started
+                return outputs
+
+            return result
+
+    deferred = Asynchronous()
+    evaluate_ava(*_inputs(data, "boxes_many")[:5], None, engine=deferred, results=tmp_path / "d.db",
+                 out_csv=tmp_path / "d.csv", batch_size=3, workers=0, progress=False)
+    assert deferred.taken_late >= 1  # a later call started before this one's outputs were read
+    assert (tmp_path / "d.csv").read_bytes() == (tmp_path / "s.csv").read_bytes()
+
 
 def test_bad_keyframes_are_recorded_and_the_run_goes_on(data, tmp_path: Path) -> None:
     report = evaluate_ava(*_inputs(data, "boxes_bad"), engine=FakeEngine(),

@@ -92,6 +92,49 @@ def test_bad_videos_are_named_and_good_ones_scored_as_alone(torch_runs) -> None:
     assert "1 clip × center crop 224" in text
 
 
+class _Asynchronous:
+    """An engine that computes while the host goes on, as a CUDA device does: it is only ever
+    submitted to, and logs when each call starts and when its outputs are taken."""
+
+    asynchronous = True
+
+    def __init__(self, engine) -> None:
+        self.engine, self.info, self.name = engine, engine.info, engine.name
+        self.log: list[tuple[str, int]] = []
+
+    def run(self, *inputs):
+        raise AssertionError("an asynchronous engine is submitted to, not run")
+
+    def submit(self, *inputs):
+        call = sum(1 for event, _ in self.log if event == "start")
+        self.log.append(("start", call))
+        outputs = self.engine.run(*inputs)
+
+        def result():
+            self.log.append(("take", call))
+            return outputs
+
+        return result
+
+
+def test_an_asynchronous_engine_starts_each_batch_before_the_last_one_is_read(workdir: Path,
+                                                                               torch_runs) -> None:
+    (mixed_report, mixed_scores), _ = torch_runs
+    engine = _Asynchronous(TorchEngine(build_model(MODEL, workdir / "slowfast.pth")))
+    report, scores = _run(workdir, "mixed.txt", engine, workdir / "async.db")
+    assert report.metrics == pytest.approx(mixed_report.metrics)
+    assert dict(report.failed).keys() == dict(mixed_report.failed).keys()
+    assert scores.keys() == mixed_scores.keys()
+    for video, score in scores.items():
+        np.testing.assert_allclose(score, mixed_scores[video], rtol=1e-5, atol=1e-6)
+    calls = sum(1 for event, _ in engine.log if event == "start")
+    assert calls == 4  # 8 one-view videos in batches of 2
+    # Call k+1 starts before call k's outputs are taken, and every call is taken once.
+    for k in range(calls - 1):
+        assert engine.log.index(("start", k + 1)) < engine.log.index(("take", k))
+    assert sorted(c for event, c in engine.log if event == "take") == list(range(calls))
+
+
 def test_onnxruntime_and_pytorch_give_the_same_top1_per_video(workdir: Path, torch_runs) -> None:
     _, (_, torch_scores) = torch_runs
     _, ort_scores = _run(workdir, "good.txt", OnnxRuntimeEngine(workdir / "slowfast.onnx"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from actionzoo.runtime.batching import BatchPacker
+from actionzoo.runtime.batching import BatchPacker, Deferred
 from actionzoo.runtime.progress import ProgressDisplay
 from actionzoo.runtime.streaming import stream_items
 from actionzoo.runtime.timing import StageTimes
@@ -52,6 +52,38 @@ def test_a_wrong_output_count_is_an_error() -> None:
     packer = BatchPacker(lambda rows: rows[:-1], 2, lambda item, outputs: None)
     with pytest.raises(RuntimeError, match="a batch of 2 rows gave 1 outputs"):
         packer.add("x", [1, 2])
+
+
+def test_deferred_calls_keep_one_in_flight_and_flush_takes_them_all() -> None:
+    log: list[str] = []
+    done: dict[str, list[int]] = {}
+
+    def run(rows):
+        call = len([e for e in log if e.startswith("start")])
+        log.append(f"start {call}")
+
+        def result():
+            log.append(f"take {call}")
+            return [row * 10 for row in rows]
+
+        return Deferred(result)
+
+    packer = BatchPacker(run, 2, lambda item, outputs: done.__setitem__(item, outputs))
+    packer.add("a", [1, 2])
+    assert log == ["start 0"] and not done  # running: its outputs are not taken yet
+    packer.add("b", [3, 4])
+    assert log == ["start 0", "start 1", "take 0"] and done == {"a": [10, 20]}
+    packer.add("c", [5])
+    packer.flush()
+    assert log == ["start 0", "start 1", "take 0", "start 2", "take 1", "take 2"]
+    assert done == {"a": [10, 20], "b": [30, 40], "c": [50]}
+
+    log.clear()
+    eager = BatchPacker(run, 1, lambda item, outputs: None, in_flight=0)
+    eager.add("x", [1, 2])
+    assert log == ["start 0", "take 0", "start 1", "take 1"]
+    with pytest.raises(ValueError, match="in_flight"):
+        BatchPacker(run, 1, lambda item, outputs: None, in_flight=-1)
 
 
 def test_streaming_sends_failures_aside_and_charges_time() -> None:

@@ -37,7 +37,7 @@ from actionzoo.ava.annotations import (
 from actionzoo.ava.dataset import AvaTestSet, keyframe_clip, load_test_set
 from actionzoo.ava.detections import detection_rows, write_detections_csv
 from actionzoo.ava.metric import ava_frame_map
-from actionzoo.engines.base import Engine, info_of
+from actionzoo.engines.base import Engine, info_of, is_asynchronous, submit
 from actionzoo.errors import ActionZooError, UsageError
 from actionzoo.evaluation.report import EvalReport
 from actionzoo.evaluation.store import (
@@ -46,7 +46,7 @@ from actionzoo.evaluation.store import (
     gather_parts,
     open_sharded,
 )
-from actionzoo.runtime.batching import BatchPacker
+from actionzoo.runtime.batching import BatchPacker, Deferred
 from actionzoo.runtime.distributed import SINGLE, DistContext
 from actionzoo.runtime.progress import ProgressDisplay
 from actionzoo.runtime.streaming import stream_items
@@ -154,24 +154,35 @@ class KeyframeRow:
 
 def run_clips(engine: Engine, num_classes: int):
     """The engine call for a batch of keyframe rows: clips stacked, boxes joined with their
-    clip's batch index as column 0, and the (sum K, classes) output split back per clip."""
+    clip's batch index as column 0, and the (sum K, classes) output split back per clip (a
+    :class:`Deferred` split for an asynchronous engine)."""
+    asynchronous = is_asynchronous(engine)
 
-    def run(rows: Sequence[KeyframeRow]) -> list[np.ndarray]:
+    def run(rows: Sequence[KeyframeRow]):
         x = np.stack([row.x for row in rows])
         boxes = np.concatenate([
             np.concatenate([np.full((len(row.boxes), 1), i, np.float32), row.boxes], axis=1)
             for i, row in enumerate(rows)
         ]).astype(np.float32)
-        out = np.asarray(engine.run(x, boxes))
-        if out.shape != (len(boxes), num_classes):
-            raise RuntimeError(
-                f"engine {info_of(engine).name} returned {out.shape} for {len(boxes)} boxes, "
-                f"expected ({len(boxes)}, {num_classes})"
-            )
-        splits = np.cumsum([len(row.boxes) for row in rows])[:-1]
-        return np.split(out, splits)
+        counts = [len(row.boxes) for row in rows]
+        if asynchronous:
+            pending = submit(engine, x, boxes)
+            return Deferred(lambda: split_per_clip(engine, pending(), counts, num_classes))
+        return split_per_clip(engine, engine.run(x, boxes), counts, num_classes)
 
     return run
+
+
+def split_per_clip(engine: Engine, out: np.ndarray, counts: list[int], num_classes: int
+                   ) -> list[np.ndarray]:
+    out = np.asarray(out)
+    boxes = sum(counts)
+    if out.shape != (boxes, num_classes):
+        raise RuntimeError(
+            f"engine {info_of(engine).name} returned {out.shape} for {boxes} boxes, "
+            f"expected ({boxes}, {num_classes})"
+        )
+    return np.split(out, np.cumsum(counts)[:-1])
 
 
 class _KeyframeDataset(torch.utils.data.Dataset):

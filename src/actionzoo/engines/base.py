@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["EngineInfo", "Engine", "EngineBase", "default_threads", "info_of"]
+__all__ = ["EngineInfo", "Engine", "EngineBase", "default_threads", "info_of", "is_asynchronous",
+           "submit"]
 
 
 @dataclass(frozen=True)
@@ -87,3 +89,19 @@ def info_of(engine: object) -> EngineInfo:
 
 def default_threads() -> int:
     return max(1, len(os.sched_getaffinity(0)))
+
+
+def is_asynchronous(engine: object) -> bool:
+    """Whether ``engine`` computes while the host goes on (a CUDA device): callers then keep one
+    call in flight with :func:`submit` instead of waiting on each."""
+    return bool(getattr(engine, "asynchronous", False))
+
+
+def submit(engine: object, *inputs: np.ndarray) -> Callable[[], np.ndarray]:
+    """Start ``engine`` on ``inputs``; the returned call gives the outputs, waiting for them if
+    they are not ready. An engine without a ``submit`` of its own runs now."""
+    start = getattr(engine, "submit", None)
+    if start is not None:
+        return start(*inputs)
+    outputs = engine.run(*inputs)  # type: ignore[attr-defined]
+    return lambda: outputs

@@ -18,13 +18,13 @@ import numpy as np
 import torch
 
 from actionzoo.data.annotations import VideoRecord
-from actionzoo.engines.base import Engine, info_of
+from actionzoo.engines.base import Engine, info_of, is_asynchronous, submit
 from actionzoo.errors import ActionZooError
 from actionzoo.evaluation.metrics import ClassificationEvaluator, per_class_accuracy
 from actionzoo.evaluation.report import EvalReport
 from actionzoo.evaluation.store import ResultsStore
 from actionzoo.fileio.atomic import atomic_path
-from actionzoo.runtime.batching import BatchPacker
+from actionzoo.runtime.batching import BatchPacker, Deferred
 from actionzoo.runtime.distributed import SINGLE, DistContext
 from actionzoo.runtime.progress import ProgressDisplay
 from actionzoo.runtime.streaming import stream_items
@@ -86,7 +86,8 @@ def view_items(records: Sequence[tuple[int, VideoRecord]], protocol: Protocol, w
 def run_views(engine: Engine, batch_size: int) -> Callable[[Sequence[torch.Tensor]], np.ndarray]:
     """The engine call for a batch of views: stacked and zero-padded to exactly ``batch_size``
     rows, so every call has one shape (compiled graphs and runtimes plan for it); the padding
-    rows' outputs are dropped."""
+    rows' outputs are dropped. An asynchronous engine's outputs come back :class:`Deferred`."""
+    asynchronous = is_asynchronous(engine)
 
     def run(views: Sequence[torch.Tensor]) -> np.ndarray:
         arrays = [np.asarray(v) for v in views]
@@ -95,7 +96,11 @@ def run_views(engine: Engine, batch_size: int) -> Callable[[Sequence[torch.Tenso
         if len(views) < batch_size:
             pad = np.zeros((batch_size - len(views), *batch.shape[1:]), dtype=batch.dtype)
             batch = np.concatenate([batch, pad])
-        return np.asarray(engine.run(batch))[: len(views)]
+        count = len(views)
+        if asynchronous:
+            pending = submit(engine, batch)
+            return Deferred(lambda: np.asarray(pending())[:count])
+        return np.asarray(engine.run(batch))[:count]
 
     return run
 
