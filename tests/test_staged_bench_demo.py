@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -134,3 +135,6 @@ def test_demo_trains_then_exports_and_evaluates(tmp: Path) -> None:
     assert after >= 0.75 and after > before + 0.25, (before, after)  # chance is 0.25
     assert (tmp / "demo" / "bench.png").exists()
     assert (tmp / "demo" / "train" / "curves.png").exists()
+    # Each bench row carries the achieved GFLOP/s and its share of the measured matmul peak.
+    for engine in ("onnxruntime", "pytorch"):
+        assert re.search(rf"^{engine}\s+fp32\s+1(\s+[\d.]+){{4}}\s+\d+%$", text, re.M), text

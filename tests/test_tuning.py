@@ -113,6 +113,31 @@ def test_gflop_counts_match_the_registry_and_bench_prints_the_roofline(tmp: Path
     assert row["peak_fraction"] == pytest.approx(row["achieved_gflops"] / row["peak_gflops"])
 
 
+def test_the_peak_is_the_faster_of_the_two_gemm_routes(monkeypatch) -> None:
+    from actionzoo.bench import roofline
+
+    speeds = iter([100.0, 160.0])  # a @ b, then the pointwise Conv3d
+    outputs = []
+
+    def timed(op, flop, min_seconds):
+        outputs.append(op())
+        return next(speeds)
+
+    monkeypatch.setattr(roofline, "_best_gflops", timed)
+    assert roofline._time_matmul(64, torch.float32, 0.1) == 160.0
+    product, convolved = outputs  # both routes compute the same 64^3 GEMM
+    assert convolved.shape == (1, 64, 1, 8, 8)
+    torch.testing.assert_close(convolved.reshape(64, 64), product, rtol=1e-4, atol=1e-4)
+
+    def conv_has_no_kernel(op, flop, min_seconds):
+        if op().dim() == 5:
+            raise RuntimeError("no kernel")
+        return 90.0
+
+    monkeypatch.setattr(roofline, "_best_gflops", conv_has_no_kernel)
+    assert roofline._time_matmul(64, torch.float32, 0.1) == 90.0
+
+
 def test_tsm_for_openvino_runs_its_shift_as_a_5d_depthwise_conv(tmp: Path, capsys) -> None:
     assert main(["export", "tsm_r50_1x1x8_sthv2", "-o", str(tmp / "tsm.onnx"), "--target",
                  "openvino", "--num-random", "1"]) == 0

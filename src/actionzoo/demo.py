@@ -20,6 +20,8 @@ import shutil
 import time
 from pathlib import Path
 
+import torch
+
 from actionzoo.bench.throughput import bench_engine, plot_rows, render_rows, write_rows
 from actionzoo.data.annotations import read_video_list
 from actionzoo.data.synthetic import write_synthetic_videos
@@ -133,10 +135,14 @@ def run_demo(
          f"{100 * accuracy:.1f}% trained (chance {100 / NUM_CLASSES:.0f}%)\n")
 
     _say("5. benchmarking the model alone (clips/s per batch size)")
+    from actionzoo.bench.roofline import count_gflop, matmul_peak_gflops
+
+    work = count_gflop(model.eval(), *map(torch.from_numpy, example_inputs(protocol, 1)))
     rows = []
     for engine in (ort_engine, torch_engine):
         rows += bench_engine(engine, spec.name, lambda b: example_inputs(protocol, b), [1, 2, 4],
-                             warmup=1, min_iterations=3, min_seconds=1.0)
+                             warmup=1, min_iterations=3, min_seconds=1.0, gflop_per_clip=work,
+                             peak_gflops=matmul_peak_gflops("fp32", engine.info.threads))
     _say(render_rows(rows))
     write_rows(rows, out / "bench.csv")
     plot_rows(rows, out / "bench.png", title=f"{spec.name} ({protocol.summary})")
