@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,9 @@ import pytest
 # Machine-dependent choices (runtime.tuning) take their plain defaults in tests, in this process
 # and in every subprocess a test starts, unless a test turns measuring on itself.
 os.environ["ACTIONZOO_TUNING"] = "off"
+# What is measured all the same (whether this CPU runs bf16 at a usable speed) is remembered in a
+# cache of the test session's own, never in the user's home.
+os.environ.setdefault("ACTIONZOO_CACHE", tempfile.mkdtemp(prefix="actionzoo-test-cache-"))
 
 DATA_DIR = Path(__file__).parent / "data"
 

@@ -95,6 +95,15 @@ def content_scores(x: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     return (1 / (1 + np.exp(-np.sin(z) * 3))).astype(np.float32)
 
 
+def cpu_runs(precision: str) -> bool:
+    """Whether this CPU runs ``precision`` autocast at a usable speed (measured once per session):
+    without native kernels torch 2.13's bf16 Conv3d ran 60x slower than fp32 on an AVX2 EPYC, and
+    the PyTorch engine refuses it there."""
+    from actionzoo.runtime.cpu_precision import SLOWEST_USABLE, cpu_slowdown
+
+    return cpu_slowdown(precision) <= SLOWEST_USABLE
+
+
 CLI_ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OMP_NUM_THREADS": "1"}
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import TRAINED_MODEL
-from helpers import random_state, run_cli
+from helpers import cpu_runs, random_state, run_cli
 
 import actionzoo
 from actionzoo.data.synthetic import write_synthetic_videos
@@ -22,6 +22,9 @@ from actionzoo.errors import UsageError
 from actionzoo.precision.drift import compare_scores
 
 SIZE = ["--protocol", "ascend", "--input-size", "64"]  # the size the trained model learned at
+# Where this CPU has no fast bf16 kernels the engine refuses bf16 (tests/test_cpu_precision.py).
+native_bf16 = pytest.mark.skipif(not cpu_runs("bf16"), reason="this CPU runs torch's bf16 autocast "
+                                 "far slower than fp32 (no native kernels); the engine refuses it")
 
 
 # ------------------------------------------------------------------------------- the figures
@@ -162,6 +165,7 @@ def test_int8_asked_of_a_file_that_is_not_quantized_is_refused(int8, train_video
     assert "model.fp32.onnx: not an INT8 model" in done.stderr
 
 
+@native_bf16
 def test_pytorch_bf16_eval_reports_drift_and_accuracy_under_both(trained_slowfast, train_videos: Path,
                                                                  tmp: Path) -> None:
     work, _ = trained_slowfast
@@ -293,6 +297,7 @@ def test_pytorch_engine_device_settings_are_named_and_change_no_result() -> None
         actionzoo.create_engine("onnxruntime", model_file=__file__, channels_last=True)
 
 
+@native_bf16
 def test_bench_at_a_reduced_precision_prints_and_writes_its_drift(tmp: Path) -> None:
     done = run_cli(["bench", "r2plus1d_r34_8x8x1_ucf101", "--precision", "bf16", "--input-size", "32",
                     "--batch-sizes", "1", "--min-seconds", "0.1", "--warmup", "0",
@@ -303,6 +308,7 @@ def test_bench_at_a_reduced_precision_prints_and_writes_its_drift(tmp: Path) -> 
     assert payload["drift"][0]["samples"] == 8 and payload["drift"][0]["precision"] == "bf16"
 
 
+@native_bf16
 def test_predict_at_a_reduced_precision_prints_its_drift(few_videos: Path, tmp: Path) -> None:
     torch.save({"state_dict": random_state("r2plus1d_r34_8x8x1_ucf101")}, tmp / "w.pth")
     done = run_cli(["predict", "r2plus1d_r34_8x8x1_ucf101", str(few_videos / "videos"),

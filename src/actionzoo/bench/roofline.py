@@ -22,6 +22,7 @@ from functools import lru_cache
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from actionzoo.runtime.cpu_precision import SLOWEST_USABLE, cpu_slowdown
 from actionzoo.zoo.spec import ModelSpec
 
 __all__ = ["matmul_peak_gflops", "gflop_per_clip", "count_gflop", "PEAK_DTYPES"]
@@ -70,6 +71,8 @@ def matmul_peak_gflops(precision: str = "fp32", threads: int | None = None, n: i
     dtype = PEAK_DTYPES.get(precision)
     if dtype is None:
         return None
+    if precision != "fp32" and cpu_slowdown(precision) > SLOWEST_USABLE:
+        return None  # no native kernel: the fallback's minutes-long GEMM would be no peak either
     previous = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)

@@ -10,6 +10,7 @@ import torch
 
 from actionzoo.engines.base import EngineBase, EngineInfo
 from actionzoo.errors import UsageError
+from actionzoo.runtime.cpu_precision import require_usable_on_cpu
 from actionzoo.runtime.tuning import remembered
 
 __all__ = ["TorchEngine", "TORCH_PRECISIONS"]
@@ -59,6 +60,8 @@ class TorchEngine(EngineBase):
             raise UsageError("--cuda-graphs needs a cuda device (--device cuda)")
         if threads:
             torch.set_num_threads(threads)
+        if self.device.type == "cpu":
+            require_usable_on_cpu(precision, "--precision")
         self.model = model.eval().to(self.device)
         self._channels_last = channels_last
         if channels_last:

@@ -32,6 +32,7 @@ from actionzoo.checkpoint.write import (
 )
 from actionzoo.errors import UsageError
 from actionzoo.fileio.atomic import write_text_atomic
+from actionzoo.runtime.cpu_precision import require_usable_on_cpu
 from actionzoo.runtime.distributed import DistContext, init_distributed
 from actionzoo.runtime.progress import ProgressDisplay
 from actionzoo.runtime.sync_batchnorm import convert_sync_batchnorm
@@ -94,6 +95,8 @@ class _Run:
         if self.spec.recipe is None:
             raise UsageError(f"{self.spec.name} has no training recipe")
         self.device = self._device()
+        if self.device.type == "cpu" and config.amp in ("bf16", "fp16"):
+            require_usable_on_cpu(config.amp, "--amp")
         self.work_dir = Path(config.work_dir)
         self.suffix = SUFFIX[self.spec.recipe.writes]
 

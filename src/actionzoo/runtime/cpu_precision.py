@@ -1,0 +1,97 @@
+"""Whether this CPU runs torch's bf16 and fp16 at a usable speed, measured once per machine.
+
+torch runs bf16/fp16 convolutions through oneDNN only where the CPU has native kernels for them
+(AVX512-BF16, AMX, AVX512-FP16). Elsewhere autocast falls back to generic kernels. On a 2-core AMD
+EPYC with AVX2 and torch 2.13, those ran 7x (Linear) to 60-90x (Conv3d, Conv2d) slower than fp32,
+so an eval that takes a minute in fp32 would take hours. A CPU's flags do not say which kernels a
+torch build has, so the speed is measured: one small Conv3d in fp32 and under autocast, the ratio
+remembered per machine and torch version (:mod:`actionzoo.runtime.tuning`). Above
+:data:`SLOWEST_USABLE` the PyTorch engine and ``train --amp`` refuse that precision, with the figure,
+unless ``ACTIONZOO_ALLOW_SLOW_PRECISION=1`` (measuring bf16's drift on a CPU before a GPU run is
+worth the wait).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import torch
+
+from actionzoo.errors import UsageError
+from actionzoo.runtime.tuning import remembered
+
+__all__ = ["SLOWEST_USABLE", "ALLOW_SLOW", "slowdown_key", "cpu_slowdown", "require_usable_on_cpu", "cpu_flags_for"]
+
+SLOWEST_USABLE = 4.0  # native kernels run at 0.5-1.5x fp32; the generic fallback at 7-90x
+ALLOW_SLOW = "ACTIONZOO_ALLOW_SLOW_PRECISION"
+_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+_FLAGS = {"bf16": ("avx512_bf16", "amx_bf16"), "fp16": ("avx512_fp16", "amx_fp16")}
+
+
+def _fastest(op, repeats: int) -> float:
+    op()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        op()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def _measure(precision: str) -> dict:
+    torch.manual_seed(0)
+    conv = torch.nn.Conv3d(16, 16, 3, padding=1)
+    clip = torch.randn(2, 16, 4, 16, 16)
+    dtype = _DTYPES[precision]
+
+    def reduced() -> None:
+        with torch.autocast("cpu", dtype=dtype):
+            conv(clip)
+
+    with torch.inference_mode():
+        fp32 = _fastest(lambda: conv(clip), 5)
+        slow = _fastest(reduced, 3)
+    return {"slowdown": round(slow / fp32, 2)}
+
+
+def slowdown_key(precision: str) -> dict:
+    """What the measured slowdown is stored under (:func:`actionzoo.runtime.tuning.remembered`)."""
+    return {"choice": "cpu autocast slowdown", "precision": precision}
+
+
+def cpu_slowdown(precision: str) -> float:
+    """How many times slower a Conv3d runs on this CPU under ``precision`` autocast than in fp32
+    (1.0 for fp32), measured on first use and remembered."""
+    if precision not in _DTYPES:
+        return 1.0
+    choice, _ = remembered(slowdown_key(precision), lambda: _measure(precision))
+    return float(choice["slowdown"])
+
+
+def cpu_flags_for(precision: str) -> tuple[str, ...]:
+    """Which of the CPU flags that carry native ``precision`` kernels this CPU reports."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            flags = next((line.split(":", 1)[1].split() for line in info
+                          if line.startswith("flags")), [])
+    except OSError:
+        return ()
+    return tuple(f for f in _FLAGS.get(precision, ()) if f in flags)
+
+
+def require_usable_on_cpu(precision: str, what: str) -> None:
+    """Raise a one-line :class:`UsageError` when ``precision`` runs too slowly on this CPU."""
+    if precision not in _DTYPES or os.environ.get(ALLOW_SLOW) == "1":
+        return
+    slowdown = cpu_slowdown(precision)
+    if slowdown <= SLOWEST_USABLE:
+        return
+    flags = cpu_flags_for(precision)
+    has = f"it reports {', '.join(flags)}" if flags else \
+        f"it has none of {', '.join(_FLAGS[precision])}"
+    raise UsageError(
+        f"{what} {precision} on this CPU: a Conv3d measured {slowdown:.0f}x slower than in fp32 "
+        f"(torch {torch.__version__} has no fast {precision} kernels here; {has}); "
+        f"use fp32, or set {ALLOW_SLOW}=1 to run it anyway"
+    )
