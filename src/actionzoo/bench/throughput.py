@@ -44,13 +44,22 @@ class BenchRow:
     settings: str = ""  # the engine's other speed choices: "channels-last-3d on, cuda graphs on"
 
 
+_ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_bf16",
+              "amx_int8", "avx_vnni")
+
+
 def machine_info() -> dict[str, object]:
     try:
         load = os.getloadavg()
     except OSError:
         load = (float("nan"),) * 3
+    from actionzoo.runtime.tuning import cpu_flags, cpu_model
+
     return {
         "cpu": platform.processor() or platform.machine(),
+        "cpu_model": cpu_model(),
+        # the vector extensions that decide which kernels the runtimes pick
+        "isa": [f for f in cpu_flags() if f in _ISA_FLAGS],
         "cores": len(os.sched_getaffinity(0)),
         "loadavg": [round(x, 2) for x in load],
         "python": platform.python_version(),

@@ -19,7 +19,7 @@ import time
 import torch
 
 from actionzoo.errors import UsageError
-from actionzoo.runtime.tuning import remembered
+from actionzoo.runtime.tuning import cpu_flags, remembered
 
 __all__ = ["SLOWEST_USABLE", "ALLOW_SLOW", "slowdown_key", "cpu_slowdown", "require_usable_on_cpu", "cpu_flags_for"]
 
@@ -71,12 +71,7 @@ def cpu_slowdown(precision: str) -> float:
 
 def cpu_flags_for(precision: str) -> tuple[str, ...]:
     """Which of the CPU flags that carry native ``precision`` kernels this CPU reports."""
-    try:
-        with open("/proc/cpuinfo") as info:
-            flags = next((line.split(":", 1)[1].split() for line in info
-                          if line.startswith("flags")), [])
-    except OSError:
-        return ()
+    flags = cpu_flags()
     return tuple(f for f in _FLAGS.get(precision, ()) if f in flags)
 
 

@@ -17,10 +17,10 @@ from pathlib import Path
 
 from actionzoo.fileio.atomic import write_text_atomic
 
-__all__ = ["machine_fingerprint", "cache_path", "remembered", "store", "forget", "tuning_enabled"]
+__all__ = ["cpu_model", "cpu_flags", "machine_fingerprint", "cache_path", "remembered", "store", "forget", "tuning_enabled"]
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -28,6 +28,15 @@ def _cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def cpu_flags() -> list[str]:
+    """The CPU's feature flags as Linux reports them (empty where it does not)."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            return next((line.split(":", 1)[1].split() for line in info if line.startswith("flags")), [])
+    except OSError:
+        return []
 
 
 @lru_cache(maxsize=1)
@@ -41,7 +50,7 @@ def machine_fingerprint() -> str:
         except Exception:  # not installed: nothing it could have decided
             pass
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"{_cpu_model()} x{cores}; " + ", ".join(versions)
+    return f"{cpu_model()} x{cores}; " + ", ".join(versions)
 
 
 def cache_path() -> Path:
