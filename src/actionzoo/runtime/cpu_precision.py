@@ -2,10 +2,11 @@
 
 torch runs bf16/fp16 convolutions through oneDNN only where the CPU has native kernels for them
 (AVX512-BF16, AMX, AVX512-FP16). Elsewhere autocast falls back to generic kernels. On a 2-core AMD
-EPYC with AVX2 and torch 2.13, those ran 7x (Linear) to 60-90x (Conv3d, Conv2d) slower than fp32,
-so an eval that takes a minute in fp32 would take hours. A CPU's flags do not say which kernels a
-torch build has, so the speed is measured: one small Conv3d in fp32 and under autocast, the ratio
-remembered per machine and torch version (:mod:`actionzoo.runtime.tuning`). Above
+EPYC with AVX2 and torch 2.13, those ran 2.6x (Linear), 18x (Conv2d) and up to 170x (Conv3d)
+slower than fp32 (``benchmarks/cpu_reduced_precision.py``), so an eval that takes a minute in fp32
+would take hours. A CPU's flags do not say which kernels a torch build has, so the speed is
+measured: one small Conv3d in fp32 and under autocast, the ratio remembered per machine and torch
+version (:mod:`actionzoo.runtime.tuning`). Above
 :data:`SLOWEST_USABLE` the PyTorch engine and ``train --amp`` refuse that precision, with the figure,
 unless ``ACTIONZOO_ALLOW_SLOW_PRECISION=1`` (measuring bf16's drift on a CPU before a GPU run is
 worth the wait).
@@ -21,9 +22,12 @@ import torch
 from actionzoo.errors import UsageError
 from actionzoo.runtime.tuning import cpu_flags, remembered
 
-__all__ = ["SLOWEST_USABLE", "ALLOW_SLOW", "slowdown_key", "cpu_slowdown", "require_usable_on_cpu", "cpu_flags_for"]
+__all__ = ["SLOWEST_USABLE", "ALLOW_SLOW", "slowdown_key", "cpu_slowdown", "require_usable_on_cpu",
+           "cpu_flags_for"]
 
-SLOWEST_USABLE = 4.0  # native kernels run at 0.5-1.5x fp32; the generic fallback at 7-90x
+# Measured: with native kernels (AVX512-BF16 EPYC) bf16 training steps took 0.45-0.9x fp32's time;
+# without (AVX2 EPYC) layers took 2.6x (Linear) to 170x (Conv3d), this probe 45-73x.
+SLOWEST_USABLE = 4.0
 ALLOW_SLOW = "ACTIONZOO_ALLOW_SLOW_PRECISION"
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 _FLAGS = {"bf16": ("avx512_bf16", "amx_bf16"), "fp16": ("avx512_fp16", "amx_fp16")}
