@@ -13,13 +13,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import torch
 
 from actionzoo.bench.throughput import machine_info
-from actionzoo.runtime.cpu_precision import SLOWEST_USABLE, cpu_flags_for, cpu_slowdown
+from actionzoo.runtime.cpu_precision import (
+    SLOWEST_USABLE,
+    cpu_flags_for,
+    cpu_slowdown,
+    fastest_seconds,
+)
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -39,16 +43,6 @@ def layers() -> dict[str, tuple[torch.nn.Module, torch.Tensor]]:
     }
 
 
-def best_of(fn, rounds: int) -> float:
-    fn()
-    best = float("inf")
-    for _ in range(rounds):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
@@ -59,12 +53,12 @@ def main() -> None:
     rows = []
     with torch.inference_mode():
         for name, (layer, x) in layers().items():
-            row = {"layer": name, "fp32_ms": 1000 * best_of(lambda: layer(x), args.rounds)}
+            row = {"layer": name, "fp32_ms": 1000 * fastest_seconds(lambda: layer(x), args.rounds)}
             for precision, dtype in DTYPES.items():
                 def reduced() -> None:
                     with torch.autocast("cpu", dtype=dtype):
                         layer(x)
-                row[f"{precision}_ms"] = 1000 * best_of(reduced, args.rounds)
+                row[f"{precision}_ms"] = 1000 * fastest_seconds(reduced, args.rounds)
                 row[f"{precision}_x"] = row[f"{precision}_ms"] / row["fp32_ms"]
             rows.append(row)
     probe = {p: cpu_slowdown(p) for p in DTYPES}

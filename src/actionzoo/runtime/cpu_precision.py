@@ -23,7 +23,7 @@ from actionzoo.errors import UsageError
 from actionzoo.runtime.tuning import cpu_flags, remembered
 
 __all__ = ["SLOWEST_USABLE", "ALLOW_SLOW", "slowdown_key", "cpu_slowdown", "require_usable_on_cpu",
-           "cpu_flags_for"]
+           "cpu_flags_for", "fastest_seconds"]
 
 # Measured: with native kernels (AVX512-BF16 EPYC) bf16 training steps took 0.45-0.9x fp32's time;
 # without (AVX2 EPYC) layers took 2.6x (Linear) to 170x (Conv3d), this probe 45-73x.
@@ -33,7 +33,8 @@ _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 _FLAGS = {"bf16": ("avx512_bf16", "amx_bf16"), "fp16": ("avx512_fp16", "amx_fp16")}
 
 
-def _fastest(op, repeats: int) -> float:
+def fastest_seconds(op, repeats: int) -> float:
+    """The best of ``repeats`` timed calls of ``op``, after one untimed call."""
     op()
     best = float("inf")
     for _ in range(repeats):
@@ -54,8 +55,8 @@ def _measure(precision: str) -> dict:
             conv(clip)
 
     with torch.inference_mode():
-        fp32 = _fastest(lambda: conv(clip), 5)
-        slow = _fastest(reduced, 3)
+        fp32 = fastest_seconds(lambda: conv(clip), 5)
+        slow = fastest_seconds(reduced, 3)
     return {"slowdown": round(slow / fp32, 2)}
 
 
