@@ -18,12 +18,8 @@ from pathlib import Path
 import torch
 
 from actionzoo.bench.throughput import machine_info
-from actionzoo.runtime.cpu_precision import (
-    SLOWEST_USABLE,
-    cpu_flags_for,
-    cpu_slowdown,
-    fastest_seconds,
-)
+from actionzoo.runtime.cpu_precision import SLOWEST_USABLE, cpu_flags_for, cpu_slowdown
+from actionzoo.runtime.timing import fastest_seconds
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 

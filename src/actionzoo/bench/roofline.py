@@ -71,7 +71,7 @@ def matmul_peak_gflops(precision: str = "fp32", threads: int | None = None, n: i
     dtype = PEAK_DTYPES.get(precision)
     if dtype is None:
         return None
-    if precision != "fp32" and cpu_slowdown(precision) > SLOWEST_USABLE:
+    if cpu_slowdown(precision) > SLOWEST_USABLE:
         return None  # no native kernel: the fallback's minutes-long GEMM would be no peak either
     previous = torch.get_num_threads()
     if threads:

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from actionzoo.engines.base import Engine, info_of
+from actionzoo.runtime.tuning import cpu_flags, cpu_model
 
 __all__ = ["BenchRow", "bench_engine", "write_rows", "plot_rows", "machine_info"]
 
@@ -53,8 +54,6 @@ def machine_info() -> dict[str, object]:
         load = os.getloadavg()
     except OSError:
         load = (float("nan"),) * 3
-    from actionzoo.runtime.tuning import cpu_flags, cpu_model
-
     return {
         "cpu": platform.processor() or platform.machine(),
         "cpu_model": cpu_model(),

@@ -11,6 +11,7 @@ import torch
 from actionzoo.engines.base import EngineBase, EngineInfo
 from actionzoo.errors import UsageError
 from actionzoo.runtime.cpu_precision import require_usable_on_cpu
+from actionzoo.runtime.timing import median_seconds
 from actionzoo.runtime.tuning import remembered
 
 __all__ = ["TorchEngine", "TORCH_PRECISIONS"]
@@ -148,7 +149,7 @@ class TorchEngine(EngineBase):
         a call takes, median of a few) and remembered for this model, shape and machine."""
         shape = tuple(x.shape)
         if shape not in self._padding:
-            timer = timer or _median_seconds
+            timer = timer or median_seconds
 
             def measure() -> dict:
                 with self._autocast():
@@ -244,14 +245,3 @@ class _CudaGraphs:
         return graph, static_inputs, static_output
 
 
-def _median_seconds(call: Callable[[], object], repeats: int = 3) -> float:
-    import statistics
-    import time
-
-    call()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)

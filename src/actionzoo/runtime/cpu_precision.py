@@ -15,15 +15,15 @@ worth the wait).
 from __future__ import annotations
 
 import os
-import time
 
 import torch
 
 from actionzoo.errors import UsageError
+from actionzoo.runtime.timing import fastest_seconds
 from actionzoo.runtime.tuning import cpu_flags, remembered
 
 __all__ = ["SLOWEST_USABLE", "ALLOW_SLOW", "slowdown_key", "cpu_slowdown", "require_usable_on_cpu",
-           "cpu_flags_for", "fastest_seconds"]
+           "cpu_flags_for"]
 
 # Measured: with native kernels (AVX512-BF16 EPYC) bf16 training steps took 0.45-0.9x fp32's time;
 # without (AVX2 EPYC) layers took 2.6x (Linear) to 170x (Conv3d), this probe 45-73x.
@@ -31,17 +31,6 @@ SLOWEST_USABLE = 4.0
 ALLOW_SLOW = "ACTIONZOO_ALLOW_SLOW_PRECISION"
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 _FLAGS = {"bf16": ("avx512_bf16", "amx_bf16"), "fp16": ("avx512_fp16", "amx_fp16")}
-
-
-def fastest_seconds(op, repeats: int) -> float:
-    """The best of ``repeats`` timed calls of ``op``, after one untimed call."""
-    op()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        op()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def _measure(precision: str) -> dict:

@@ -1,13 +1,34 @@
-"""Where a run's time goes: per-stage seconds, charged as items flow through."""
+"""Where a run's time goes: per-stage seconds, charged as items flow through; and the seconds one
+call takes, for choices made by measuring."""
 
 from __future__ import annotations
 
+import statistics
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Protocol, TypeVar
 
-__all__ = ["StageTimes", "Timed"]
+__all__ = ["StageTimes", "Timed", "call_seconds", "median_seconds", "fastest_seconds"]
+
+
+def call_seconds(call: Callable[[], object], repeats: int) -> list[float]:
+    """The seconds each of ``repeats`` calls of ``call`` took, after one untimed warm-up call."""
+    call()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def median_seconds(call: Callable[[], object], repeats: int = 3) -> float:
+    return statistics.median(call_seconds(call, repeats))
+
+
+def fastest_seconds(call: Callable[[], object], repeats: int) -> float:
+    return min(call_seconds(call, repeats))
 
 
 class Timed(Protocol):

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from actionzoo.fileio.atomic import write_text_atomic
 
-__all__ = ["cpu_model", "cpu_flags", "machine_fingerprint", "cache_path", "remembered", "store", "forget", "tuning_enabled"]
+__all__ = ["cpu_model", "cpu_flags", "machine_fingerprint", "cache_path", "remembered", "store",
+           "forget", "tuning_enabled"]
 
 
 def cpu_model() -> str:

@@ -95,7 +95,7 @@ class _Run:
         if self.spec.recipe is None:
             raise UsageError(f"{self.spec.name} has no training recipe")
         self.device = self._device()
-        if self.device.type == "cpu" and config.amp in ("bf16", "fp16"):
+        if self.device.type == "cpu" and config.amp:
             require_usable_on_cpu(config.amp, "--amp")
         self.work_dir = Path(config.work_dir)
         self.suffix = SUFFIX[self.spec.recipe.writes]
