@@ -4,6 +4,8 @@ bench, and TSM's OpenVINO graph."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -149,3 +151,16 @@ def test_tsm_for_openvino_runs_its_shift_as_a_5d_depthwise_conv(tmp: Path, capsy
     depthwise = [n for n in graph.node if n.op_type == "Conv"
                  and any(a.name == "group" and a.i > 1 for a in n.attribute)]
     assert len(depthwise) == 16
+
+
+def test_machine_fingerprint_names_the_runtimes_without_importing_them() -> None:
+    """The torch-only GPU check runs where OpenVINO is absent: naming versions must not import."""
+    code = (
+        "import sys; from actionzoo.runtime.tuning import machine_fingerprint as f; p = f(); "
+        "print(p); print(sorted({m.split('.')[0] for m in sys.modules} & {'onnxruntime', 'openvino'}))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    fingerprint, imported = done.stdout.strip().splitlines()
+    assert imported == "[]"
+    assert "onnxruntime " in fingerprint and "openvino " in fingerprint  # both installed here

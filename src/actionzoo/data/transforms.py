@@ -6,9 +6,11 @@ mmaction2 0.x (models on ImageNet-normalised 0..255 RGB):
   with ``INTER_LINEAR`` on the uint8 frames (what ``mmcv.imresize`` calls).
 * ``CenterCrop``: floor offsets. ``ThreeCrop``: crops in the order (left, right, middle) or
   (top, bottom, middle), the second at ``2*step``.
-* ``Normalize``: mmcv ``imnormalize_``, i.e. ``cv2.subtract`` of the float32 mean in float32, then
-  ``cv2.multiply`` by ``1/std`` (a float64 scalar, so the product is taken in float64 and rounded
-  to float32). On uint8 input that is a 256-entry table per channel.
+* ``Normalize``: mmcv ``imnormalize_``, i.e. ``cv2.subtract`` of the float32 mean, then
+  ``cv2.multiply`` by ``1/std`` (a float64 scalar). On uint8 input that is a 256-entry table per
+  channel, built with those same OpenCV calls on the machine at hand: OpenCV's float path rounds
+  the product in float64 on some CPUs and in float32 on others, and the reference is whatever
+  OpenCV computes here.
 
 PySlowFast (models on ``(x/255 - mean)/std`` RGB):
 
@@ -105,11 +107,16 @@ def mmaction2_normalize_table(mean: Sequence[float], std: Sequence[float]) -> np
 
 @lru_cache(maxsize=8)
 def _mmaction2_table(mean: tuple[float, ...], std: tuple[float, ...]) -> np.ndarray:
-    mean32 = np.asarray(mean, dtype=np.float32)
-    stdinv = 1.0 / np.asarray(std, dtype=np.float32).astype(np.float64)
-    values = np.arange(256, dtype=np.float32)[:, None]
-    diff = values - mean32  # cv2.subtract: the scalar is converted to float32, float32 result
-    table = (diff.astype(np.float64) * stdinv).astype(np.float32)  # cv2.multiply: in float64
+    # The table is computed by OpenCV's own calls, as mmcv's ``imnormalize_`` makes them, because
+    # OpenCV's float kernels round differently per CPU: on AVX2 its vector ``multiply`` by a float64
+    # scale works in float64, on AVX-512 in float32 (up to 1 ulp apart). Every value sits in the
+    # vector part of a long contiguous image, as every pixel of a real crop does: a crop of
+    # c x c x 3 floats with even c is a whole number of vectors, so no pixel meets the scalar tail.
+    channels = len(mean)
+    values = np.arange(256, dtype=np.float32)
+    image = np.repeat(np.tile(values, (2, 1))[:, :, None], channels, axis=2)  # (2, 256, C)
+    _opencv_normalize_inplace(image, mean, std)
+    table = image[0].copy()
     table.setflags(write=False)
     return table
 
@@ -121,10 +128,20 @@ def mmaction2_normalize(
     frames = np.asarray(frames)
     if frames.dtype == np.uint8:
         return mmaction2_normalize_table(mean, std)[frames, np.arange(frames.shape[-1])]
-    # float input (not produced by the pipelines here): the same two rounding steps
-    diff = frames.astype(np.float32) - np.asarray(mean, dtype=np.float32)
-    stdinv = 1.0 / np.asarray(std, dtype=np.float32).astype(np.float64)
-    return (diff.astype(np.float64) * stdinv).astype(np.float32)
+    # float input (not produced by the pipelines here): mmcv's two OpenCV calls themselves
+    image = np.array(frames, dtype=np.float32, order="C").reshape(1, -1, frames.shape[-1])
+    _opencv_normalize_inplace(image, mean, std)
+    return image.reshape(frames.shape)
+
+
+def _opencv_normalize_inplace(
+    image: np.ndarray, mean: Sequence[float], std: Sequence[float]
+) -> None:
+    """mmcv ``imnormalize_`` on a contiguous float32 ``(H, W, C)`` image, W > 1."""
+    mean64 = np.float64(np.asarray(mean, dtype=np.float32).reshape(1, -1))
+    stdinv64 = 1 / np.float64(np.asarray(std, dtype=np.float32).reshape(1, -1))
+    if cv2.subtract(image, mean64, image) is not image or cv2.multiply(image, stdinv64, image) is not image:
+        raise RuntimeError(f"OpenCV did not normalise a {image.shape} image in place")
 
 
 def _check_fits(height: int, width: int, size: int, what: str) -> None:

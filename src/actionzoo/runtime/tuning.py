@@ -8,6 +8,7 @@ torch, ONNX Runtime and OpenVINO. The cache is a small JSON file, ``$ACTIONZOO_C
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import platform
@@ -45,10 +46,12 @@ def machine_fingerprint() -> str:
     import torch
 
     versions = [f"torch {torch.__version__}"]
-    for module in ("onnxruntime", "openvino"):
+    # read from the installed metadata, never by importing: a torch-only run (the GPU check, on a
+    # machine without OpenVINO) must not load the other runtimes just to name them
+    for distribution in ("onnxruntime", "openvino"):
         try:
-            versions.append(f"{module} {__import__(module).__version__}")
-        except Exception:  # not installed: nothing it could have decided
+            versions.append(f"{distribution} {importlib.metadata.version(distribution)}")
+        except importlib.metadata.PackageNotFoundError:  # not installed: nothing it could have decided
             pass
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return f"{cpu_model()} x{cores}; " + ", ".join(versions)
