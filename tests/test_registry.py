@@ -174,6 +174,18 @@ def test_kinetics_caffe2_weights_initialise_the_ava_backbone(tmp: Path) -> None:
     assert state["head.projection.weight"].shape == (80, 2304)  # its own, untouched head
 
 
+def test_caffe2_pkl_ava_detector_loads_as_pyslowfast_ships_it(tmp: Path) -> None:
+    """PySlowFast's AVA model zoo ships Caffe2 .pkl detectors: 80 rows in pred_w."""
+    path = tmp / "SLOWFAST_32x2_R50_AVA.pkl"
+    blobs = _write_caffe2_pkl(path, num_classes=80)
+    detector = actionzoo.build_model("slowfast_r50_ava", path)
+    state = detector.state_dict()
+    np.testing.assert_array_equal(state["head.projection.weight"].numpy(), blobs["pred_w"])
+    np.testing.assert_array_equal(state["s1_fuse.conv_f2s.weight"].numpy(), blobs["t_pool1_subsample_w"])
+    info = inspect_checkpoint(path)
+    assert info.format.value == "caffe2" and info.matching == ["slowfast_r50_ava"]
+
+
 def test_build_model_and_inspect_apply_one_container_rule(tmp: Path) -> None:
     # X3D's keys in an mmaction2 container: the keys fit, the registry does not list the container.
     path = tmp / "x3d_as_mmaction2.pth"

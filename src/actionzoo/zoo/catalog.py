@@ -189,7 +189,10 @@ _register(
         title="SlowFast R50 32x2, AVA v2.2 action detection",
         reference="PySlowFast@9839d13 configs/AVA/SLOWFAST_32x2_R50_SHORT.yaml",
         builder=slowfast_r50_pyslowfast_ava,
-        checkpoint_formats=(CheckpointFormat.PYSLOWFAST, CheckpointFormat.STATE_DICT),
+        # PySlowFast's own AVA model zoo ships Caffe2 .pkl detectors, which its loader converts
+        # by the same blob-name rules as the Kinetics SlowFast (TRAIN.CHECKPOINT_TYPE caffe2)
+        checkpoint_formats=(CheckpointFormat.PYSLOWFAST, CheckpointFormat.CAFFE2,
+                            CheckpointFormat.STATE_DICT),
         num_classes=80,
         output=Output.PROBABILITIES,
         task=Task.DETECTION,
