@@ -92,6 +92,20 @@ def test_bad_videos_are_named_and_good_ones_scored_as_alone(torch_runs) -> None:
     assert "1 clip × center crop 224" in text
 
 
+def test_a_defect_in_our_code_stops_the_run_instead_of_failing_every_video(
+        workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only data errors are per-item: a TypeError from our own code propagates with its type."""
+    import actionzoo.data.views as views
+
+    def broken(*args, **kwargs):
+        raise TypeError("unsupported operand type(s)")
+
+    monkeypatch.setattr(views, "build_views", broken)
+    engine = TorchEngine(build_model(MODEL, workdir / "slowfast.pth"))
+    with pytest.raises(TypeError, match="unsupported operand"):
+        _run(workdir, "good.txt", engine, workdir / "defect.db", workers=0)
+
+
 class _Asynchronous:
     """An engine that computes while the host goes on, as a CUDA device does: it is only ever
     submitted to, and logs when each call starts and when its outputs are taken."""

@@ -229,3 +229,25 @@ def test_a_piped_live_source_prints_each_window_and_writes_what_it_saw(long_vide
     with pytest.raises(UsageError, match="must be positive"):
         timeline(MODEL, str(stream), engine=TintEngine(np.zeros((4, 3))), window=0, stride=1,
                  class_names=["a", "b", "c", "d"])
+
+
+@pytest.mark.parametrize("name", [m for m in actionzoo.list_models()
+                                  if actionzoo.get_model_spec(m).task == "recognition"])
+def test_every_protocol_turns_its_model_outputs_into_probabilities_one_way(name: str) -> None:
+    """predict and timeline print ``aggregation.probabilities``: for each protocol, views of the
+    model's own output kind (logits or probabilities) become a distribution, whatever the count."""
+    from actionzoo.zoo.protocols import softmax
+    from actionzoo.zoo.spec import Output
+
+    spec = actionzoo.get_model_spec(name)
+    rng = np.random.default_rng(0)
+    for protocol in spec.protocols.values():
+        for views in (1, 7):
+            outputs = rng.standard_normal((views, 11)) * 3
+            if spec.output is Output.PROBABILITIES:
+                outputs = softmax(outputs)
+            rule = protocol.aggregation
+            prob = rule.probabilities(rule.combine(outputs), views)
+            assert prob.shape == (11,) and (prob >= 0).all() and prob.sum() == pytest.approx(1.0)
+            # the ranking is the score's: predict sorts by score, prints probability
+            assert np.argmax(prob) == np.argmax(rule.combine(outputs))

@@ -38,7 +38,7 @@ from actionzoo.ava.dataset import AvaTestSet, keyframe_clip, load_test_set
 from actionzoo.ava.detections import detection_rows, write_detections_csv
 from actionzoo.ava.metric import ava_frame_map
 from actionzoo.engines.base import Engine, info_of, is_asynchronous, submit
-from actionzoo.errors import ActionZooError, UsageError
+from actionzoo.errors import UsageError
 from actionzoo.evaluation.report import EvalReport
 from actionzoo.evaluation.store import (
     KeyframeResult,
@@ -55,6 +55,7 @@ from actionzoo.runtime.workers import WorkItem, load_in_workers
 from actionzoo.zoo.protocols import AvaKeyframePipeline, Protocol
 from actionzoo.zoo.registry import get_model_spec
 from actionzoo.zoo.spec import ModelSpec
+from actionzoo.data.item_errors import DATA_ERRORS, item_error
 
 __all__ = [
     "AvaResultsStore",
@@ -216,10 +217,8 @@ class _KeyframeDataset(torch.utils.data.Dataset):
             x, boxes = keyframe_clip(frames, keyframe.boxes, short_side=p.short_side, mean=p.mean,
                                      std=p.std)
             rows, error = [KeyframeRow(x, boxes)], None
-        except ActionZooError as exc:
-            rows, error = None, str(exc)
-        except Exception as exc:  # a decoder crash on a corrupt frame must not end the run
-            rows, error = None, f"{keyframe.key}: {type(exc).__name__}: {exc}"
+        except DATA_ERRORS as exc:  # a corrupt frame ends this keyframe, not the run
+            rows, error = None, item_error(keyframe.key, exc)
         total = time.perf_counter() - start
         decode = source.read_seconds - before if source is not None else total
         return WorkItem(position, rows, error, decode, max(total - decode, 0.0))

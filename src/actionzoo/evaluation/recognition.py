@@ -19,7 +19,6 @@ import torch
 
 from actionzoo.data.annotations import VideoRecord
 from actionzoo.engines.base import Engine, info_of, is_asynchronous, submit
-from actionzoo.errors import ActionZooError
 from actionzoo.evaluation.metrics import ClassificationEvaluator, per_class_accuracy
 from actionzoo.evaluation.report import EvalReport
 from actionzoo.evaluation.store import ResultsStore
@@ -31,6 +30,7 @@ from actionzoo.runtime.streaming import stream_items
 from actionzoo.runtime.timing import StageTimes
 from actionzoo.runtime.workers import WorkItem, load_in_workers
 from actionzoo.zoo.protocols import Protocol
+from actionzoo.data.item_errors import DATA_ERRORS, item_error
 
 __all__ = [
     "EvalReport",
@@ -67,10 +67,8 @@ class ViewsDataset(torch.utils.data.Dataset):
             views = build_views(source, self.protocol, num_frames=record.num_frames,
                                 uint8=self.uint8)
             rows, error = list(views), None
-        except ActionZooError as exc:
-            rows, error = None, str(exc)
-        except Exception as exc:  # a decoder crash on a corrupt file must not end the run
-            rows, error = None, f"{record.path}: {type(exc).__name__}: {exc}"
+        except DATA_ERRORS as exc:  # a corrupt file ends this video, not the run
+            rows, error = None, item_error(record.path, exc)
         total = time.perf_counter() - start
         decode = source.read_seconds if source is not None else total
         return WorkItem(position, rows, error, decode, max(total - decode, 0.0))

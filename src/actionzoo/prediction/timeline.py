@@ -39,7 +39,7 @@ from actionzoo.runtime.batching import BatchPacker
 from actionzoo.runtime.progress import ProgressDisplay
 from actionzoo.zoo.protocols import MMAction2Pipeline, Protocol, PySlowFastPipeline
 from actionzoo.zoo.registry import get_model_spec
-from actionzoo.zoo.spec import ModelSpec, Output
+from actionzoo.zoo.spec import ModelSpec
 
 __all__ = ["WindowResult", "Timeline", "timeline", "window_view", "write_timeline",
            "plot_timeline", "render_video"]
@@ -148,14 +148,6 @@ class _Windows:
         self.open = []
 
 
-def _to_probabilities(output: np.ndarray, spec: ModelSpec) -> np.ndarray:
-    output = np.asarray(output, dtype=np.float64)
-    if spec.output is Output.LOGITS:
-        e = np.exp(output - output.max())
-        return e / e.sum()
-    return output
-
-
 def timeline(
     model: str | ModelSpec,
     source: str,
@@ -186,7 +178,7 @@ def timeline(
                       list(class_names))
 
     def finished(w: _Open, outputs: list[np.ndarray]) -> None:
-        probs = _to_probabilities(outputs[0], spec)
+        probs = proto.aggregation.probabilities(proto.aggregation.combine(outputs[0][None]), 1)
         if len(probs) != len(class_names):
             raise UsageError(f"{len(class_names)} class names for a model with {len(probs)} outputs")
         order = np.argsort(-probs, kind="stable")[:top_k]

@@ -25,11 +25,11 @@ from actionzoo.errors import UsageError
 from actionzoo.evaluation.recognition import evaluate_records
 from actionzoo.evaluation.store import ResultsStore
 from actionzoo.fileio.atomic import atomic_path, write_text_atomic
-from actionzoo.zoo.protocols import Protocol, ScoreAggregation
+from actionzoo.zoo.protocols import Protocol
 from actionzoo.zoo.registry import get_model_spec
 from actionzoo.zoo.spec import ModelSpec
 
-__all__ = ["ClassScore", "Prediction", "predict", "collect_videos", "probabilities",
+__all__ = ["ClassScore", "Prediction", "predict", "collect_videos",
            "resolve_class_names", "write_predictions_json", "write_predictions_csv", "render_table"]
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".webm", ".mkv", ".mov", ".m4v", ".mpg", ".mpeg",
@@ -61,17 +61,6 @@ class Prediction:
     def to_dict(self) -> dict[str, object]:
         return {"video": self.video, "protocol": self.protocol, "engine": self.engine,
                 "error": self.error, "top": [asdict(c) for c in self.top]}
-
-
-def probabilities(aggregation: ScoreAggregation, score: np.ndarray, num_views: int) -> np.ndarray:
-    """The video score on a 0..1 scale summing to 1."""
-    score = np.asarray(score, dtype=np.float64)
-    if aggregation is ScoreAggregation.SUM:
-        return score / max(num_views, 1)
-    if aggregation is ScoreAggregation.MEAN_LOGITS:
-        e = np.exp(score - score.max())
-        return e / e.sum()
-    return score
 
 
 def collect_videos(inputs: Iterable[str | os.PathLike[str]]) -> list[Path]:
@@ -149,7 +138,7 @@ def predict(
             if len(names) != len(result.scores):
                 raise UsageError(f"{len(names)} class names for a model with "
                                  f"{len(result.scores)} outputs")
-            prob = probabilities(proto.aggregation, result.scores, result.num_views or 1)
+            prob = proto.aggregation.probabilities(result.scores, result.num_views or 1)
             order = np.argsort(-result.scores, kind="stable")[:top_k]
             prediction.top = [ClassScore(int(c), names[c], float(result.scores[c]), float(prob[c]))
                               for c in order]

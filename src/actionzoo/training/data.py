@@ -23,6 +23,7 @@ from actionzoo.ava.annotations import (
 )
 from actionzoo.ava.dataset import AvaFrameSource, clip_frame_indices, keyframe_center
 from actionzoo.data.annotations import VideoRecord
+from actionzoo.data.item_errors import DATA_ERRORS, item_error
 from actionzoo.data.train_clips import (
     ava_train_clip,
     flipped_label,
@@ -33,7 +34,7 @@ from actionzoo.data.train_clips import (
     pyslowfast_train_indices,
     sample_rng,
 )
-from actionzoo.errors import ActionZooError, AnnotationError
+from actionzoo.errors import AnnotationError
 from actionzoo.zoo.recipes import (
     AvaTrainPipeline,
     MMAction2TrainPipeline,
@@ -165,12 +166,8 @@ class RecognitionTrainSet(_SeededDataset):
                 clip = pyslowfast_train_clip(_read(source, indices), self.pipeline, rng)
                 label = record.label  # PySlowFast's Kinetics flip keeps the label
             return Sample(index, record.video_id, clip, label, load_s=time.perf_counter() - start)
-        except ActionZooError as error:
-            return Sample(index, record.video_id, None, error=str(error),
-                          load_s=time.perf_counter() - start)
-        except Exception as error:  # a decoder crash on a corrupt file must not end the epoch
-            return Sample(index, record.video_id, None,
-                          error=f"{record.path}: {type(error).__name__}: {error}",
+        except DATA_ERRORS as error:  # a corrupt file ends this sample, not the epoch
+            return Sample(index, record.video_id, None, error=item_error(record.path, error),
                           load_s=time.perf_counter() - start)
 
 
@@ -225,11 +222,9 @@ class AvaTrainSet(_SeededDataset):
             targets = multi_hot(keyframe.labels, self.num_classes)
             return Sample(index, keyframe.key, torch.from_numpy(x), boxes=boxes, targets=targets,
                           load_s=time.perf_counter() - start)
-        except ActionZooError as error:
-            return Sample(index, keyframe.key, None, error=str(error), load_s=time.perf_counter() - start)
-        except Exception as error:
-            return Sample(index, keyframe.key, None, error=f"{keyframe.key}: {type(error).__name__}: "
-                          f"{error}", load_s=time.perf_counter() - start)
+        except DATA_ERRORS as error:
+            return Sample(index, keyframe.key, None, error=item_error(keyframe.key, error),
+                          load_s=time.perf_counter() - start)
 
 
 def load_ava_train_set(frames_dir: str | Path, frame_list: str | Path, groundtruth: str | Path,

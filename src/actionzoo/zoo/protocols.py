@@ -37,7 +37,8 @@ class Normalization:
         return f"mean {self.mean} std {self.std} on 0..{self.value_range:g} RGB"
 
 
-def _softmax(x: np.ndarray) -> np.ndarray:
+def softmax(x: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis, in float64: the one softmax of scores on the host."""
     x = np.asarray(x, dtype=np.float64)
     e = np.exp(x - x.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
@@ -57,12 +58,23 @@ class ScoreAggregation(enum.Enum):
         if scores.ndim != 2:
             raise ValueError(f"expected (views, classes) scores, got shape {scores.shape}")
         if self is ScoreAggregation.MEAN_SOFTMAX:
-            return _softmax(scores).mean(axis=0)
+            return softmax(scores).mean(axis=0)
         if self is ScoreAggregation.MEAN_LOGITS:
             return scores.mean(axis=0)
         if self is ScoreAggregation.SOFTMAX_OF_MEAN_LOGITS:
-            return _softmax(scores.mean(axis=0))
+            return softmax(scores.mean(axis=0))
         return scores.sum(axis=0)
+
+    def probabilities(self, video_score: np.ndarray, num_views: int) -> np.ndarray:
+        """A video score of :meth:`combine` on a 0..1 scale summing to 1: a sum of probabilities
+        is divided by its view count, a mean of logits goes through softmax, and the softmax
+        rules are probabilities already. ``predict`` and ``timeline`` both print this."""
+        score = np.asarray(video_score, dtype=np.float64)
+        if self is ScoreAggregation.SUM:
+            return score / max(num_views, 1)
+        if self is ScoreAggregation.MEAN_LOGITS:
+            return softmax(score)
+        return score
 
 
 @dataclass(frozen=True)
