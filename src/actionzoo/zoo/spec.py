@@ -55,9 +55,10 @@ class ModelSpec:
     task: Task
     dataset: str
     num_params: int  # with the default class count
-    # Per view at ``clip_shape``, multiply-adds of convolutions and linear layers counted once (as
-    # the papers and mmaction2's metafiles count them; torch's FlopCounterMode reports twice this).
-    gflops: float
+    # Per view at ``clip_shape``: billions of multiply-adds of convolutions and linear layers (what
+    # the papers and mmaction2's metafiles call "GFLOPs"). ``gflop`` is the same work counted as
+    # floating-point operations, 2 per multiply-add, the unit ``bench`` and torch's FlopCounterMode use.
+    gmacs: float
     protocols: Mapping[str, Protocol]
     accuracy: tuple[OfficialAccuracy, ...]
     # The state-dict key whose first dimension gives the class count, for checkpoints whose head
@@ -75,6 +76,11 @@ class ModelSpec:
     # Models whose checkpoints can initialise this one's backbone (``backbone_only``).
     backbone_from: tuple[str, ...] = ()
     notes: str = ""
+
+    @property
+    def gflop(self) -> float:
+        """GFLOP per view at ``clip_shape``: 2 per multiply-add, as ``bench`` counts."""
+        return 2.0 * self.gmacs
 
     @property
     def classifier_prefix(self) -> str:
