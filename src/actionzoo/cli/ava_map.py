@@ -13,7 +13,7 @@ __all__ = ["register"]
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("ava-map", help="AVA frame-mAP@0.5 over the official CSV files")
-    p.add_argument("--groundtruth", required=True, help="ava_val_v2.2.csv")
+    p.add_argument("--groundtruth", "--gt", required=True, help="ava_val_v2.2.csv")
     p.add_argument("--detections", required=True, help="detections in the official CSV format")
     p.add_argument("--labelmap", required=True, help="ava_action_list_v2.2_for_activitynet_2019.pbtxt")
     p.add_argument("--excluded", help="ava_val_excluded_timestamps_v2.2.csv")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from actionzoo.cli.options import (
     add_engine,
+    add_progress,
     add_protocol,
     add_weights,
     batch_sizes,
@@ -31,6 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model")
     add_weights(p)
     add_engine(p, default="pytorch")
+    add_progress(p)
     add_protocol(p)
     p.add_argument("--batch-sizes", type=batch_sizes, default=[1, 2, 4, 8, 16])
     p.add_argument("--warmup", type=non_negative, default=2)
@@ -119,7 +121,7 @@ def _bench_e2e(args: argparse.Namespace, spec, protocol, engine_name: str) -> No
     with tempfile.TemporaryDirectory() as tmp, \
             ResultsStore(Path(tmp) / "bench.db", {"bench": True}, resume=False) as store:
         report = evaluate_records(records, model_name=spec.name, protocol=protocol, engine=engine,
-                                  store=store, batch_size=batch, workers=args.workers, progress=True)
+                                  store=store, batch_size=batch, workers=args.workers, progress=not args.no_progress)
     t = report.times
     rate = report.scored_this_run / t.wall if t.wall else 0.0
     print(f"end to end on {len(videos)} videos with {engine.info.describe()}, batch {batch}, "

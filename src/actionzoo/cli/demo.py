@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from actionzoo.cli.options import positive
+
 __all__ = ["register"]
 
 
@@ -14,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint", help="start from these weights (fine-tuning) instead of the reference init")
     p.add_argument("--trust-checkpoint", action="store_true")
     p.add_argument("--out", default="actionzoo-demo", help="working folder")
-    p.add_argument("--epochs", type=int, default=6, help="training epochs (default 6)")
+    p.add_argument("--epochs", type=positive, default=6, help="training epochs (default 6)")
     p.set_defaults(handler=run)
 
 

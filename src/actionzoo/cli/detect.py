@@ -19,11 +19,11 @@ __all__ = ["register"]
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("detect", help="AVA actions on one video from your person boxes, drawn on keyframes")
     p.add_argument("video")
-    p.add_argument("--proposals", required=True, help="person boxes CSV or proposals .pkl")
+    p.add_argument("--proposals", "--boxes", required=True, help="person boxes CSV or proposals .pkl")
     p.add_argument("--out", required=True, help="folder for the images and detections.csv")
     p.add_argument("--model", default="slowfast_r50_ava")
     add_weights(p)
-    add_engine(p, default="pytorch")
+    add_engine(p, default="pytorch", drift=False, upload=False)
     p.add_argument("--labelmap", help="label map pbtxt (class names; only its classes are drawn)")
     p.add_argument("--video-id", help="which video of the proposals file this is")
     p.add_argument("--start-second", type=float, default=0.0,

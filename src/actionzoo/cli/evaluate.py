@@ -12,6 +12,7 @@ from pathlib import Path
 from actionzoo.cli.options import (
     add_ava_layout,
     add_engine,
+    add_progress,
     add_protocol,
     add_weights,
     batch_size_for,
@@ -57,7 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", help="write the report as JSON")
     p.add_argument("--markdown", help="write the report as Markdown")
     p.add_argument("--predictions", help="write per-video top-5 predictions as CSV")
-    p.add_argument("--no-progress", action="store_true")
+    add_progress(p)
     p.set_defaults(handler=run)
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from actionzoo.cli.options import add_weights, positive, random_weights_note
+from actionzoo.cli.options import add_weights, non_negative, positive, random_weights_note
+from actionzoo.cli.precision import add_drift
 from actionzoo.fileio.atomic import write_text_atomic
 
 __all__ = ["register", "verify_and_print"]
@@ -53,11 +54,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                       help="preprocessed views to calibrate on (default 100), spread over the videos")
     int8.add_argument("--drift-ann", help="held-out videos to measure the drift on (default: the "
                                           "calibration annotation's videos after those calibrated on)")
-    int8.add_argument("--drift-videos", type=positive, default=64,
-                      help="videos to measure the drift on (default 64)")
+    add_drift(int8)
     int8.add_argument("--input-size", type=positive,
                       help="calibrate and measure at another crop size (as eval --input-size)")
-    int8.add_argument("--workers", type=positive, default=2, help="decode worker processes")
+    int8.add_argument("--workers", type=non_negative, default=2, help="decode worker processes")
     p.set_defaults(handler=run_export)
 
     p = sub.add_parser("verify", help="compare an exported model with PyTorch: PASS/FAIL")
@@ -180,15 +180,20 @@ def _export_int8(args: argparse.Namespace, spec) -> int:
             held_out = calibration.records
             inputs = f"videos of {args.calibration} (the calibration videos: none was held out)"
     held_out = held_out[: args.drift_videos]
-    reference = OpenVinoEngine(result.fp32_file, threads=args.threads)
-    candidate = OpenVinoEngine(result.model_file, threads=args.threads)
-    drift = drift_on_videos(held_out, protocol, reference=reference, candidate=candidate,
-                            batch_size=8, workers=args.workers, inputs=inputs)
-    print(drift.render())
+    drift = None
+    if held_out:
+        reference = OpenVinoEngine(result.fp32_file, threads=args.threads)
+        candidate = OpenVinoEngine(result.model_file, threads=args.threads)
+        drift = drift_on_videos(held_out, protocol, reference=reference, candidate=candidate,
+                                batch_size=8, workers=args.workers, inputs=inputs)
+        print(drift.render())
+    else:
+        print("drift of int8 vs fp32: not measured (--drift-videos 0)")
     if args.report:
         write_text_atomic(args.report, json.dumps({
             "model_file": str(result.model_file), "fp32_file": str(result.fp32_file),
             "calibration_views": result.calibration_views,
-            "calibration_videos": result.calibration_videos, "drift": drift.to_dict()},
+            "calibration_videos": result.calibration_videos,
+            "drift": drift.to_dict() if drift is not None else None},
             indent=2) + "\n")
     return 0

@@ -18,6 +18,7 @@ __all__ = [
     "batch_sizes",
     "add_weights",
     "add_engine",
+    "add_progress",
     "add_data",
     "add_protocol",
     "protocol_for",
@@ -69,7 +70,11 @@ def add_weights(p: argparse.ArgumentParser) -> None:
                    help="unpickle arbitrary objects (only for files from a trusted source)")
 
 
-def add_engine(p: argparse.ArgumentParser, default: str = "onnxruntime") -> None:
+def add_engine(p: argparse.ArgumentParser, default: str = "onnxruntime", *, drift: bool = True,
+               upload: bool = True) -> None:
+    """The engine options; a verb that measures no drift (``drift=False``) or feeds the engine no
+    decoded views (``upload=False``) does not take ``--reference`` / ``--upload``, so argparse
+    refuses them there instead of ignoring them."""
     from actionzoo.engines.registry import ENGINES
 
     p.add_argument("--engine", help=f"one of {', '.join(ENGINES)} (default: {default}; openvino for "
@@ -79,8 +84,10 @@ def add_engine(p: argparse.ArgumentParser, default: str = "onnxruntime") -> None
                    help="fp32 (default); bf16/fp16 for pytorch (autocast) and openvino; int8 is an "
                         "INT8 .xml from `export --precision int8` (its precision is read from the "
                         "file). A reduced precision prints its drift vs fp32")
-    p.add_argument("--reference", help="the fp32 .onnx/.xml to measure a reduced precision's drift "
-                                       "against (default: found from the engine or the INT8 file)")
+    if drift:
+        p.add_argument("--reference", help="the fp32 .onnx/.xml to measure a reduced precision's "
+                                           "drift against (default: found from the engine or the "
+                                           "INT8 file)")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda[:i] for the pytorch engines")
     p.add_argument("--threads", type=positive, help="engine threads (default: all cores)")
     torch_options = p.add_argument_group("pytorch engines on a device")
@@ -88,10 +95,16 @@ def add_engine(p: argparse.ArgumentParser, default: str = "onnxruntime") -> None
                                help="channels-last-3d memory format for the model and its inputs")
     torch_options.add_argument("--cuda-graphs", action="store_true",
                                help="replay a captured CUDA graph per batch shape (cuda only)")
-    torch_options.add_argument("--upload", choices=["auto", "float32", "uint8"], default="auto",
-                               help="uint8: views leave the workers as uint8 and are normalised on "
-                                    "the device (mmaction2 protocols; exact); auto: uint8 on cuda")
+    if upload:
+        torch_options.add_argument("--upload", choices=["auto", "float32", "uint8"], default="auto",
+                                   help="uint8: views leave the workers as uint8 and are normalised "
+                                        "on the device (mmaction2 protocols; exact); auto: uint8 on "
+                                        "cuda")
     p.set_defaults(default_engine=default)
+
+
+def add_progress(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def engine_names(args: argparse.Namespace) -> list[str]:

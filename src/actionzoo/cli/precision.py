@@ -10,14 +10,16 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from actionzoo.cli.options import non_negative
 from actionzoo.errors import UsageError
 
 __all__ = ["add_drift", "apply_upload", "video_drift", "batch_drift", "default_workers",
            "unmeasured_note"]
 
 
-def add_drift(p: argparse.ArgumentParser, default: int = 32) -> None:
-    p.add_argument("--drift-videos", type=int, default=default,
+def add_drift(p: argparse.ArgumentParser | argparse._ArgumentGroup, default: int = 32) -> None:
+    """``--drift-videos``, with one default for every verb that measures drift on videos."""
+    p.add_argument("--drift-videos", type=non_negative, default=default,
                    help=f"with a reduced precision: videos also scored at fp32 to measure its drift "
                         f"(default {default}; 0 skips the measurement)")
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from actionzoo.cli.options import (
     add_engine,
+    add_progress,
     add_protocol,
     add_weights,
     batch_size_for,
@@ -38,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_drift(p)
     p.add_argument("--json", help="write the predictions as JSON")
     p.add_argument("--csv", help="write the predictions as CSV")
-    p.add_argument("--no-progress", action="store_true")
+    add_progress(p)
     p.set_defaults(handler=run)
 
 

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from actionzoo.cli.options import add_data, non_negative, read_records
+from actionzoo.cli.options import add_data, add_progress, non_negative, read_records
 from actionzoo.errors import UsageError
 from actionzoo.fileio.atomic import write_text_atomic
 
@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--protocol", default="official")
     p.add_argument("--out", required=True, help="output folder (resumable: finished videos are skipped)")
     p.add_argument("--workers", type=non_negative, default=2)
-    p.add_argument("--no-progress", action="store_true")
+    add_progress(p)
     p.set_defaults(handler=run)
 
 

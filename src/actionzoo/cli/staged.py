@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("infer", help="run an engine over preprocessed inputs; per-input scores")
     p.add_argument("--model", help="model name (pytorch engine; default: from the inputs' meta.json)")
     add_weights(p)
-    add_engine(p)
+    add_engine(p, drift=False, upload=False)
     p.add_argument("--inputs", required=True, help="a `preprocess --out` folder")
     p.add_argument("--out", required=True)
     p.add_argument("--batch-size", type=positive, default=1)
@@ -40,7 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ann-format", default="auto")
     p.add_argument("--labels")
     p.add_argument("--class-names")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--json", nargs="?", const="-", metavar="PATH",
+                   help="write the result as JSON to PATH, as eval and predict do (no PATH or -: "
+                        "print it instead of the summary line)")
     p.set_defaults(handler=run_postprocess)
 
 
@@ -89,8 +91,12 @@ def run_postprocess(args: argparse.Namespace) -> int:
     if args.ann:
         labels = {r.video_id: r.label for r in read_records(args).records}
     result = postprocess(args.scores, protocol, labels=labels)
-    print(json.dumps(result, indent=2) if args.json else
-          f"{spec.name} [{protocol.describe()}]: top-1 {100 * result['top1']:.2f}  "
+    if args.json == "-":
+        print(json.dumps(result, indent=2))
+        return 0
+    if args.json:
+        write_text_atomic(args.json, json.dumps(result, indent=2) + "\n")
+    print(f"{spec.name} [{protocol.describe()}]: top-1 {100 * result['top1']:.2f}  "
           f"top-5 {100 * result['top5']:.2f}  mean class accuracy "
           f"{100 * result['mean_class_accuracy']:.2f}  ({result['videos']} videos)")
     return 0

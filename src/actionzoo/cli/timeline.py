@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from actionzoo.cli.options import add_engine, add_weights, positive
+from actionzoo.cli.options import add_engine, add_progress, add_weights, positive
 from actionzoo.cli.precision import unmeasured_note
 
 __all__ = ["register"]
@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--window", type=_seconds, required=True, help="window length in seconds")
     p.add_argument("--stride", type=_seconds, required=True, help="seconds between window starts")
     add_weights(p)
-    add_engine(p, default="pytorch")
+    add_engine(p, default="pytorch", drift=False, upload=False)
     p.add_argument("--protocol", default="official", help="whose view (resize, crop, frames) to use")
     p.add_argument("--class-names", help="file with one class name per line (custom models)")
     p.add_argument("--top-k", type=positive, default=5)
@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", dest="fmt", help="input format for devices and pipes (v4l2, mpegts, ...)")
     p.add_argument("--out", default="timeline", help="folder for timeline.csv/.json/.png (and .mp4)")
     p.add_argument("--render", action="store_true", help="also write an MP4 with the label drawn on each frame")
-    p.add_argument("--no-progress", action="store_true")
+    add_progress(p)
     p.set_defaults(handler=run)
 
 

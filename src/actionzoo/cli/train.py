@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from actionzoo.cli.options import non_negative, positive
+from actionzoo.cli.options import add_progress, non_negative, positive
 
 __all__ = ["register"]
 
@@ -69,7 +69,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--workers", type=non_negative, default=2, help="data-loader processes per training process")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--deterministic", action="store_true", help="deterministic algorithms only")
-    run.add_argument("--no-progress", action="store_true")
+    add_progress(run)
     p.set_defaults(handler=run_train)
 
 
