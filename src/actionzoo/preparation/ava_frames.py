@@ -40,17 +40,18 @@ from pathlib import Path
 import av
 import numpy as np
 import simplejpeg
+from av.video.reformatter import VideoReformatter
 
 from actionzoo.errors import DataError, UsageError
 from actionzoo.fileio.atomic import write_text_atomic
 from actionzoo.preparation.cfr import AV_TIME_BASE, CutWindow, FrameRateConverter
 from actionzoo.preparation.probe import explain_unreadable
-from actionzoo.preparation.runner import PrepareSummary, Shard, VideoTask, parse_shard, run_tasks
+from actionzoo.preparation.runner import PrepareSummary, Shard, VideoTask, resolve_shard, run_tasks
 
 __all__ = ["JPEG_QUALITY", "prepare_ava", "ava_tasks", "extract_ava_frames", "write_frame_lists",
            "FRAME_LIST_HEADER"]
 
-JPEG_QUALITY = 97
+JPEG_QUALITY = 95
 """libjpeg quality whose decoded pixels are closest to FFmpeg's ``-q:v 1`` (measured in the tests)."""
 
 FRAME_LIST_HEADER = "original_vido_id video_id frame_id path labels"
@@ -79,10 +80,13 @@ def _planes(frame: av.VideoFrame) -> list[np.ndarray]:
     return out
 
 
-def encode_jpeg(frame: av.VideoFrame, quality: int = JPEG_QUALITY) -> bytes:
+def encode_jpeg(frame: av.VideoFrame, quality: int = JPEG_QUALITY,
+                reformatter: VideoReformatter | None = None) -> bytes:
     """JPEG of a decoded frame: full-range 4:2:0 planes (swscale, as FFmpeg's CLI converts for
-    MJPEG) encoded by libjpeg-turbo."""
-    y, u, v = _planes(frame.reformat(format="yuvj420p"))
+    MJPEG) encoded by libjpeg-turbo. Pass one ``reformatter`` per video: it keeps its swscale
+    context (creating one per frame costs more than the encoding)."""
+    reformatter = reformatter or VideoReformatter()
+    y, u, v = _planes(reformatter.reformat(frame, format="yuvj420p"))
     return simplejpeg.encode_jpeg_yuv_planes(y, u, v, quality=quality)
 
 
@@ -163,6 +167,7 @@ def extract_ava_frames(task: VideoTask, folder: Path, *, start: float = 900.0, d
     # It is encoded only when written, and once.
     previous: av.VideoFrame | None = None
     previous_jpeg: bytes | None = None
+    reformatter = VideoReformatter()
 
     def write(data: bytes, copies: int) -> None:
         nonlocal written
@@ -177,18 +182,18 @@ def extract_ava_frames(task: VideoTask, folder: Path, *, start: float = 900.0, d
             converter = FrameRateConverter(time_base, fps, single_stream_input=single_stream[0])
         repeat_previous, show = converter.push(pts, length)
         if repeat_previous and previous is not None:
-            previous_jpeg = previous_jpeg or encode_jpeg(previous, quality)
+            previous_jpeg = previous_jpeg or encode_jpeg(previous, quality, reformatter)
             write(previous_jpeg, repeat_previous)
         previous, previous_jpeg = frame, None
         if show:
-            previous_jpeg = encode_jpeg(frame, quality)
+            previous_jpeg = encode_jpeg(frame, quality, reformatter)
             write(previous_jpeg, show)
     if converter is None or previous is None:
         raise DataError(f"{task.source}: no video frame in the cut [{start:g} s, {start + duration:g} s) "
                         "(the video is shorter than the cut start, or has no frames)")
     repeats = converter.flush()
     if repeats:
-        write(previous_jpeg or encode_jpeg(previous, quality), repeats)
+        write(previous_jpeg or encode_jpeg(previous, quality, reformatter), repeats)
     return written
 
 
@@ -284,7 +289,7 @@ def prepare_ava(
     tasks = ava_tasks(videos, out)
     if not tasks:
         raise UsageError(f"{videos}: no video files")
-    shard = parse_shard(shard) if isinstance(shard, str) else shard
+    shard = resolve_shard(shard) if not isinstance(shard, Shard) else shard
     if dry_run:
         return estimate_run(tasks, shard, lambda p: estimate_ava_frames(p, start, duration, fps),
                             lambda p: sample_ava_jpeg_bytes(p, start, JPEG_QUALITY))

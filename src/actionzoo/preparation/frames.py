@@ -168,11 +168,12 @@ def prepare_frames(
 ) -> PrepareSummary:
     """Extract every video's frames as mmaction2's ``build_rawframes.py --use-opencv`` does.
 
-    Complete video folders are skipped (resumable); ``shard`` is a :class:`Shard` or ``"K/N"``;
+    Complete video folders are skipped (resumable); ``shard`` is a :class:`Shard`, ``"K/N"``, or
+    None for torchrun's ``RANK`` / ``WORLD_SIZE`` when they are set (else everything);
     ``dry_run`` writes nothing and returns a summary whose ``notes`` hold the estimate.
     """
     from actionzoo.preparation.estimate import estimate_run
-    from actionzoo.preparation.runner import parse_shard
+    from actionzoo.preparation.runner import resolve_shard
 
     src, out = Path(src), Path(out)
     resize = Resize(new_short, new_width, new_height)
@@ -180,7 +181,7 @@ def prepare_frames(
     if not tasks:
         raise UsageError(f"{src}: no videos match {'/'.join(['*'] * level)}.{ext.lstrip('.')} "
                          "(check --level and --ext)")
-    shard = parse_shard(shard) if isinstance(shard, str) else shard
+    shard = resolve_shard(shard) if not isinstance(shard, Shard) else shard
     if dry_run:
         return estimate_run(tasks, shard, estimate_frames, lambda path: sample_jpeg_bytes(path, resize))
     job = functools.partial(extract_frames, resize=resize)
