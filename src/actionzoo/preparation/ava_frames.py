@@ -32,6 +32,7 @@ appear in the ground-truth CSV.
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 from collections.abc import Iterator
 from fractions import Fraction
@@ -56,6 +57,7 @@ JPEG_QUALITY = 95
 
 FRAME_LIST_HEADER = "original_vido_id video_id frame_id path labels"
 _SEEKABLE = frozenset({"mov", "mp4", "matroska", "webm"})
+_SEEK_MARGIN_S = 2.0
 
 
 def ava_tasks(videos: Path, out: Path) -> list[VideoTask]:
@@ -124,37 +126,31 @@ def _frames_in_cut(path: Path, start: float, duration: float, single_stream: lis
         rate = stream.guessed_rate or stream.average_rate or Fraction(25)
         default_duration = max(1, round(Fraction(1) / Fraction(rate) / time_base))
         seeked = False
-        if start > 0 and set(container.format.name.split(",")) & _SEEKABLE:
-            # FFmpeg's input -ss seeks too: to the keyframe at or before the cut start.
-            container.seek(round(start * AV_TIME_BASE) + container_start, backward=True, any_frame=False)
+        if start > _SEEK_MARGIN_S and set(container.format.name.split(",")) & _SEEKABLE:
+            # FFmpeg's input -ss seeks too, to a keyframe before the cut start. Decoding starts a
+            # margin earlier (a demuxer may seek by dts, and a B-frame stream's keyframe shows
+            # later than it decodes); every frame before the start is dropped as the trim does.
+            target = round((start - _SEEK_MARGIN_S) * AV_TIME_BASE) + container_start
+            container.seek(target, backward=True, any_frame=False)
             seeked = True
-        first = True
-        for frame in _decoded(container, stream, path):
-            if frame.pts is None:
-                raise DataError(f"{path}: a decoded frame has no timestamp; cannot place it on the 30 fps grid")
-            if first and seeked and window.shifted(frame.pts) > 0:
+        frames = _decoded(container, stream, path)
+        if seeked:
+            first = next(frames, None)
+            if first is not None and first.pts is not None and window.shifted(first.pts) > 0:
                 # the seek landed after the cut start: decode from the beginning instead
                 container.seek(0, backward=True, any_frame=False)
-                seeked, first = False, True
-                yield from _frames_in_cut_from_start(container, stream, path, window, default_duration)
-                return
-            first = False
+                frames = _decoded(container, stream, path)
+            elif first is not None:
+                frames = itertools.chain([first], frames)
+        for frame in frames:
+            if frame.pts is None:
+                raise DataError(f"{path}: a decoded frame has no timestamp; cannot place it on the 30 fps grid")
             verdict = window.keep(frame.pts)
             if verdict == "before":
                 continue
             if verdict == "after":
                 return
             yield window.shifted(frame.pts), frame.duration or default_duration, frame, time_base
-
-
-def _frames_in_cut_from_start(container, stream, path, window, default_duration):
-    for frame in _decoded(container, stream, path):
-        verdict = window.keep(frame.pts)
-        if verdict == "before":
-            continue
-        if verdict == "after":
-            return
-        yield window.shifted(frame.pts), frame.duration or default_duration, frame, stream.time_base
 
 
 def extract_ava_frames(task: VideoTask, folder: Path, *, start: float = 900.0, duration: float = 901.0,

@@ -157,6 +157,10 @@ def _run_one(job: Job, task: VideoTask) -> TaskResult:
         shutil.rmtree(partial, ignore_errors=True)
         reason = f"{task.target}: cannot write frames ({error.strerror or error})"
         return TaskResult(task.key, task.source, 0, reason, time.perf_counter() - start)
+    except Exception as error:  # a decoder or codec error nobody foresaw: one video, not the run
+        shutil.rmtree(partial, ignore_errors=True)
+        reason = f"{task.source}: {type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
+        return TaskResult(task.key, task.source, 0, reason, time.perf_counter() - start)
 
 
 class _Call:
@@ -177,6 +181,8 @@ def _init_worker() -> None:
 
 
 def failure_list_path(out_root: Path, shard: Shard | None) -> Path:
+    """``OUT.failed.txt`` beside ``OUT`` (one per shard, so that shards never write one file)."""
+    out_root = out_root.resolve()
     suffix = f".shard{shard.index}of{shard.count}" if shard else ""
     return out_root.parent / f"{out_root.name}.failed{suffix}.txt"
 
@@ -231,6 +237,7 @@ def _results(todo: list[VideoTask], job: Job, workers: int) -> Iterable[TaskResu
         return
     from actionzoo.runtime.workers import worker_context
 
-    with worker_context().Pool(min(workers, len(todo)), initializer=_init_worker) as pool:
+    context = worker_context(preload=["actionzoo.preparation.frames", "actionzoo.preparation.ava_frames"])
+    with context.Pool(min(workers, len(todo)), initializer=_init_worker) as pool:
         # one video per task; unordered so that one long video does not hold the others back
         yield from pool.imap_unordered(call, todo, chunksize=1)
