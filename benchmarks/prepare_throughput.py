@@ -7,7 +7,7 @@ frames/s counts every JPEG written, wall time from the start of the run to its e
 included). Also measured: JPEG encoding alone, cv2 against simplejpeg at quality 95, and whether
 their bytes are identical (if they were, the faster one could replace cv2 without changing output).
 
-    python benchmarks/prepare_throughput.py [--videos 4] [--seconds 4] [--workers 1,2] [--rounds 2]
+    python benchmarks/prepare_throughput.py [--videos 4] [--seconds 4] [--workers 0,1,2] [--rounds 2]
 """
 
 from __future__ import annotations
@@ -57,8 +57,11 @@ def _reference_one(job: tuple[str, str]) -> int:
 
 
 def reference_method(videos: list[Path], out: Path, workers: int) -> tuple[int, float]:
+    """``workers`` 0: the same loop in this process (no pool), to compare the per-video work alone."""
     start = time.perf_counter()
     jobs = [(str(v), str(out / v.stem)) for v in videos]
+    if workers == 0:
+        return sum(_reference_one(job) for job in jobs), time.perf_counter() - start
     with multiprocessing.get_context("fork").Pool(workers) as pool:
         frames = sum(pool.map(_reference_one, jobs, chunksize=1))
     return frames, time.perf_counter() - start
@@ -97,7 +100,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--videos", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=4.0)
-    parser.add_argument("--workers", default="1,2")
+    parser.add_argument("--workers", default="0,1,2", help="0: in this process, no pool")
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="prepare-bench-"))

@@ -167,3 +167,33 @@ def test_frame_rate_converter_follows_the_sync_rule_on_exact_cases():
     assert [half.push(pts, 1)[1] for pts in range(12)] == [1, 1, 1, 1, 0, 1, 0, 1, 0, 1, 0, 1]
     double = FrameRateConverter(Fraction(1, 15), 30, single_stream_input=True)
     assert [double.push(pts, 1) for pts in range(4)] == [(0, 2)] * 4
+
+
+@pytest.mark.slow
+def test_eval_and_train_read_the_prepared_frames_directly(tmp_path):
+    """`actionzoo eval` / `train` on slowfast_r50_ava (random weights) take the prepared layout."""
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    write_coded_video(videos / "vidB.mp4", Fraction(25), 6)
+    gt = write_boxes(tmp_path / "gt.csv", ["vidB,0902,0.2,0.1,0.6,0.9,12,0", "vidB,0903,0.2,0.1,0.6,0.9,80,0"])
+    boxes = write_boxes(tmp_path / "boxes.csv", ["vidB,0902,0.2,0.1,0.6,0.9,,0.9", "vidB,0903,0.2,0.1,0.6,0.9,,0.9"])
+    labelmap = tmp_path / "labelmap.pbtxt"
+    labelmap.write_text('item {\n  name: "stand"\n  id: 12\n}\nitem {\n  name: "watch (a person)"\n  id: 80\n}\n')
+    excluded = write_boxes(tmp_path / "excluded.csv", [])
+    frames, lists = tmp_path / "frames", tmp_path / "frame_lists"
+    prepared = run_cli(["prepare", "ava", str(videos), str(frames), "--start", "0", "--duration", "5",
+                        "--frame-lists", str(lists), "--train-gt", str(gt), "--val-gt", str(gt),
+                        "--workers", "0", "--no-progress"], timeout=300)
+    assert prepared.returncode == 0, prepared.stderr
+    evaluated = run_cli(["eval", "slowfast_r50_ava", "--frames-dir", str(frames), "--frame-list",
+                         str(lists / "val.csv"), "--boxes", str(boxes), "--gt", str(gt), "--labelmap",
+                         str(labelmap), "--excluded", str(excluded), "--results", str(tmp_path / "r.db"),
+                         "--workers", "0", "--no-progress"], timeout=600)
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    assert "2 scored (2 boxes), 0 failed, of 2" in evaluated.stdout
+    trained = run_cli(["train", "slowfast_r50_ava", "--frames-dir", str(frames), "--frame-list",
+                       str(lists / "train.csv"), "--gt", str(gt), "--work-dir", str(tmp_path / "run"),
+                       "--epochs", "1", "--batch-size", "2", "--input-size", "64", "--workers", "0",
+                       "--no-progress"], timeout=600)
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    assert "2 training samples" in trained.stdout
