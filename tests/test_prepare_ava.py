@@ -18,7 +18,13 @@ from actionzoo.ava.dataset import load_test_set
 from actionzoo.preparation.cfr import FrameRateConverter
 from coded_video import ffmpeg_ava_frames, read_index, write_coded_video
 from helpers import run_cli, write_boxes
-from media import write_audio_only_m4a, write_garbage_file, write_h264_mp4, write_truncated_mp4
+from media import (
+    write_audio_only_m4a,
+    write_garbage_file,
+    write_h264_mp4,
+    write_truncated_mp4,
+    write_zero_frame_avi,
+)
 
 pytest.importorskip("imageio_ffmpeg")
 
@@ -98,20 +104,20 @@ def test_bad_movies_are_named_and_the_rest_goes_on(tmp_path):
     write_garbage_file(videos / "garbage.mkv")
     write_audio_only_m4a(videos / "sound.m4a")
     write_truncated_mp4(videos / "cut_off.mp4")
+    write_zero_frame_avi(videos / "nothing.avi")
     out = tmp_path / "frames"
-    lines: list[str] = []
     summary = actionzoo.prepare_ava(videos, out, start=3, duration=4, progress=False)
-    assert (summary.done, len(summary.failed)) == (1, 4)
+    assert (summary.done, len(summary.failed)) == (1, 5)
     reasons = dict((Path(source).name, reason) for source, reason in summary.failed)
     assert "no video frame in the cut [3 s, 7 s)" in reasons["short.mkv"]
     assert "cannot open video" in reasons["garbage.mkv"]
     assert "no video stream" in reasons["sound.m4a"]
     assert "cannot open video" in reasons["cut_off.mp4"]
+    assert "no video frame in the cut" in reasons["nothing.avi"]
     assert all("\n" not in reason and str(videos) in reason for reason in reasons.values())
     assert sorted(p.name for p in out.iterdir()) == ["good"]
-    assert len(summary.failure_list.read_text().splitlines()) == 4
+    assert len(summary.failure_list.read_text().splitlines()) == 5
     assert summary.failure_list.parent == out.parent
-    del lines
 
 
 def test_dry_run_estimates_frames_and_bytes(tmp_path):

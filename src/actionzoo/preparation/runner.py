@@ -159,7 +159,8 @@ def _run_one(job: Job, task: VideoTask) -> TaskResult:
         return TaskResult(task.key, task.source, 0, reason, time.perf_counter() - start)
     except Exception as error:  # a decoder or codec error nobody foresaw: one video, not the run
         shutil.rmtree(partial, ignore_errors=True)
-        reason = f"{task.source}: {type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
+        first_line = (str(error).strip().splitlines() or [""])[0]
+        reason = f"{task.source}: {type(error).__name__}: {first_line}"
         return TaskResult(task.key, task.source, 0, reason, time.perf_counter() - start)
 
 
