@@ -15,9 +15,11 @@ OpenCV itself decodes, resizes and encodes, so names, counts and bytes are the r
 same OpenCV build. Measured here (``docs/benchmarks.md``): simplejpeg at quality 95 does not give
 cv2's bytes, so the encoder stays cv2's.
 
-One difference on purpose: a video that decodes fewer frames than its container states is a
-failure ("truncated"), where the reference keeps the frames it got with a warning; the issue asks
-for every truncated file to be named, and a half-written folder must never look complete.
+One difference on purpose: an MP4, MOV or AVI that decodes fewer frames than its index states is
+a failure ("truncated or corrupt"), where the reference keeps the frames it got with a warning
+("Length inconsistent!"); a truncated download must be named, not look complete. Matroska / WebM
+(Something-Something V2) have no frame index, OpenCV's count is an estimate from the duration, and
+there the reference's rule holds: the frames that decode are kept, with a warning line.
 """
 
 from __future__ import annotations
@@ -29,12 +31,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 
 from actionzoo.errors import DataError, UsageError
 from actionzoo.preparation.probe import explain_unreadable
-from actionzoo.preparation.runner import PrepareSummary, Shard, VideoTask, run_tasks
+from actionzoo.preparation.runner import JobOutput, PrepareSummary, Shard, VideoTask, run_tasks
 
 __all__ = ["Resize", "find_videos", "frame_tasks", "extract_frames", "resized_size", "prepare_frames"]
 
@@ -145,7 +148,18 @@ class _ReadAhead:
         self._thread.join()
 
 
-def extract_frames(task: VideoTask, folder: Path, resize: Resize = Resize()) -> int:
+def _count_is_estimated(path: Path) -> bool:
+    """Matroska / WebM carry no frame count: OpenCV estimates it from duration x frame rate, so a
+    shortfall there is normal (the reference keeps what decodes). MP4, MOV and AVI index every
+    frame: a shortfall there is a truncated or corrupt file."""
+    try:
+        with av.open(str(path)) as container:
+            return bool({"matroska", "webm"} & set(container.format.name.split(",")))
+    except (av.FFmpegError, OSError):
+        return False
+
+
+def extract_frames(task: VideoTask, folder: Path, resize: Resize = Resize()) -> int | JobOutput:
     """Write the frames of ``task.source`` into ``folder`` as ``img_00001.jpg...``; the count."""
     capture, count = _open_capture(task.source)
     frames = _ReadAhead(capture, count)
@@ -154,8 +168,11 @@ def extract_frames(task: VideoTask, folder: Path, resize: Resize = Resize()) -> 
             if frame is None:
                 if i == 0:
                     raise DataError(f"{task.source}: no frame decodes (corrupt video data)")
-                raise DataError(f"{task.source}: truncated or corrupt: the container states {count} "
-                                f"frames, only {i} decode")
+                if not _count_is_estimated(task.source):
+                    raise DataError(f"{task.source}: truncated or corrupt: the container states {count} "
+                                    f"frames, only {i} decode")
+                return JobOutput(i, f"{task.source}: OpenCV estimated {count} frames from the duration, "
+                                    f"{i} decode; kept {i}, as the reference does (\"Length inconsistent!\")")
             if resize.active:
                 frame = _resize(frame, resized_size(frame.shape[0], frame.shape[1], resize))
             name = folder / f"img_{i + 1:05d}.jpg"

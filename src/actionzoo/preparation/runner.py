@@ -29,7 +29,7 @@ from pathlib import Path
 from actionzoo.errors import DataError, UsageError
 from actionzoo.fileio.atomic import write_text_atomic
 
-__all__ = ["Shard", "VideoTask", "TaskResult", "PrepareSummary", "parse_shard", "resolve_shard",
+__all__ = ["Shard", "VideoTask", "TaskResult", "JobOutput", "PrepareSummary", "parse_shard", "resolve_shard",
            "run_tasks", "partial_folder"]
 
 PARTIAL_MARK = ".partial-"
@@ -87,6 +87,16 @@ class TaskResult:
     frames: int
     error: str | None
     seconds: float
+    warning: str | None = None
+
+
+@dataclass(frozen=True)
+class JobOutput:
+    """What a job may return instead of a plain frame count: the count plus a one-line warning
+    (the video is complete by the reference's rule, but something about it deserves a look)."""
+
+    frames: int
+    warning: str
 
 
 @dataclass
@@ -98,6 +108,7 @@ class PrepareSummary:
     done: int = 0
     skipped: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[tuple[str, str]] = field(default_factory=list)
     frames: int = 0
     seconds: float = 0.0
     shard: Shard | None = None
@@ -112,7 +123,8 @@ class PrepareSummary:
     def line(self) -> str:
         shard = f" (shard {self.shard})" if self.shard else ""
         rate = f", {self.frames / self.seconds:.0f} frames/s" if self.seconds > 0 and self.frames else ""
-        return (f"{self.total} videos{shard}: {self.done} done, {self.skipped} skipped (complete), "
+        warned = f" ({len(self.warnings)} with warnings)" if self.warnings else ""
+        return (f"{self.total} videos{shard}: {self.done} done{warned}, {self.skipped} skipped (complete), "
                 f"{len(self.failed)} failed; {self.frames} frames written in {self.seconds:.1f} s{rate}")
 
 
@@ -130,7 +142,7 @@ def _remove_stale_partials(tasks: Iterable[VideoTask]) -> None:
                 shutil.rmtree(stale, ignore_errors=True)
 
 
-Job = Callable[[VideoTask, Path], int]
+Job = Callable[[VideoTask, Path], "int | JobOutput"]
 
 
 def _run_one(job: Job, task: VideoTask) -> TaskResult:
@@ -142,14 +154,15 @@ def _run_one(job: Job, task: VideoTask) -> TaskResult:
         if partial.exists():
             shutil.rmtree(partial)
         partial.mkdir()
-        frames = job(task, partial)
+        output = job(task, partial)
+        frames, warning = (output.frames, output.warning) if isinstance(output, JobOutput) else (output, None)
         try:
             os.rename(partial, task.target)
         except OSError:
             if not task.target.is_dir():  # not "another run finished it first"
                 raise
             shutil.rmtree(partial, ignore_errors=True)
-        return TaskResult(task.key, task.source, frames, None, time.perf_counter() - start)
+        return TaskResult(task.key, task.source, frames, None, time.perf_counter() - start, warning)
     except DataError as error:
         shutil.rmtree(partial, ignore_errors=True)
         return TaskResult(task.key, task.source, 0, str(error), time.perf_counter() - start)
@@ -211,6 +224,9 @@ def run_tasks(
     with ProgressDisplay(len(todo), description, "videos", enabled=progress) as bar:
         for result in _results(todo, job, workers):
             summary.frames += result.frames
+            if result.warning is not None:
+                summary.warnings.append((str(result.source), result.warning))
+                log(f"WARNING {result.warning}")
             if result.error is None:
                 summary.done += 1
             else:
