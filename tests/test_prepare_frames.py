@@ -293,7 +293,7 @@ def test_dry_run_estimates_and_writes_nothing(ucf_tree, tmp_path):
     result = run_cli(["prepare", "frames", str(ucf_tree), str(out), "--ext", "avi", "--dry-run"], timeout=120)
     assert result.returncode == 0, result.stderr
     assert "dry run: 3 videos (0 already complete), 3 to extract, ~43 frames" in result.stdout  # 20+14+9
-    assert " KB of JPEGs" in result.stdout
+    assert " KB of JPEGs" in result.stdout and "frames written" not in result.stdout
     assert not out.exists()
     summary = actionzoo.prepare_frames(ucf_tree, out, ext="avi", dry_run=True, new_short=60)
     assert summary.frames == 43 and 0 < summary.estimated_bytes < 43 * 20_000

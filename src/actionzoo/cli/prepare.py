@@ -69,6 +69,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _finish(summary) -> int:
     for note in summary.notes:
         print(note)
+    if summary.estimated_bytes is not None:  # a dry run: the note above is the whole answer
+        return 0
     print(summary.line())
     if summary.failure_list is not None:
         print(f"{len(summary.failed)} failed videos listed in {summary.failure_list}", file=sys.stderr)
