@@ -13,10 +13,15 @@ source frame the FFmpeg CLI puts in every output frame (cut + 30 fps constant fr
 What is matched, and what is not:
 
 * **Frame selection: exactly** the one-command equivalent ``ffmpeg -ss S -t D -i in -r 30`` (tests
-  compare every output frame's source index with a real FFmpeg 9 binary at 25, 29.97 and 30 fps).
-  The guide's intermediate file keeps the source timestamps when it is Matroska/WebM (AVA's
-  ``.mkv`` / ``.webm``: variable-frame-rate muxers copy the pts); an ``.mp4`` cut is re-timed on
-  its own frame grid, which can move a duplicate by a few frames.
+  compare every output frame's source index with a real FFmpeg 9 binary at 25, 29.97, 30, 23.976
+  and 60 fps). The guide's two commands differ from it where the cut re-times the movie: the
+  intermediate file rounds each frame's timestamp onto the source's own frame grid (its first
+  frame at 900.033 s becomes 1 tick = 0.0334 s instead of 0.0327 s). Measured with FFmpeg 9 on
+  29.97 fps sources cut at 90 s for 91 s: the guide's pair gave one frame more (2732 against 2731)
+  and 832-837 of the 2731 frames one source frame apart, where the 30 fps grid's periodic duplicate
+  lands ~28 s later, for MP4, Matroska and WebM sources alike; at 25 fps both gave the same 2730
+  frames. Which of the two the official AVA frames follow cannot be known: they came from an
+  unrecorded FFmpeg release of 2019, whose sync code differed again (facebookresearch/SlowFast#112).
 * **Pixels: within JPEG tolerance, not bytes.** The guide's cut re-encodes the movie (a lossy
   generation this does not add), and FFmpeg's MJPEG bytes change between releases (FFmpeg 9's
   ``-q:v 1`` tables differ from the libavcodec bundled with PyAV). Frames are converted to full
