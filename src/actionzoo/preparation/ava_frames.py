@@ -17,10 +17,11 @@ What is matched, and what is not:
   and 60 fps). The guide's two commands differ from it where the cut re-times the movie: the
   intermediate file rounds each frame's timestamp onto the source's own frame grid (its first
   frame at 900.033 s becomes 1 tick = 0.0334 s instead of 0.0327 s). Measured with FFmpeg 9 on
-  29.97 fps sources cut at 90 s for 91 s: the guide's pair gave one frame more (2732 against 2731)
-  and 832-837 of the 2731 frames one source frame apart, where the 30 fps grid's periodic duplicate
-  lands ~28 s later, for MP4, Matroska and WebM sources alike; at 25 fps both gave the same 2730
-  frames. Which of the two the official AVA frames follow cannot be known: they came from an
+  29.97 fps sources cut at 90 s for 91 s: the grid repeats a frame once per ~1000 output frames,
+  and the guide's pair repeats it ~280 frames (~9 s) earlier in each period, so 832-837 of the
+  2731 frames show the source frame just before the one here (always exactly one earlier), and
+  the pair ends one frame longer (2732). MP4, Matroska and WebM sources gave the same picture. At
+  25 fps both gave the same 2730 frames. Which of the two the official AVA frames follow cannot be known: they came from an
   unrecorded FFmpeg release of 2019, whose sync code differed again (facebookresearch/SlowFast#112).
 * **Pixels: within JPEG tolerance, not bytes.** The guide's cut re-encodes the movie (a lossy
   generation this does not add), and FFmpeg's MJPEG bytes change between releases (FFmpeg 9's
