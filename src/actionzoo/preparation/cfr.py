@@ -1,6 +1,7 @@
 """Which source frame lands in each output frame of ``ffmpeg -ss S -t D -i in -r 30 out_%06d.jpg``.
 
-Two rules of the FFmpeg command-line tool decide it (FFmpeg n7.0-n9.0, ``fftools/``):
+Two rules of the FFmpeg command-line tool decide it (FFmpeg 9.0, the release the tests compare
+with; ``fftools/ffmpeg_demux.c``, ``fftools/ffmpeg_filter.c``, ``libavfilter/trim.c``):
 
 1. **The cut** (input options ``-ss S -t D`` with the default accurate seek). The demuxer shifts
    every timestamp by ``-(S + container start time)`` (``ffmpeg_demux.c``, ``ts_offset``, in
@@ -17,10 +18,9 @@ Two rules of the FFmpeg command-line tool decide it (FFmpeg n7.0-n9.0, ``fftools
    ``llrintf(delta0 - 0.6)`` times; at the end the last frame is repeated the median of the last
    three such repeat counts. VSCFR differs only for the first frame (no leading duplicates).
 
-This is the rule of the FFmpeg in which the references' CLI runs today; older FFmpeg releases
-(different rounding in the sync code) place some frames one slot away, which is what
-facebookresearch/SlowFast#112 reports as lost mAP. :class:`FrameRateConverter` follows the rule
-above step by step, in the same floating-point types, and the tests compare it with a real
+Older FFmpeg releases had other sync code, and facebookresearch/SlowFast#112 reports ~3 AVA mAP
+lost to a different FFmpeg; this module follows FFmpeg 9. :class:`FrameRateConverter` follows the
+rule above step by step, in the same floating-point types, and the tests compare it with a real
 FFmpeg binary (``imageio-ffmpeg``'s) frame by frame.
 """
 
