@@ -40,6 +40,9 @@ _LAZY = {
     "quantize_int8": "precision.int8",
     "drift_on_videos": "precision.measure",
     "DriftReport": "precision.drift",
+    "prepare_frames": "preparation.frames",
+    "prepare_filelist": "preparation.filelists",
+    "prepare_ava": "preparation.ava_frames",
 }
 
 __all__ = ["ActionZooError", "AnnotationError", "CheckpointError", "DataError", "UsageError", *_LAZY]

@@ -22,6 +22,7 @@ from actionzoo.cli import (
     inspect,
     models,
     predict,
+    prepare,
     preprocess,
     staged,
     timeline,
@@ -33,7 +34,7 @@ __all__ = ["build_parser", "main"]
 
 # In the order `actionzoo --help` lists them.
 COMMANDS = [models, inspect, predict, timeline, preprocess, export, staged, evaluate, detect, bench,
-            train, ava_map, demo]
+            train, ava_map, demo, prepare]
 
 
 def build_parser() -> argparse.ArgumentParser:
