@@ -168,9 +168,12 @@ def _name(src: object) -> str:
     return str(getattr(src, "path", src))
 
 
-def _read(src: FrameSource, indices: np.ndarray, transform: FrameTransform) -> np.ndarray:
+def _read(
+    src: FrameSource, indices: np.ndarray, transform: FrameTransform, *, channels_first: bool = False
+) -> np.ndarray:
     frames = src.read([int(i) for i in indices], transform=transform)
-    if frames.ndim != 4 or frames.shape[0] != len(indices) or frames.shape[-1] != 3:
+    channels = frames.shape[1] if channels_first and frames.ndim == 4 else frames.shape[-1]
+    if frames.ndim != 4 or frames.shape[0] != len(indices) or channels != 3:
         raise DataError(
             f"{_name(src)}: expected {len(indices)} RGB frames, the decoder returned shape "
             f"{tuple(frames.shape)}"
@@ -257,10 +260,12 @@ def _pyslowfast_views(src: FrameSource, pipeline: PySlowFastPipeline) -> torch.T
 
     # The reference normalises (T, H, W, C), permutes to (C, T, H, W) and resizes the short side;
     # here each distinct frame is resized as it is decoded, then all of them are normalised once
-    # at the small size (equal up to float32 rounding: bilinear is affine).
-    resized = torch.from_numpy(_read(src, distinct, partial(pyslowfast_resize_frame, size=size)))
-    pyslowfast_normalize_(resized, pipeline.mean, pipeline.std)  # (N, H', W', C)
-    height, width = resized.shape[1:3]
+    # at the small size (equal up to float32 rounding: bilinear is affine). Frames are kept as
+    # (N, C, H', W') so that every crop copies whole rows.
+    resize = partial(pyslowfast_resize_frame, size=size, channels_first=True)
+    resized = torch.from_numpy(_read(src, distinct, resize, channels_first=True))
+    pyslowfast_normalize_(resized, pipeline.mean, pipeline.std, channel_dim=1)
+    height, width = resized.shape[2:4]
     if size > height or size > width:
         raise ValueError(f"uniform_crop({size}) does not fit a {height}x{width} frame")
     boxes = [pyslowfast_crop_box(height, width, size, spatial) for spatial in range(crops)]
@@ -269,7 +274,8 @@ def _pyslowfast_views(src: FrameSource, pipeline: PySlowFastPipeline) -> torch.T
         (temporal.shape[0] * crops, 3, pipeline.num_frames, size, size), dtype=torch.float32
     )
     for i in range(temporal.shape[0]):
-        clip = resized[torch.from_numpy(inverse[i])]  # (T, H', W', C)
         for spatial, (y, x) in enumerate(boxes):
-            out[i * crops + spatial] = clip[:, y : y + size, x : x + size].permute(3, 0, 1, 2)
+            view = out[i * crops + spatial]
+            for t, row in enumerate(inverse[i].tolist()):  # one copy of whole rows per frame
+                view[:, t] = resized[row, :, y : y + size, x : x + size]
     return out
