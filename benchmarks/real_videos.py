@@ -174,6 +174,7 @@ def main() -> None:
                    "batch": args.batch, "workers": args.workers}
             for side, src in sides:
                 row[side] = run_side(src, name, protocol, model_file, videos, args.batch, args.workers)
+                row[side]["loadavg_after"] = Path("/proc/loadavg").read_text().split()[:3]
                 print(f"{name} {protocol} [{side}]: {summary(row[side])}", flush=True)
             if "before" in row:
                 a, b = row["after"].pop("scores"), row["before"].pop("scores")
