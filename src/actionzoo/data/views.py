@@ -106,8 +106,9 @@ def build_views(
     if isinstance(pipeline, MMAction2Pipeline):
         return _mmaction2_views(src, pipeline, num_frames, uint8=uint8)
     if uint8:
-        raise UsageError(f"{type(pipeline).__name__}: views are normalised before resizing, so "
-                         "they exist only as float32 (uint8 views are for mmaction2 protocols)")
+        raise UsageError(f"{type(pipeline).__name__}: views are resized in float32 (a bilinear "
+                         "blend of uint8 values is not an integer), so they exist only as float32 "
+                         "(uint8 views are for mmaction2 protocols)")
     if isinstance(pipeline, PySlowFastPipeline):
         return _pyslowfast_views(src, pipeline)
     raise TypeError(f"unknown pipeline spec {type(pipeline).__name__}")
