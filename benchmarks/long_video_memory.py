@@ -8,6 +8,10 @@ frames one video's views need means: peak delta ~ needed frames + output, never 
 (27,000 frames x 2.76 MB = 75 GB).
 
     python benchmarks/long_video_memory.py --out docs/bench/long_video.json
+
+``--video`` keeps the generated file (made only if missing), so the same video can be measured
+again with another checkout (``PYTHONPATH=<other>/src``) for a before/after comparison; ``--cases``
+picks ``model:protocol`` pairs.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ print(json.dumps({"model": name, "protocol": proto.describe(), "frames_in_video"
                   "needed_frames_mb": round(distinct * h * w * 3 / 2**20, 1),
                   "output_mb": round(views.numel() * 4 / 2**20, 1),
                   "peak_rss_above_baseline_mb": round((peak - base) / 1024, 1),
+                  "peak_rss_mb": round(peak / 1024, 1),
                   "seconds": round(wall, 1)}))
 """
 
@@ -86,14 +91,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", default="docs/bench/long_video.json")
     parser.add_argument("--minutes", type=int, default=15)
+    parser.add_argument("--video", type=Path, help="keep the generated video here (reused if present)")
+    parser.add_argument("--cases", nargs="+", metavar="MODEL:PROTOCOL",
+                        help="default: every recognizer's protocols listed in the script")
     args = parser.parse_args()
     cases = [("x3d_s_k400", "official"), ("slowfast_r50_8x8x1_k400", "ascend"),
              ("tsm_r50_1x1x8_sthv2", "official"), ("r2plus1d_r34_8x8x1_ucf101", "official"),
              ("slowfast_r50_8x8x1_k400", "official")]
+    if args.cases:
+        cases = [tuple(case.split(":", 1)) for case in args.cases]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        video = Path(tmp) / "long_720p.mp4"
-        write_long_video(video, args.minutes)
+        video = args.video or Path(tmp) / "long_720p.mp4"
+        if not video.exists():
+            write_long_video(video, args.minutes)
         for name, protocol in cases:
             done = subprocess.run([sys.executable, "-c", CHILD, name, protocol, str(video)],
                                   capture_output=True, text=True, check=True)

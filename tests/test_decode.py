@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fractions
 import struct
+import time
 from pathlib import Path
 
 import av
@@ -164,6 +165,48 @@ def test_reads_with_frame_threads_equal_sequential_decode(kind):
     _, media, frames = kind
     indices = np.arange(len(frames))[::-3]
     assert np.array_equal(VideoFile(media.path, threads=2).read(indices), frames[indices])
+
+
+def test_read_with_a_transform_applies_it_once_per_distinct_frame(kind):
+    """A read's transform sees each distinct decoded frame once, in ascending order, and the
+    result holds its outputs where the frames would be."""
+    _, media, frames = kind
+    n = len(frames)
+    indices = [n - 1, 0, n // 2, 0, n - 1]
+    seen: list[int] = []
+
+    def halve(frame: np.ndarray) -> np.ndarray:
+        seen.append(decode_index(frame))
+        return frame[::2, ::2].astype(np.float32) / 2
+
+    video = VideoFile(media.path)
+    out = video.read(indices, transform=halve)
+    assert seen == [media.codes[i] for i in sorted(set(indices))]
+    assert out.dtype == np.float32
+    assert np.array_equal(out, frames[indices][:, ::2, ::2].astype(np.float32) / 2)
+
+
+def test_read_seconds_leave_out_the_transform(tmp_path):
+    media = write_h264_mp4(tmp_path / "v.mp4", 10)
+    video = VideoFile(media.path)
+
+    def slow(frame: np.ndarray) -> np.ndarray:
+        time.sleep(0.05)
+        return frame
+
+    start = time.perf_counter()
+    video.read(range(10), transform=slow)
+    wall = time.perf_counter() - start
+    assert wall >= 0.5 and video.read_seconds < wall - 0.45
+
+
+def test_folder_read_with_a_transform(tmp_path):
+    media = write_frame_folder(tmp_path / "f", 6)
+    folder = FrameFolder(media.path)
+    plain = folder.read([4, 1, 4])
+    count = []
+    out = folder.read([4, 1, 4], transform=lambda f: (count.append(1), f[:, :, :1])[1])
+    assert len(count) == 2 and np.array_equal(out, plain[..., :1])
 
 
 def test_conversion_is_pyav_to_rgb(kind):

@@ -166,6 +166,20 @@ def long_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+def test_window_view_pyslowfast_equals_normalise_then_resize() -> None:
+    """timeline's X3D-S view resizes first; the reference normalises full frames first."""
+    import torch.nn.functional as F
+
+    protocol = get_model_spec("x3d_s_k400").protocol("official")
+    frames = np.random.default_rng(0).integers(0, 256, (13, 120, 200, 3), dtype=np.uint8)
+    x = torch.from_numpy(frames).float() / 255.0
+    x = ((x - torch.tensor([0.45] * 3)) / torch.tensor([0.225] * 3)).permute(3, 0, 1, 2)
+    x = F.interpolate(x, size=(182, 303), mode="bilinear", align_corners=False)  # floor(200*182/120)
+    expected = x[..., :, 61:243]  # centre: ceil((303 - 182) / 2)
+    view = window_view(frames, protocol)
+    assert view.shape == expected.shape and (view - expected).abs().max().item() <= 1e-5
+
+
 def test_timeline_puts_each_change_in_the_right_window(long_video: Path) -> None:
     protocol = get_model_spec(MODEL).protocol("official")
     prototypes = np.stack([window_view(_frames(c, 99, 32, 64, 86), protocol).numpy().mean(axis=(1, 2, 3))

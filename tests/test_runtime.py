@@ -101,6 +101,16 @@ def test_streaming_sends_failures_aside_and_charges_time() -> None:
     assert times.wall >= times.model
 
 
+def test_stage_times_name_the_stage_that_bounds_throughput() -> None:
+    model_bound = StageTimes(decode=1.0, preprocess=2.0, model=10.0, waiting=2.5, wall=12.6)
+    assert model_bound.bound().startswith("the model:") and "1.26x" in model_bound.bound()
+    preprocessing = StageTimes(decode=1.2, preprocess=6.0, model=4.3, waiting=5.5, wall=9.9)
+    assert preprocessing.bound().startswith("the data path (preprocessing)")
+    decoding = StageTimes(decode=6.0, preprocess=1.0, model=4.0, waiting=1.01, wall=5.1)
+    assert decoding.bound().startswith("the data path (decoding)")
+    assert StageTimes().bound() == "nothing measured"
+
+
 def test_progress_display_counts_and_can_be_disabled(capsys) -> None:
     with ProgressDisplay(3, "eval", "videos") as bar:
         for _ in range(3):

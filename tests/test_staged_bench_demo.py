@@ -114,6 +114,7 @@ def test_bench_end_to_end_reports_stage_split(tmp: Path) -> None:
     assert done.returncode == 0, done.stderr
     text = done.stdout
     assert "end to end on 2 videos" in text and "videos/s" in text and "decode" in text
+    assert "throughput bound by " in text
 
 
 @pytest.mark.slow

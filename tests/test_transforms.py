@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from actionzoo.data.transforms import (
     mmaction2_center_crop_box,
@@ -15,6 +18,8 @@ from actionzoo.data.transforms import (
     mmaction2_three_crop_boxes,
     pyslowfast_crop_box,
     pyslowfast_normalize,
+    pyslowfast_normalize_,
+    pyslowfast_resize_frame,
     pyslowfast_resize_size,
     pyslowfast_short_side_resize,
     pyslowfast_uniform_crop,
@@ -229,3 +234,103 @@ def test_pyslowfast_uniform_crop_slices():
     assert right[0, 0, 0, 0] == 59 and right[0, 0, 0, -1] == 240
     with pytest.raises(ValueError):
         pyslowfast_crop_box(182, 241, 182, 3)
+
+
+# --- PySlowFast resize before normalise --------------------------------------------------------
+#
+# The reference (PySlowFast@9839d13 ``tensor_normalize`` then ``random_short_side_scale_jitter``)
+# normalises the uint8 frames in float32 and resizes the normalised (C, T, H, W) frames with
+# ``F.interpolate(bilinear, align_corners=False)`` (no antialias), skipping the resize when the
+# short side already is the size. Transcribed here without the module's functions.
+
+RESIZE_ORDER_TOLERANCE = 1e-5  # max abs, the bound the pipelines must keep
+
+
+def _reference_normalise_then_resize(frames: np.ndarray, size: int) -> torch.Tensor:
+    """uint8 (T, H, W, C) -> float32 (C, T, H', W'), in the reference's order."""
+    x = torch.as_tensor(frames).float()
+    x = x / 255.0
+    x = x - torch.tensor(list(KINETICS_MEAN_01))
+    x = x / torch.tensor(list(KINETICS_STD_01))
+    x = x.permute(3, 0, 1, 2)
+    height, width = x.shape[2], x.shape[3]
+    if (width <= height and width == size) or (height <= width and height == size):
+        return x
+    new_h, new_w = size, size
+    if width < height:
+        new_h = int(math.floor((float(height) / width) * size))
+    else:
+        new_w = int(math.floor((float(width) / height) * size))
+    return F.interpolate(x, size=(new_h, new_w), mode="bilinear", align_corners=False)
+
+
+def _resize_then_normalise(frames: np.ndarray, size: int) -> torch.Tensor:
+    resized = torch.from_numpy(np.stack([pyslowfast_resize_frame(f, size) for f in frames]))
+    return pyslowfast_normalize_(resized, KINETICS_MEAN_01, KINETICS_STD_01).permute(3, 0, 1, 2)
+
+
+def _decoded_frames(tmp_path, size: tuple[int, int], count: int = 6) -> np.ndarray:
+    """Real decoded frames: an H.264 file written with PyAV, read back by a sequential decode."""
+    import media
+
+    written = media.write_h264_mp4(tmp_path / f"v{size[0]}x{size[1]}.mp4", count, size=size)
+    return media.sequential_decode(written.path)
+
+
+@pytest.mark.parametrize(
+    ("hw", "size"),
+    [
+        ((720, 1280), 182),  # 720p -> X3D-S: 7x fewer pixels
+        ((272, 640), 256),  # bikes-like, PySlowFast SlowFast
+        ((144, 176), 182),  # carphone-like: an upscale
+        ((320, 240), 182),  # portrait
+        ((182, 250), 182),  # short side already the size: no resize
+    ],
+)
+def test_resize_then_normalise_equals_reference_order_on_decoded_frames(tmp_path, hw, size):
+    frames = _decoded_frames(tmp_path, hw)
+    ref = _reference_normalise_then_resize(frames, size)
+    out = _resize_then_normalise(frames, size)
+    assert out.shape == ref.shape and out.dtype == torch.float32
+    assert (out - ref).abs().max().item() <= RESIZE_ORDER_TOLERANCE
+    if min(hw) == size:  # the same three float32 operations in the same order
+        assert torch.equal(out, ref)
+
+
+def test_resize_then_normalise_on_worst_case_frames():
+    """Full-range noise and 0/255 edges: the largest values and steps the affine swap meets."""
+    rng = np.random.default_rng(5)
+    noise = rng.integers(0, 256, (3, 300, 533, 3), dtype=np.uint8)
+    edges = np.zeros((2, 300, 533, 3), dtype=np.uint8)
+    edges[:, :, 1::2] = 255
+    edges[1, 1::3] = 255 - edges[1, 1::3]
+    frames = np.concatenate([noise, edges])
+    for size in (182, 256, 400):  # down, down, up
+        ref = _reference_normalise_then_resize(frames, size)
+        worst = (_resize_then_normalise(frames, size) - ref).abs().max().item()
+        assert worst <= RESIZE_ORDER_TOLERANCE, (size, worst)
+
+
+def test_pyslowfast_resize_frame_is_bilinear_without_antialias():
+    frame = np.zeros((728, 728, 3), dtype=np.uint8)
+    frame[:, 1::4] = 255  # columns 0, 1, 0, 0, 0, 1, ...
+    out = pyslowfast_resize_frame(frame, 182)
+    assert out.shape == (182, 182, 3) and out.dtype == np.float32
+    # 4x downscale samples source column 4x + 1.5: half of 255; antialiasing would give 63.75
+    assert np.allclose(out, 127.5)
+
+
+def test_pyslowfast_resize_frame_keeps_a_frame_at_the_size():
+    frame = np.random.default_rng(6).integers(0, 256, (182, 200, 3), dtype=np.uint8)
+    out = pyslowfast_resize_frame(frame, 182)
+    assert out.dtype == np.float32 and np.array_equal(out, frame.astype(np.float32))
+
+
+def test_pyslowfast_normalize_in_place_equals_out_of_place():
+    frames = np.random.default_rng(7).integers(0, 256, (2, 5, 7, 3), dtype=np.uint8)
+    expected = pyslowfast_normalize(torch.from_numpy(frames), KINETICS_MEAN_01, KINETICS_STD_01)
+    values = torch.from_numpy(frames).float()
+    assert pyslowfast_normalize_(values, KINETICS_MEAN_01, KINETICS_STD_01) is values
+    assert torch.equal(values, expected)
+    with pytest.raises(TypeError, match="float32"):
+        pyslowfast_normalize_(torch.zeros(2, 3, dtype=torch.float64), KINETICS_MEAN_01, KINETICS_STD_01)

@@ -128,5 +128,6 @@ def _bench_e2e(args: argparse.Namespace, spec, protocol, engine_name: str) -> No
           f"{args.workers} workers: {rate:.2f} videos/s")
     print(f"  wall {t.wall:.1f} s = model {t.model:.1f} + waiting for data {t.waiting:.1f} + other "
           f"{t.other:.1f}; workers spent decode {t.decode:.1f} s, preprocess {t.preprocess:.1f} s")
+    print(f"  throughput bound by {t.bound()}")
     if report.failed:
         print(f"  {len(report.failed)} videos failed: " + "; ".join(f"{v}: {r}" for v, r in report.failed))

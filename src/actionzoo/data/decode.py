@@ -44,7 +44,7 @@ import fractions
 import re
 import string
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
@@ -60,6 +60,7 @@ __all__ = [
     "NO_PTS",
     "FrameFolder",
     "FrameSource",
+    "FrameTransform",
     "VideoFile",
     "VideoTiming",
     "decode_image",
@@ -77,14 +78,19 @@ _ONE_PICTURE_PER_PACKET = frozenset({"h264", "hevc", "vp9", "av1"})
 _SEEK_MARGIN = 8
 
 
+FrameTransform = Callable[[np.ndarray], np.ndarray]
+"""A per-frame function applied while reading: uint8 RGB ``(H, W, 3)`` -> any array (one shape
+and dtype for every frame of a read)."""
+
+
 @runtime_checkable
 class FrameSource(Protocol):
     """Anything frames can be read from by index.
 
     ``has_timestamps`` declares whether the frames have presentation times (a video file: its
     ``timing`` gives them; PySlowFast's sampling needs them) or only positions (a frame folder).
-    ``read_seconds`` is the wall time spent in :meth:`read` so far, which evaluation reports as
-    decode time.
+    ``read_seconds`` is the wall time spent in :meth:`read` so far, less the time spent in its
+    ``transform``; evaluation reports it as decode time.
     """
 
     path: Path
@@ -95,10 +101,12 @@ class FrameSource(Protocol):
         """The exact number of frames."""
         ...
 
-    def read(self, indices: Sequence[int]) -> np.ndarray:
+    def read(self, indices: Sequence[int], *, transform: FrameTransform | None = None) -> np.ndarray:
         """uint8 RGB ``(len(indices), H, W, 3)`` in the order given.
 
-        Repeated indices are allowed (each distinct frame is decoded once). Raises
+        Repeated indices are allowed (each distinct frame is decoded once). ``transform``, when
+        given, is applied to each distinct decoded frame as soon as it is decoded, and the result
+        holds what it returns (so a resize never holds the full-size frames). Raises
         :class:`~actionzoo.errors.DataError` naming the file on an out-of-range index or
         undecodable data.
         """
@@ -141,10 +149,16 @@ def _check_range(path: Path, indices: np.ndarray, count: int) -> None:
 
 
 class _Output:
-    """The output array, filled one distinct frame at a time (allocated at the first frame)."""
+    """The output array, filled one distinct frame at a time (allocated at the first frame).
 
-    def __init__(self, path: Path, indices: np.ndarray):
+    With a ``transform``, each decoded frame is transformed before it is stored; the time spent
+    in it is kept apart (``transform_seconds``) so that reads report decoding alone.
+    """
+
+    def __init__(self, path: Path, indices: np.ndarray, transform: FrameTransform | None = None):
         self.path = path
+        self.transform = transform
+        self.transform_seconds = 0.0
         self.wanted, inverse = np.unique(indices, return_inverse=True)
         order = np.argsort(inverse, kind="stable")
         bounds = np.searchsorted(inverse[order], np.arange(len(self.wanted) + 1))
@@ -153,15 +167,21 @@ class _Output:
         self.array: np.ndarray | None = None
 
     def put(self, slot: int, rgb: np.ndarray) -> None:
-        if self.array is None:
-            self.array = np.empty((self._count, *rgb.shape), dtype=np.uint8)
-        elif rgb.shape != self.array.shape[1:]:
+        if self.array is not None and rgb.shape != self._frame_shape:
             raise DataError(
                 f"{self.path}: frame {int(self.wanted[slot])} is {rgb.shape[1]}x{rgb.shape[0]}, "
-                f"earlier frames are {self.array.shape[2]}x{self.array.shape[1]}; "
+                f"earlier frames are {self._frame_shape[1]}x{self._frame_shape[0]}; "
                 "mixed frame sizes are not supported"
             )
-        self.array[self._positions[slot]] = rgb
+        value = rgb
+        if self.transform is not None:
+            start = time.perf_counter()
+            value = np.asarray(self.transform(rgb))
+            self.transform_seconds += time.perf_counter() - start
+        if self.array is None:
+            self._frame_shape = rgb.shape
+            self.array = np.empty((self._count, *value.shape), dtype=value.dtype)
+        self.array[self._positions[slot]] = value
 
 
 # ------------------------------------------------------------------------------------------------
@@ -408,14 +428,15 @@ class VideoFile:
 
     # -- reading ----------------------------------------------------------------------------------
 
-    def read(self, indices: Sequence[int]) -> np.ndarray:
+    def read(self, indices: Sequence[int], *, transform: FrameTransform | None = None) -> np.ndarray:
         start = time.perf_counter()
+        self._transform_seconds = 0.0
         try:
-            return self._read_checked(indices)
+            return self._read_checked(indices, transform)
         finally:
-            self.read_seconds += time.perf_counter() - start
+            self.read_seconds += time.perf_counter() - start - self._transform_seconds
 
-    def _read_checked(self, indices: Sequence[int]) -> np.ndarray:
+    def _read_checked(self, indices: Sequence[int], transform: FrameTransform | None) -> np.ndarray:
         wanted = _indices_array(self.path, indices)
         if wanted.size == 0:
             h, w = self.size
@@ -423,7 +444,7 @@ class VideoFile:
         index = self._get_index()
         _check_range(self.path, wanted, len(index))
         try:
-            return self._read(wanted, index)
+            return self._read(wanted, index, transform)
         except _IndexMismatch as mismatch:
             if index.source == "decode":
                 raise DataError(
@@ -433,20 +454,22 @@ class VideoFile:
         self._index = index = self._index_from_decode()
         _check_range(self.path, wanted, len(index))
         try:
-            return self._read(wanted, index)
+            return self._read(wanted, index, transform)
         except _IndexMismatch as mismatch:
             raise DataError(f"{self.path}: the decoder's output is not reproducible ({mismatch})") from None
 
-    def _read(self, indices: np.ndarray, index: _FrameIndex) -> np.ndarray:
+    def _read(self, indices: np.ndarray, index: _FrameIndex, transform: FrameTransform | None) -> np.ndarray:
         try:
-            return self._read_once(indices, index)
+            return self._read_once(indices, index, transform)
         except _SeekMissed:
             # the demuxer did not land where the index says: read this file forward from now on
             self._seek_ok = False
-            return self._read_once(indices, index)
+            return self._read_once(indices, index, transform)
 
-    def _read_once(self, indices: np.ndarray, index: _FrameIndex) -> np.ndarray:
-        out = _Output(self.path, indices)
+    def _read_once(
+        self, indices: np.ndarray, index: _FrameIndex, transform: FrameTransform | None
+    ) -> np.ndarray:
+        out = _Output(self.path, indices, transform)
         points = index.seek_points if self._seek_ok else []
         starts = [p.first_frame for p in points]
         target = -1
@@ -482,6 +505,7 @@ class VideoFile:
             finally:
                 if run is not None:
                     run.close()
+                self._transform_seconds += out.transform_seconds
         assert out.array is not None
         return out.array
 
@@ -646,21 +670,26 @@ class FrameFolder:
     def frame_path(self, index: int) -> Path:
         return self.path / self.template.format(index + self.start_index)
 
-    def read(self, indices: Sequence[int]) -> np.ndarray:
+    def read(self, indices: Sequence[int], *, transform: FrameTransform | None = None) -> np.ndarray:
         start = time.perf_counter()
+        out: _Output | None = None
         try:
-            return self._read_files(indices)
+            out = self._read_files(indices, transform)
+            return out.array
         finally:
-            self.read_seconds += time.perf_counter() - start
+            spent = out.transform_seconds if out is not None else 0.0
+            self.read_seconds += time.perf_counter() - start - spent
 
-    def _read_files(self, indices: Sequence[int]) -> np.ndarray:
+    def _read_files(self, indices: Sequence[int], transform: FrameTransform | None) -> _Output:
         wanted = _indices_array(self.path, indices)
         if wanted.size == 0:
-            return np.zeros((0, 0, 0, 3), dtype=np.uint8)
+            empty = _Output(self.path, wanted)
+            empty.array = np.zeros((0, 0, 0, 3), dtype=np.uint8)
+            return empty
         if self._count == 0:
             raise DataError(f"{self.path}: the frame folder has no frames matching {self.template!r}")
         _check_range(self.path, wanted, self._count)
-        out = _Output(self.path, wanted)
+        out = _Output(self.path, wanted, transform)
         for slot, index in enumerate(out.wanted.tolist()):
             file = self.frame_path(index)
             try:
@@ -671,7 +700,7 @@ class FrameFolder:
                 raise DataError(f"{file}: cannot read frame ({error.strerror or error})") from None
             out.put(slot, decode_image(file, data))
         assert out.array is not None
-        return out.array
+        return out
 
 
 def open_source(

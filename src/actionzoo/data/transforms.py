@@ -17,6 +17,11 @@ PySlowFast (models on ``(x/255 - mean)/std`` RGB):
 * ``tensor_normalize`` on the uint8 frames, then ``random_short_side_scale_jitter`` with
   ``min = max = size``: ``F.interpolate(bilinear, align_corners=False)`` on the *normalised* float
   frames, long side floored, skipped when the short side already equals ``size``.
+  :func:`pyslowfast_resize_frame` + :func:`pyslowfast_normalize_` do the same in the other order:
+  bilinear interpolation is affine (each output is a weighted sum of inputs whose weights sum to
+  one), so resizing ``x`` and then applying ``(x/255 - mean)/std`` equals the reference up to
+  float32 rounding (under 1e-6 here, see ``tests/test_transforms.py``), while the float work is
+  done on frames ~15x smaller (720p -> 182) and no full-size float frame is ever held.
 * ``uniform_crop``: ceil centre offsets; spatial index 0 = left/top, 1 = centre, 2 = right/bottom.
 
 Crop boxes are returned as ``(top, left)`` of a ``size x size`` window.
@@ -41,6 +46,8 @@ __all__ = [
     "mmaction2_normalize",
     "mmaction2_normalize_table",
     "pyslowfast_normalize",
+    "pyslowfast_normalize_",
+    "pyslowfast_resize_frame",
     "pyslowfast_resize_size",
     "pyslowfast_short_side_resize",
     "pyslowfast_crop_box",
@@ -165,6 +172,44 @@ def pyslowfast_normalize(
     tensor = tensor - torch.tensor(list(mean))
     tensor = tensor / torch.tensor(list(std))
     return tensor
+
+
+def pyslowfast_normalize_(
+    frames: torch.Tensor, mean: Sequence[float], std: Sequence[float], *, channel_dim: int = -1
+) -> torch.Tensor:
+    """:func:`pyslowfast_normalize` in place on float32 frames holding 0..255 values.
+
+    The same three float32 operations in the same order (``/255``, ``-mean``, ``/std``), so a
+    frame that was not resized gets exactly the reference's values. ``channel_dim`` says which
+    dimension holds the channels (the last, as in the reference, by default).
+    """
+    if frames.dtype != torch.float32:
+        raise TypeError(f"expected float32 frames, got {frames.dtype}")
+    shape = [1] * frames.ndim
+    shape[channel_dim] = -1
+    frames.div_(255.0)
+    frames.sub_(torch.tensor(list(mean)).view(shape))
+    frames.div_(torch.tensor(list(std)).view(shape))
+    return frames
+
+
+def pyslowfast_resize_frame(frame: np.ndarray, size: int, *, channels_first: bool = False) -> np.ndarray:
+    """One uint8 ``(H, W, C)`` frame -> float32 ``(H', W', C)``, short side ``size``, 0..255 values.
+
+    The reference's resize (bilinear, ``align_corners=False``, no antialias, long side floored,
+    skipped when the short side already is ``size``) computed in float32 on the uint8 values,
+    before normalising (see the module docstring). The frame is handed to ``F.interpolate`` in
+    channels-last layout, which is its fastest CPU path here (1.7 ms for 720p -> 182 against
+    10 ms for normalise-then-resize on one thread, measured on this project's 2-core machine).
+    ``channels_first`` returns ``(C, H', W')`` instead (crops then copy whole rows).
+    """
+    tensor = torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1).unsqueeze(0).float()
+    new = pyslowfast_resize_size(frame.shape[0], frame.shape[1], size)
+    if new is not None:
+        tensor = F.interpolate(tensor, size=new, mode="bilinear", align_corners=False)
+    if channels_first:
+        return tensor[0].contiguous().numpy()
+    return tensor[0].permute(1, 2, 0).contiguous().numpy()
 
 
 def pyslowfast_resize_size(height: int, width: int, size: int) -> tuple[int, int] | None:

@@ -11,9 +11,12 @@ float32 ``(V, 3, T, H, W)``, the tensor the reference test pipeline feeds its mo
   short-side resize, ``uniform_crop``. View ``v`` is ``temporal * spatial_crops + spatial``.
 
 Every video is decoded once: the frame indices of all views are computed first, the distinct
-frames are read in one call, and every frame is resized once. The per-view results are the same as
-the reference's per-view processing because every step is per frame (resize, normalise) or a
-slice (crop).
+frames are read in one call, and every distinct frame is resized once, as soon as it is decoded
+(the read's ``transform``), so the full-size frames are never all held; the three crops of a
+clip, and clips that share frames, are slices of the same resized frames. The per-view results
+are the same as the reference's per-view processing because every step is per frame (resize,
+normalise) or a slice (crop). PySlowFast protocols resize before normalising (equal to the
+reference's normalise-then-resize up to float32 rounding, see :mod:`actionzoo.data.transforms`).
 
 Frame numbering follows the source: a video file is a mmaction2 ``VideoDataset`` (``start_index``
 0, ``total_frames`` = its decoded frame count), a frame folder a ``RawframeDataset`` (files from
@@ -23,6 +26,7 @@ the folder's frame count).
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,11 +38,10 @@ from actionzoo.data.transforms import (
     mmaction2_center_crop_box,
     mmaction2_normalize_table,
     mmaction2_resize,
-    mmaction2_resize_size,
     mmaction2_three_crop_boxes,
-    pyslowfast_normalize,
-    pyslowfast_short_side_resize,
-    pyslowfast_uniform_crop,
+    pyslowfast_crop_box,
+    pyslowfast_normalize_,
+    pyslowfast_resize_frame,
 )
 from actionzoo.errors import DataError, UsageError
 from actionzoo.zoo.protocols import (
@@ -49,7 +52,7 @@ from actionzoo.zoo.protocols import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
-    from actionzoo.data.decode import FrameSource
+    from actionzoo.data.decode import FrameSource, FrameTransform
 
 __all__ = ["build_views", "view_frame_indices", "preprocess"]
 
@@ -103,8 +106,9 @@ def build_views(
     if isinstance(pipeline, MMAction2Pipeline):
         return _mmaction2_views(src, pipeline, num_frames, uint8=uint8)
     if uint8:
-        raise UsageError(f"{type(pipeline).__name__}: views are normalised before resizing, so "
-                         "they exist only as float32 (uint8 views are for mmaction2 protocols)")
+        raise UsageError(f"{type(pipeline).__name__}: views are resized in float32 (a bilinear "
+                         "blend of uint8 values is not an integer), so they exist only as float32 "
+                         "(uint8 views are for mmaction2 protocols)")
     if isinstance(pipeline, PySlowFastPipeline):
         return _pyslowfast_views(src, pipeline)
     raise TypeError(f"unknown pipeline spec {type(pipeline).__name__}")
@@ -165,9 +169,12 @@ def _name(src: object) -> str:
     return str(getattr(src, "path", src))
 
 
-def _read(src: FrameSource, indices: np.ndarray) -> np.ndarray:
-    frames = src.read([int(i) for i in indices])
-    if frames.ndim != 4 or frames.shape[0] != len(indices) or frames.shape[-1] != 3:
+def _read(
+    src: FrameSource, indices: np.ndarray, transform: FrameTransform, *, channels_first: bool = False
+) -> np.ndarray:
+    frames = src.read([int(i) for i in indices], transform=transform)
+    channels = frames.shape[1] if channels_first and frames.ndim == 4 else frames.shape[-1]
+    if frames.ndim != 4 or frames.shape[0] != len(indices) or channels != 3:
         raise DataError(
             f"{_name(src)}: expected {len(indices)} RGB frames, the decoder returned shape "
             f"{tuple(frames.shape)}"
@@ -202,13 +209,9 @@ def _mmaction2_views(
 ) -> torch.Tensor:
     order = _mmaction2_order(src, pipeline, num_frames)
     distinct, inverse = np.unique(order, return_inverse=True)
-    frames = _read(src, distinct)
-
-    height, width = frames.shape[1:3]
-    new_h, new_w = mmaction2_resize_size(height, width, pipeline.resize_short)
-    resized = np.empty((len(distinct), new_h, new_w, 3), dtype=np.uint8)
-    for i, frame in enumerate(frames):
-        resized[i] = mmaction2_resize(frame, pipeline.resize_short)
+    # Resize(-1, short) on each distinct frame as it is decoded: once per frame, whatever the views
+    resized = _read(src, distinct, partial(mmaction2_resize, short_side=pipeline.resize_short))
+    new_h, new_w = resized.shape[1:3]
 
     size = pipeline.crop_size
     if pipeline.crop == "three":
@@ -254,19 +257,26 @@ def _pyslowfast_views(src: FrameSource, pipeline: PySlowFastPipeline) -> torch.T
     temporal = _pyslowfast_temporal(src, pipeline)
     distinct, inverse = np.unique(temporal, return_inverse=True)
     inverse = inverse.reshape(temporal.shape)
-    frames = _read(src, distinct)
-
-    # tensor_normalize on (T, H, W, C), permute to (C, T, H, W), short-side resize: per frame, so
-    # all distinct frames go through together.
-    normed = pyslowfast_normalize(torch.from_numpy(frames), pipeline.mean, pipeline.std)
-    resized = pyslowfast_short_side_resize(normed.permute(3, 0, 1, 2), pipeline.crop_size)
-
     size, crops = pipeline.crop_size, pipeline.num_spatial_crops
+
+    # The reference normalises (T, H, W, C), permutes to (C, T, H, W) and resizes the short side;
+    # here each distinct frame is resized as it is decoded, then all of them are normalised once
+    # at the small size (equal up to float32 rounding: bilinear is affine). Frames are kept as
+    # (N, C, H', W') so that every crop copies whole rows.
+    resize = partial(pyslowfast_resize_frame, size=size, channels_first=True)
+    resized = torch.from_numpy(_read(src, distinct, resize, channels_first=True))
+    pyslowfast_normalize_(resized, pipeline.mean, pipeline.std, channel_dim=1)
+    height, width = resized.shape[2:4]
+    if size > height or size > width:
+        raise ValueError(f"uniform_crop({size}) does not fit a {height}x{width} frame")
+    boxes = [pyslowfast_crop_box(height, width, size, spatial) for spatial in range(crops)]
+
     out = torch.empty(
         (temporal.shape[0] * crops, 3, pipeline.num_frames, size, size), dtype=torch.float32
     )
     for i in range(temporal.shape[0]):
-        clip = resized[:, torch.from_numpy(inverse[i])]
-        for spatial in range(crops):
-            out[i * crops + spatial] = pyslowfast_uniform_crop(clip, size, spatial)
+        for spatial, (y, x) in enumerate(boxes):
+            view = out[i * crops + spatial]
+            for t, row in enumerate(inverse[i].tolist()):  # one copy of whole rows per frame
+                view[:, t] = resized[row, :, y : y + size, x : x + size]
     return out

@@ -73,6 +73,23 @@ class StageTimes:
         self.wall = wall
         self.other = max(wall - self.model - self.waiting, 0.0)
 
+    def bound(self) -> str:
+        """Which stage bounds the throughput, in words.
+
+        The model bounds it while it waits for data at most a quarter of its own time (the
+        1.25x end-to-end budget); otherwise the data path does, and the larger of the workers'
+        two stages is named.
+        """
+        if self.model <= 0:
+            return "nothing measured"
+        if self.waiting <= 0.25 * self.model:
+            return (f"the model: it waited for data {self.waiting:.1f} s against {self.model:.1f} s "
+                    f"computing (wall = {self.wall / self.model:.2f}x model time)")
+        stage = "preprocessing" if self.preprocess >= self.decode else "decoding"
+        return (f"the data path ({stage}): the model waited {self.waiting:.1f} s against "
+                f"{self.model:.1f} s computing (wall = {self.wall / self.model:.2f}x model time); "
+                f"workers spent decode {self.decode:.1f} s, preprocess {self.preprocess:.1f} s")
+
     def share(self, seconds: float) -> str:
         """``"12.3 s (45% of wall)"``."""
         return f"{seconds:.1f} s ({100 * seconds / self.wall:.0f}% of wall)" if self.wall > 0 else f"{seconds:.1f} s"
