@@ -164,19 +164,20 @@ def infer_directory(
     out.mkdir(parents=True, exist_ok=True)
     rows = [r for r in read_index(inputs) if r.status == "ok"]
     index = inputs / INDEX_NAME
-    todo = [r for r in rows if not path_under(out, r.file, source=index, what="file").exists()]
+    # Every path an index row names, checked before anything is read or run.
+    sources = {r.file: path_under(inputs, r.file, source=index, what="file") for r in rows}
+    targets = {r.file: path_under(out, r.file, source=index, what="file") for r in rows}
+    todo = [r for r in rows if not targets[r.file].exists()]
     written = 0
 
     def save(row: IndexRow, outputs: list[np.ndarray]) -> None:
         nonlocal written
-        target = path_under(out, row.file, source=index, what="file")
-        save_npy_atomic(target, np.stack(outputs).astype(np.float32))
+        save_npy_atomic(targets[row.file], np.stack(outputs).astype(np.float32))
         written += 1
 
     packer = BatchPacker(run_views(engine, batch_size), batch_size, save)
     for row in todo:
-        path = path_under(inputs, row.file, source=index, what="file")
-        views = load_array(path, "preprocessed input")
+        views = load_array(sources[row.file], "preprocessed input")
         packer.add(row, list(views))
     packer.flush()
     # The index travels with the scores so post-processing needs nothing else.
