@@ -695,3 +695,66 @@ def test_slow_or_crashing_fields_are_quick_one_line_errors(tmp: Path) -> None:
                     "5000-digit AVA timestamp", "escape in a refused global",
                     "npy header declaring 400 GB"):
         _assert_refused(results[case_id], paths[case_id], seconds=5)
+
+
+# ------------------------------------------------------------------------------------ fuzzing
+
+
+def _fuzz_sources(tmp: Path) -> dict[str, str]:
+    from collections import OrderedDict
+
+    from actionzoo.evaluation.store import ResultsStore
+
+    state = OrderedDict(conv=torch.randn(2, 3, 1, 1, 1), bn=torch.ones(2), n=torch.tensor(3))
+    meta = {"epoch": 2, "iter": np.int64(12), "hook_msgs": {"best_score": np.float64(0.5)},
+            "config": "model = dict(type='Recognizer3D')"}
+    torch.save({"meta": meta, "state_dict": state}, tmp / "src_zip.pth")
+    torch.save({"epoch": 3, "model_state": state, "cfg": "MODEL:\n  ARCH: x3d\n"}, tmp / "src_legacy.pth",
+               _use_new_zipfile_serialization=False)
+    blobs = {"conv1_w": np.ones((2, 3, 1, 7, 7), np.float32), "pred_b": np.zeros(4, np.float32),
+             "model_iter": np.array([5])}
+    (tmp / "src_caffe2.pkl").write_bytes(pickle.dumps({"blobs": blobs}, protocol=2))
+    proposals = {"vidA,0902": np.array([[0.1, 0.1, 0.5, 0.9, 0.95]]),
+                 "vidA,0903": np.zeros((0, 5)), "-b_x,1798": np.array([[0.2, 0.2, 0.4, 0.4, 0.9]])}
+    (tmp / "src_proposals.pkl").write_bytes(pickle.dumps(proposals, protocol=2))
+    (tmp / "src_ava.csv").write_text("vidA,0902,0.100,0.200,0.300,0.400,12,0\n"
+                                     "vidA,0903,0.1,0.2,0.3,0.4,80,1\n")
+    (tmp / "src_k.csv").write_text("label,youtube_id,time_start,time_end,split\n"
+                                   "abseiling,abc,10,20,val\n\"air drumming\",xyz,1.5,11.5,val\n")
+    with ResultsStore(tmp / "src_store.db", {"model": "m"}, resume=False) as store:
+        store._db.execute("INSERT INTO videos VALUES ('a', 0, 'a.mp4', 1, 'ok', NULL, 2, ?, 0.1, "
+                          "0.2, 1.0)", (np.arange(4, dtype=np.float64).tobytes(),))
+        store._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return {"torch_zip": str(tmp / "src_zip.pth"), "torch_legacy": str(tmp / "src_legacy.pth"),
+            "caffe2_pkl": str(tmp / "src_caffe2.pkl"), "proposals_pkl": str(tmp / "src_proposals.pkl"),
+            "ava_csv": str(tmp / "src_ava.csv"), "kinetics_csv": str(tmp / "src_k.csv"),
+            "store_db": str(tmp / "src_store.db")}
+
+
+@pytest.mark.slow
+def test_fuzzed_files_never_crash_hang_or_leak(tmp: Path) -> None:
+    """A few hundred mutants (byte flips, truncation, opcode splicing) of valid checkpoints,
+    proposal pickles, stores and annotation files, in one process under 4 GiB: each is read or
+    refused in one line naming the file, quickly; none kills the process."""
+    from helpers import CLI_ENV
+
+    work = tmp / "work"
+    work.mkdir()
+    spec = {"sources": _fuzz_sources(tmp), "seed": 17, "count": 350, "folder": str(work)}
+    (tmp / "fuzz.json").write_text(json.dumps(spec))
+    run = subprocess.run([sys.executable, str(RUNNER), "--fuzz", str(tmp / "fuzz.json")],
+                         capture_output=True, text=True, timeout=240, env=CLI_ENV)
+    rows, last = [], None
+    for line in run.stdout.splitlines():
+        if line.startswith("START "):
+            last = line[6:]
+        elif line.startswith("{"):
+            rows.append(json.loads(line))
+    assert run.returncode == 0, f"killed (rc {run.returncode}) by mutant {last}: {run.stderr[-1500:]}"
+    assert len(rows) == spec["count"]
+    bad = [row for row in rows if row["traceback"]]
+    assert not bad, "\n".join(f"{row['id']}: {row['traceback']}" for row in bad[:3])
+    slow = [row for row in rows if row["seconds"] > 10]
+    assert not slow, slow[:3]
+    outcomes = {row["outcome"] for row in rows}
+    assert outcomes == {"read", "refused"}, outcomes  # the mutants reach past the first check

@@ -58,7 +58,15 @@ class _Store:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_RUN_TABLE + self.SCHEMA)
         except sqlite3.DatabaseError as error:
-            raise UsageError(f"{self.path}: not a results database ({error})") from None
+            raise UsageError(f"{self.path}: not a results database ({escape(str(error), 120)})") from None
+        try:
+            self._open_run(config, resume)
+        except sqlite3.DatabaseError as error:  # a damaged file found past the schema check
+            self._db.close()
+            raise UsageError(f"{self.path}: not a readable results database "
+                             f"({escape(str(error), 120)})") from None
+
+    def _open_run(self, config: Mapping[str, object], resume: bool) -> None:
         if not resume and self._db.execute(f"SELECT 1 FROM {self.TABLE} LIMIT 1").fetchone():
             self._db.close()
             raise UsageError(
@@ -72,8 +80,8 @@ class _Store:
             self._db.close()
             k = differing[0]
             raise UsageError(
-                f"{self.path}: belongs to another evaluation ({k} was {stored[k]!r}, now "
-                f"{wanted[k]!r}); use another --results file"
+                f"{self.path}: belongs to another evaluation ({k} was {shown(stored[k], 80)}, now "
+                f"{shown(wanted[k], 80)}); use another --results file"
             )
         with self._db:
             self._db.executemany(
@@ -111,6 +119,21 @@ class _Store:
             _SCHEMAS[cls] = cached
         return cached
 
+    def _reading(self, rows: Iterator) -> Iterator:
+        """``rows``, with a damaged file's sqlite error turned into one line naming it."""
+        try:
+            yield from rows
+        except sqlite3.DatabaseError as error:
+            raise UsageError(f"{self.path}: not a readable results database "
+                             f"({escape(str(error), 120)})") from None
+
+    def done_ids(self) -> set[str]:
+        try:
+            return {row[0] for row in self._db.execute(f"SELECT {self.KEY} FROM {self.TABLE}")}
+        except sqlite3.DatabaseError as error:
+            raise UsageError(f"{self.path}: not a readable results database "
+                             f"({escape(str(error), 120)})") from None
+
     def _malformed(self, what: object) -> UsageError:
         return UsageError(f"{self.path}: a stored row of {self.TABLE} is malformed ({shown(what, 80)}); "
                           "use another --results file")
@@ -135,9 +158,6 @@ class _Store:
             except (ValueError, RecursionError):
                 raise self._malformed(f"run {key}") from None
         return config
-
-    def done_ids(self) -> set[str]:
-        return {row[0] for row in self._db.execute(f"SELECT {self.KEY} FROM {self.TABLE}")}
 
     def absorb(self, part: Path) -> int:
         """Copy every row of another store of this kind (a process's part file) into this one and
@@ -216,6 +236,9 @@ CREATE TABLE IF NOT EXISTS videos (
 
     def results(self) -> Iterator[VideoResult]:
         """Every stored video in annotation order."""
+        return self._reading(self._video_results())
+
+    def _video_results(self) -> Iterator[VideoResult]:
         rows = self._db.execute(
             "SELECT video_id, position, path, label, status, reason, num_views, scores, decode_s, "
             "preprocess_s FROM videos ORDER BY position"
@@ -293,6 +316,9 @@ CREATE TABLE IF NOT EXISTS keyframes (
 
     def results(self) -> Iterator[KeyframeResult]:
         """Every stored keyframe in test-set order."""
+        return self._reading(self._keyframe_results())
+
+    def _keyframe_results(self) -> Iterator[KeyframeResult]:
         rows = self._db.execute(
             "SELECT key, position, video_id, second, status, reason, num_boxes, boxes, scores, "
             "decode_s, preprocess_s FROM keyframes ORDER BY position"
