@@ -18,6 +18,7 @@ same unpickler without tensors. ``trusted=True``
 from __future__ import annotations
 
 import enum
+import mmap
 import pickle
 import re
 import zipfile
@@ -119,11 +120,13 @@ def _scan_torch_file(path: Path) -> None:
                         raise UnsafePickle(f"{name} is {info.file_size} bytes")
                     scan_pickle(archive.read(name))
         return
-    with path.open("rb") as f:
-        head = f.read(_MAX_OBJECT_STREAM)
-    pos = 0
-    for _ in range(_LEGACY_PICKLES):
-        pos = scan_pickle(head, pos)
+    # Through a read-only mapping: only the pickles' pages are touched, never the storages.
+    with path.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        pos = 0
+        for _ in range(_LEGACY_PICKLES):
+            pos = scan_pickle(data, pos)
+            if pos > _MAX_OBJECT_STREAM:
+                raise UnsafePickle(f"object streams of more than {_MAX_OBJECT_STREAM} bytes")
 
 
 # The object stream of a checkpoint (not its tensor data) is kilobytes; 256 MiB is far above any.

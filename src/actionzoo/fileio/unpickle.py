@@ -130,9 +130,14 @@ class PickledDtype:
 
 
 def _as_dtype(value: object) -> np.dtype:
-    if type(value) is not PickledDtype:
-        raise _refuse_args(f"a numpy object whose dtype is {type(value).__name__}")
-    return value.dtype
+    if type(value) is PickledDtype:
+        return value.dtype
+    # A real dtype never comes from a file (numpy.dtype resolves to PickledDtype), but arrays
+    # that actionzoo itself pickles between processes carry one: the same codes only.
+    if isinstance(value, np.dtype) and value.fields is None and value.subdtype is None and \
+            value.str[1:] in DTYPE_CODES:
+        return value
+    raise _refuse_args(f"a numpy object whose dtype is {_short(value)}")
 
 
 def _as_raw(value: object) -> bytes:
