@@ -120,6 +120,7 @@ def _mutants(sources: dict[str, str], seed: int, count: int):
 
 _READERS = {"torch_zip": "read_checkpoint", "torch_legacy": "read_checkpoint",
             "caffe2_pkl": "read_checkpoint", "proposals_pkl": "read_proposals_pickle",
+            "proposals_p5_pkl": "read_proposals_pickle",
             "ava_csv": "read_annotations_csv", "kinetics_csv": "read_kinetics_csv",
             "store_db": "resume_store"}
 

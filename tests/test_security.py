@@ -717,6 +717,7 @@ def _fuzz_sources(tmp: Path) -> dict[str, str]:
     proposals = {"vidA,0902": np.array([[0.1, 0.1, 0.5, 0.9, 0.95]]),
                  "vidA,0903": np.zeros((0, 5)), "-b_x,1798": np.array([[0.2, 0.2, 0.4, 0.4, 0.9]])}
     (tmp / "src_proposals.pkl").write_bytes(pickle.dumps(proposals, protocol=2))
+    (tmp / "src_proposals5.pkl").write_bytes(pickle.dumps(proposals, protocol=5))  # frames, memoize
     (tmp / "src_ava.csv").write_text("vidA,0902,0.100,0.200,0.300,0.400,12,0\n"
                                      "vidA,0903,0.1,0.2,0.3,0.4,80,1\n")
     (tmp / "src_k.csv").write_text("label,youtube_id,time_start,time_end,split\n"
@@ -727,6 +728,7 @@ def _fuzz_sources(tmp: Path) -> dict[str, str]:
         store._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return {"torch_zip": str(tmp / "src_zip.pth"), "torch_legacy": str(tmp / "src_legacy.pth"),
             "caffe2_pkl": str(tmp / "src_caffe2.pkl"), "proposals_pkl": str(tmp / "src_proposals.pkl"),
+            "proposals_p5_pkl": str(tmp / "src_proposals5.pkl"),
             "ava_csv": str(tmp / "src_ava.csv"), "kinetics_csv": str(tmp / "src_k.csv"),
             "store_db": str(tmp / "src_store.db")}
 

@@ -36,7 +36,8 @@ class UnsafePickle(pickle.UnpicklingError):
 
 
 class _Node:
-    """One object the stream builds: how deeply nested it is."""
+    """One object the stream builds that may still change (a list, a dict, a call's result):
+    how deeply nested it is."""
 
     __slots__ = ("depth",)
 
@@ -44,7 +45,6 @@ class _Node:
         self.depth = depth
 
 
-_MARK = object()
 # opcode byte -> (name, how its argument is read): a fixed size, or a length prefix of n bytes.
 _FIXED = {
     pickletools.UP_TO_NEWLINE: None,
@@ -69,13 +69,36 @@ for _op in pickletools.opcodes:
 
 _SCALARS = {
     "INT", "BININT", "BININT1", "BININT2", "LONG", "LONG1", "LONG4", "STRING", "BINSTRING",
-    "SHORT_BINSTRING", "BINBYTES", "SHORT_BINBYTES", "BINBYTES8", "BYTEARRAY8", "NONE",
-    "NEWTRUE", "NEWFALSE", "UNICODE", "SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "FLOAT",
-    "BINFLOAT", "GLOBAL", "EXT1", "EXT2", "EXT4", "PERSID", "NEXT_BUFFER",
+    "SHORT_BINSTRING", "BINBYTES", "SHORT_BINBYTES", "BINBYTES8", "NONE", "NEWTRUE", "NEWFALSE",
+    "UNICODE", "SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "FLOAT", "BINFLOAT", "GLOBAL",
+    "EXT1", "EXT2", "EXT4", "PERSID", "NEXT_BUFFER",
 }
-_EMPTY = {"EMPTY_LIST", "EMPTY_DICT", "EMPTY_SET"}
-_FROM_MARK = {"TUPLE", "LIST", "DICT", "FROZENSET", "INST", "OBJ"}
-_INTO_TOP = {"APPENDS", "SETITEMS", "ADDITEMS"}
+# What each opcode does to the stack, as a small number (one dict lookup per opcode).
+(_SCALAR, _MUTABLE, _EMPTY_TUPLE, _MARK_OP, _TUPLE_FROM_MARK, _MUTABLE_FROM_MARK, _TUPLE_N,
+ _STACK_GLOBAL, _INTO_TOP_1, _INTO_TOP_2, _INTO_TOP_MARK, _BUILD, _CALL, _BINPERSID, _PUT, _GET,
+ _DUP, _POP, _POP_MARK, _NOTHING, _STOP, _CALL_EX) = range(22)
+_KIND: dict[str, int] = {name: _SCALAR for name in _SCALARS}
+_KIND.update({
+    "BYTEARRAY8": _MUTABLE, "EMPTY_LIST": _MUTABLE, "EMPTY_DICT": _MUTABLE, "EMPTY_SET": _MUTABLE,
+    "EMPTY_TUPLE": _EMPTY_TUPLE, "MARK": _MARK_OP, "TUPLE": _TUPLE_FROM_MARK,
+    "FROZENSET": _TUPLE_FROM_MARK, "LIST": _MUTABLE_FROM_MARK, "DICT": _MUTABLE_FROM_MARK,
+    "INST": _MUTABLE_FROM_MARK, "OBJ": _MUTABLE_FROM_MARK, "TUPLE1": _TUPLE_N, "TUPLE2": _TUPLE_N,
+    "TUPLE3": _TUPLE_N, "STACK_GLOBAL": _STACK_GLOBAL, "APPEND": _INTO_TOP_1,
+    "SETITEM": _INTO_TOP_2, "APPENDS": _INTO_TOP_MARK, "SETITEMS": _INTO_TOP_MARK,
+    "ADDITEMS": _INTO_TOP_MARK, "BUILD": _BUILD, "REDUCE": _CALL, "NEWOBJ": _CALL,
+    "NEWOBJ_EX": _CALL_EX, "BINPERSID": _BINPERSID, "PUT": _PUT, "BINPUT": _PUT,
+    "LONG_BINPUT": _PUT, "MEMOIZE": _PUT, "GET": _GET, "BINGET": _GET, "LONG_BINGET": _GET,
+    "DUP": _DUP, "POP": _POP, "POP_MARK": _POP_MARK, "READONLY_BUFFER": _NOTHING,
+    "PROTO": _NOTHING, "FRAME": _NOTHING, "STOP": _STOP,
+})
+_TABLE: dict[int, tuple[str, object, int]] = {
+    code: (name, how, _KIND[name]) for code, (name, how) in _OPCODES.items()
+}
+_DEEP = f"objects nested more than {MAX_DEPTH} deep"
+
+
+def _depth(item: object) -> int:
+    return item if type(item) is int else item.depth  # type: ignore[union-attr]
 
 
 def scan_pickle(data: bytes | mmap.mmap, start: int = 0) -> int:
@@ -83,139 +106,145 @@ def scan_pickle(data: bytes | mmap.mmap, start: int = 0) -> int:
 
     Raises :class:`UnsafePickle` for a stream nested deeper than :data:`MAX_DEPTH`, an
     implausible memo index, a length beyond the data, an unknown opcode or a missing STOP.
+
+    The stack holds, for every object, its nesting depth: an ``int`` for an object that cannot
+    change once built, a :class:`_Node` (shared with the memo) for one that can.
     """
     view = memoryview(data)
     end = len(view)
     pos = start
     stack: list[object] = []
+    marks: list[int] = []
     memo: dict[int, object] = {}
     memo_limit = end - start  # a stream of n bytes fills fewer than n memo slots
+    unpack = struct.unpack_from
+    table = _TABLE
+    try:
+        while True:
+            if pos >= end:
+                raise UnsafePickle("the pickle ends before its STOP opcode")
+            code = view[pos]
+            pos += 1
+            entry = table.get(code)
+            if entry is None:
+                raise UnsafePickle(f"unknown opcode 0x{code:02x} at byte {pos - 1}")
+            name, how, kind = entry
+            arg = None
+            if how.__class__ is int:
+                if pos + how > end:  # type: ignore[operator]
+                    raise UnsafePickle("the pickle is truncated")
+                if how == 1 and (kind == _PUT or kind == _GET):
+                    arg = view[pos]
+                elif how == 4 and (kind == _PUT or kind == _GET):
+                    arg = unpack("<I", view, pos)[0]
+                pos += how  # type: ignore[operator]
+            elif how.__class__ is tuple:
+                fmt, size = how  # type: ignore[misc]
+                if pos + size > end:
+                    raise UnsafePickle("the pickle is truncated")
+                length = unpack(fmt, view, pos)[0]
+                if length < 0 or pos + size + length > end:
+                    raise UnsafePickle(f"{name} declares {length} bytes beyond the end of the data")
+                pos += size + length
+            else:  # one or two newline-terminated lines
+                for _ in range(2 if how == "lines2" else 1):
+                    newline = data.find(b"\n", pos, end)
+                    if newline < 0:
+                        raise UnsafePickle(f"{name} has no end of line")
+                    if kind == _PUT or kind == _GET:
+                        text = bytes(view[pos:newline]).strip()
+                        arg = int(text) if text.isdigit() and len(text) < 12 else -1
+                    pos = newline + 1
 
-    def pop_mark() -> list[object]:
-        items: list[object] = []
-        while stack:
-            item = stack.pop()
-            if item is _MARK:
-                return items
-            items.append(item)
-        raise UnsafePickle("a MARK is missing")
-
-    def deepest(items: list[object]) -> int:
-        return max((i.depth for i in items if isinstance(i, _Node)), default=0)
-
-    def push(depth: int) -> None:
-        if depth > MAX_DEPTH:
-            raise UnsafePickle(f"objects nested more than {MAX_DEPTH} deep")
-        stack.append(_Node(depth))
-
-    def top() -> _Node:
-        if not stack or not isinstance(stack[-1], _Node):
-            raise UnsafePickle("an opcode has no object to work on")
-        return stack[-1]  # type: ignore[return-value]
-
-    def deepen(node: _Node, depth: int) -> None:
-        if depth > node.depth:
-            if depth > MAX_DEPTH:
-                raise UnsafePickle(f"objects nested more than {MAX_DEPTH} deep")
-            node.depth = depth
-
-    def pop() -> object:
-        if not stack:
-            raise UnsafePickle("the stack is empty")
-        return stack.pop()
-
-    while True:
-        if pos >= end:
-            raise UnsafePickle("the pickle ends before its STOP opcode")
-        code = view[pos]
-        pos += 1
-        entry = _OPCODES.get(code)
-        if entry is None:
-            raise UnsafePickle(f"unknown opcode 0x{code:02x} at byte {pos - 1}")
-        name, how = entry
-        arg: int | None = None
-        if isinstance(how, int):
-            if pos + how > end:
-                raise UnsafePickle("the pickle is truncated")
-            if name in ("BINPUT", "BINGET", "EXT1"):
-                arg = view[pos]
-            elif name in ("LONG_BINPUT", "LONG_BINGET", "EXT4"):
-                arg = struct.unpack_from("<I", view, pos)[0]
-            pos += how
-        elif isinstance(how, tuple):
-            fmt, size = how
-            if pos + size > end:
-                raise UnsafePickle("the pickle is truncated")
-            length = struct.unpack_from(fmt, view, pos)[0]
-            if length < 0 or pos + size + length > end:
-                raise UnsafePickle(f"{name} declares {length} bytes beyond the end of the data")
-            pos += size + length
-        else:  # one or two newline-terminated lines
-            for _ in range(2 if how == "lines2" else 1):
-                newline = data.find(b"\n", pos, end)
-                if newline < 0:
-                    raise UnsafePickle(f"{name} has no end of line")
-                if name in ("PUT", "GET"):
-                    text = bytes(view[pos:newline]).strip()
-                    arg = int(text) if text.isdigit() and len(text) < 12 else -1
-                pos = newline + 1
-
-        if name in _SCALARS:
-            stack.append(_Node())
-        elif name in _EMPTY:
-            stack.append(_Node(1))
-        elif name == "EMPTY_TUPLE":
-            stack.append(_Node(1))
-        elif name == "MARK":
-            stack.append(_MARK)
-        elif name in _FROM_MARK:
-            items = pop_mark()
-            if name == "OBJ" and not items:
-                raise UnsafePickle("OBJ without a class")
-            push(1 + deepest(items))
-        elif name in ("TUPLE1", "TUPLE2", "TUPLE3"):
-            count = int(name[-1])
-            items = [pop() for _ in range(count)]
-            push(1 + deepest(items))
-        elif name == "STACK_GLOBAL":
-            pop(), pop()
-            stack.append(_Node())
-        elif name in ("APPEND", "SETITEM"):
-            items = [pop() for _ in range(1 if name == "APPEND" else 2)]
-            deepen(top(), 1 + deepest(items))
-        elif name in _INTO_TOP:
-            items = pop_mark()
-            deepen(top(), 1 + deepest(items))
-        elif name == "BUILD":
-            state = pop()
-            deepen(top(), 1 + deepest([state]))
-        elif name in ("REDUCE", "NEWOBJ", "NEWOBJ_EX"):
-            items = [pop() for _ in range({"REDUCE": 2, "NEWOBJ": 2}.get(name, 3))]
-            push(deepest(items))  # a call result nests no deeper than its arguments
-        elif name == "BINPERSID":
-            push(deepest([pop()]))
-        elif name in ("PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"):
-            index = len(memo) if name == "MEMOIZE" else arg
-            if index is None or index < 0 or index > memo_limit:
-                raise UnsafePickle(f"memo index {index} is out of range")
-            if not stack or stack[-1] is _MARK:
-                raise UnsafePickle("nothing to memoize")
-            memo[index] = stack[-1]
-        elif name in ("GET", "BINGET", "LONG_BINGET"):
-            if arg not in memo:
-                raise UnsafePickle(f"memo index {arg} was never set")
-            stack.append(memo[arg])
-        elif name == "DUP":
-            stack.append(top())
-        elif name == "POP":
-            pop()
-        elif name == "POP_MARK":
-            pop_mark()
-        elif name == "READONLY_BUFFER":
-            top()
-        elif name in ("PROTO", "FRAME"):
-            pass
-        elif name == "STOP":
-            return pos
-        else:  # pragma: no cover - every opcode of pickletools is handled above
-            raise UnsafePickle(f"unhandled opcode {name}")
+            if kind == _SCALAR:
+                stack.append(0)
+            elif kind == _PUT:
+                index = len(memo) if name == "MEMOIZE" else arg
+                if index is None or index < 0 or index > memo_limit:
+                    raise UnsafePickle(f"memo index {index} is out of range")
+                if not stack or (marks and marks[-1] == len(stack)):
+                    raise UnsafePickle("nothing to memoize")
+                memo[index] = stack[-1]
+            elif kind == _GET:
+                if arg not in memo:
+                    raise UnsafePickle(f"memo index {arg} was never set")
+                stack.append(memo[arg])
+            elif kind == _MARK_OP:
+                marks.append(len(stack))
+            elif kind == _TUPLE_FROM_MARK or kind == _MUTABLE_FROM_MARK:
+                at = marks.pop()
+                depth = 1 + max(map(_depth, stack[at:]), default=0)
+                del stack[at:]
+                if depth > MAX_DEPTH:
+                    raise UnsafePickle(_DEEP)
+                stack.append(depth if kind == _TUPLE_FROM_MARK else _Node(depth))
+            elif kind == _TUPLE_N:
+                count = int(name[-1])
+                if len(stack) < count:
+                    raise UnsafePickle("the stack is empty")
+                depth = 1 + max(map(_depth, stack[-count:]))
+                del stack[-count:]
+                if depth > MAX_DEPTH:
+                    raise UnsafePickle(_DEEP)
+                stack.append(depth)
+            elif kind == _MUTABLE:
+                stack.append(_Node(1))
+            elif kind == _EMPTY_TUPLE:
+                stack.append(1)
+            elif kind == _INTO_TOP_1 or kind == _INTO_TOP_2 or kind == _INTO_TOP_MARK or \
+                    kind == _BUILD:
+                if kind == _INTO_TOP_MARK:
+                    at = marks.pop()
+                    items = stack[at:]
+                    del stack[at:]
+                else:
+                    count = 2 if kind == _INTO_TOP_2 else 1
+                    if len(stack) < count + 1:
+                        raise UnsafePickle("the stack is empty")
+                    items = stack[-count:]
+                    del stack[-count:]
+                if not stack:
+                    raise UnsafePickle("an opcode has no object to work on")
+                top = stack[-1]
+                depth = 1 + max(map(_depth, items), default=0)
+                if top.__class__ is _Node:
+                    if depth > top.depth:  # type: ignore[union-attr]
+                        if depth > MAX_DEPTH:
+                            raise UnsafePickle(_DEEP)
+                        top.depth = depth  # type: ignore[union-attr]
+                elif depth > top:  # type: ignore[operator]
+                    # Mutating an immutable object fails in the unpickler; count it anyway.
+                    if depth > MAX_DEPTH:
+                        raise UnsafePickle(_DEEP)
+                    stack[-1] = depth
+            elif kind == _CALL or kind == _CALL_EX:
+                count = 3 if kind == _CALL_EX else 2
+                if len(stack) < count:
+                    raise UnsafePickle("the stack is empty")
+                # A call result nests no deeper than its arguments; it may be mutable.
+                depth = max(map(_depth, stack[-count:]))
+                del stack[-count:]
+                stack.append(_Node(depth))
+            elif kind == _STACK_GLOBAL:
+                if len(stack) < 2:
+                    raise UnsafePickle("the stack is empty")
+                del stack[-2:]
+                stack.append(0)
+            elif kind == _BINPERSID:
+                stack[-1] = _Node(_depth(stack[-1]))
+            elif kind == _DUP:
+                stack.append(stack[-1])
+            elif kind == _POP:
+                if marks and marks[-1] == len(stack):
+                    marks.pop()
+                else:
+                    stack.pop()
+            elif kind == _POP_MARK:
+                del stack[marks.pop():]
+            elif kind == _STOP:
+                return pos
+            # _NOTHING: PROTO, FRAME, READONLY_BUFFER
+    except IndexError:  # a pop from an empty stack or mark list
+        raise UnsafePickle("an opcode finds the stack empty or no MARK") from None
+    finally:
+        view.release()  # a mapping cannot close while a view of it is alive
