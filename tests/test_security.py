@@ -686,6 +686,13 @@ def test_slow_or_crashing_fields_are_quick_one_line_errors(tmp: Path) -> None:
         np.lib.format.write_array_header_1_0(
             f, {"descr": "<f4", "fortran_order": False, "shape": (100_000_000_000,)})
     add("npy header declaring 400 GB", npy, "postprocess")
+    legacy = tmp / "legacy.pth"
+    torch.save({"state_dict": {"w": torch.ones(4)}}, legacy, _use_new_zipfile_serialization=False)
+    numel = b"cpuq\x08K\x04Nt"
+    assert numel in legacy.read_bytes()
+    legacy.write_bytes(legacy.read_bytes().replace(numel, b"cpuq\x08J" + struct.pack("<i", 400_000_000)
+                                                    + b"Nt"))
+    add("legacy storage declaring 1.6 GB", legacy, "read_checkpoint")
     results = _run_cases(cases, tmp, timeout=180)
     for case in cases:
         row = results[case["id"]]
@@ -694,7 +701,7 @@ def test_slow_or_crashing_fields_are_quick_one_line_errors(tmp: Path) -> None:
         assert row["seconds"] < 5, row
     for case_id in ("32 KB Caffe2 blob name", "int blob key", "deep tuple key", "20 KB Kinetics field",
                     "5000-digit AVA timestamp", "escape in a refused global",
-                    "npy header declaring 400 GB"):
+                    "npy header declaring 400 GB", "legacy storage declaring 1.6 GB"):
         _assert_refused(results[case_id], paths[case_id], seconds=5)
 
 

@@ -87,7 +87,7 @@ def _torch_load(path: Path, trusted: bool) -> object:
         # __setstate__. weights_only=False only because torch refuses a pickle_module otherwise;
         # nothing of torch's own allow-list is used.
         data = torch.load(path, map_location="cpu", weights_only=False,
-                          pickle_module=_TORCH_PICKLE)
+                          pickle_module=torch_pickle_module(path.stat().st_size))
     except RefusedGlobal as refused:
         raise CheckpointError(
             f"{path}: refusing to unpickle {refused.name}: a torch checkpoint may hold only "
@@ -96,7 +96,6 @@ def _torch_load(path: Path, trusted: bool) -> object:
     return check_structure(data)
 
 
-_TORCH_PICKLE = torch_pickle_module()
 # A legacy torch file is five pickles in a row (magic, protocol, system info, objects, storage
 # keys) followed by raw storage bytes.
 _LEGACY_PICKLES = 5

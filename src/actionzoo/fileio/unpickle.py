@@ -463,23 +463,54 @@ TORCH_ALLOWED: dict[tuple[str, str], Callable[..., object] | type] = {}
 
 
 class _TorchUnpickler(_AllowListUnpickler):
-    # No persistent_load here: torch's loader sets its own (storages from the file's records).
+    # No persistent_load method: torch's loader assigns its own (storages from the file's
+    # records); the property below wraps it with a size check before torch allocates anything.
+    max_storage_bytes: int = 0
+
     def __init__(self, file: BinaryIO, *, encoding: str = "utf-8", **_ignored: object) -> None:
         if not TORCH_ALLOWED:
             TORCH_ALLOWED.update(_torch_allowed())
         self.table = TORCH_ALLOWED
         super().__init__(file, encoding=encoding)
 
+    @property
+    def persistent_load(self) -> Callable[[object], object] | None:
+        return self.__dict__.get("_persistent_load")
 
-def _torch_module_load(file: BinaryIO, **kwargs: object) -> object:
-    return _TorchUnpickler(file, **kwargs).load()
+    @persistent_load.setter
+    def persistent_load(self, load: Callable[[object], object]) -> None:
+        limit = self.max_storage_bytes
+
+        def checked(pid: object) -> object:
+            # ('storage', type, key, location, numel[, view]): a legacy file's loader allocates
+            # numel elements before it reads them, so numel may not ask for more than the file.
+            if not (isinstance(pid, tuple) and len(pid) in (5, 6) and type(pid[4]) is int):
+                raise _refuse_args("a persistent id that is not a storage")
+            import torch
+
+            dtype = getattr(pid[1], "dtype", torch.uint8)
+            size = torch.empty((), dtype=dtype).element_size() if isinstance(dtype, torch.dtype) \
+                else 1
+            if pid[4] < 0 or pid[4] * size > limit:
+                raise _refuse_args(f"a storage of {pid[4]} elements in a file of {limit} bytes")
+            return load(pid)
+
+        self.__dict__["_persistent_load"] = checked
+        pickle.Unpickler.persistent_load.__set__(self, checked)  # type: ignore[attr-defined]
 
 
-def torch_pickle_module() -> types.ModuleType:
+def torch_pickle_module(max_storage_bytes: int) -> types.ModuleType:
     """A module to pass ``torch.load(pickle_module=...)``: its ``Unpickler`` and ``load`` resolve
-    only :data:`TORCH_ALLOWED`. Callers scan each stream first (see :mod:`checkpoint.read`)."""
+    only :data:`TORCH_ALLOWED`, and no storage may declare more than ``max_storage_bytes`` (the
+    file's size). Callers scan each stream first (see :mod:`actionzoo.checkpoint.read`)."""
+    unpickler = type("_BoundedTorchUnpickler", (_TorchUnpickler,),
+                     {"max_storage_bytes": max_storage_bytes})
+
+    def load(file: BinaryIO, **kwargs: object) -> object:
+        return unpickler(file, **kwargs).load()
+
     module = types.ModuleType("actionzoo_restricted_pickle")
-    module.Unpickler = _TorchUnpickler  # type: ignore[attr-defined]
-    module.load = _torch_module_load  # type: ignore[attr-defined]
+    module.Unpickler = unpickler  # type: ignore[attr-defined]
+    module.load = load  # type: ignore[attr-defined]
     module.UnpicklingError = pickle.UnpicklingError  # type: ignore[attr-defined]
     return module
