@@ -489,8 +489,7 @@ class _TorchUnpickler(_AllowListUnpickler):
             import torch
 
             dtype = getattr(pid[1], "dtype", torch.uint8)
-            size = torch.empty((), dtype=dtype).element_size() if isinstance(dtype, torch.dtype) \
-                else 1
+            size = torch._utils._element_size(dtype) if isinstance(dtype, torch.dtype) else 1
             if pid[4] < 0 or pid[4] * size > limit:
                 raise _refuse_args(f"a storage of {pid[4]} elements in a file of {limit} bytes")
             return load(pid)
