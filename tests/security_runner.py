@@ -22,8 +22,6 @@ LIMIT = 4 << 30  # 4 GiB of address space: more than any input under 1 MB may us
 
 
 def _api(name: str, args: list) -> object:
-    import numpy as np
-
     import actionzoo
     from actionzoo.ava.annotations import read_annotations_csv, read_proposals_pickle
 

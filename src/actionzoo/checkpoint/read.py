@@ -20,7 +20,6 @@ from __future__ import annotations
 import enum
 import mmap
 import pickle
-import re
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field

@@ -8,8 +8,6 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from actionzoo.cli.options import add_weights, positive, random_weights_note
 from actionzoo.fileio.arrays import load_array
 from actionzoo.fileio.atomic import write_text_atomic
