@@ -490,7 +490,7 @@ def _checkpoint_entry_points(path: Path, tmp: Path, case: str) -> list[dict]:
     ]
 
 
-@pytest.mark.slow  # about 20 s: 180 cases, four entry points each
+@pytest.mark.slow  # 8 to 22 s here (machine load): 180 cases, four entry points each
 def test_hostile_objects_in_every_container_and_entry_point(tmp: Path) -> None:
     cases, paths = [], {}
     for index, (name, body) in enumerate(HOSTILE_OBJECTS.items()):
