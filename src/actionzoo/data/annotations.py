@@ -663,6 +663,8 @@ def _load_json(path: Path, text: str) -> Any:
         raise AnnotationError(
             path, [f"line {exc.lineno}: invalid JSON: {exc.msg} (column {exc.colno})"]
         ) from None
+    except RecursionError:  # "[[[[..." thousands deep: one line, not a traceback
+        raise AnnotationError(path, ["JSON nested too deeply"]) from None
 
 
 def _line_of(text: str, needle: str) -> int | None:
