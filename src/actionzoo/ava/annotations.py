@@ -38,6 +38,7 @@ from typing import Union
 import numpy as np
 
 from actionzoo.errors import AnnotationError
+from actionzoo.fileio.display import escape, shown
 from actionzoo.fileio.unpickle import RefusedGlobal, restricted_load
 
 __all__ = [
@@ -62,8 +63,11 @@ PathLike = Union[str, os.PathLike]
 #: Annotated keyframe seconds of every AVA video: 902 ... 1798 inclusive (897 per video).
 AVA_KEYFRAME_SECONDS = range(902, 1799)
 
-_UINT = re.compile(r"\d+")
-_INT = re.compile(r"[+-]?\d+")
+# Integers of at most 18 digits (int() refuses more than 4300, and no AVA field needs 19).
+_UINT = re.compile(r"[0-9]{1,18}")
+_INT = re.compile(r"[+-]?[0-9]{1,18}")
+#: Longest video id accepted from a file (YouTube ids are 11 characters).
+MAX_VIDEO_ID = 200
 
 
 def image_key(video_id: str, timestamp: int | str) -> str:
@@ -74,8 +78,8 @@ def image_key(video_id: str, timestamp: int | str) -> str:
 def parse_image_key(key: str) -> tuple[str, int]:
     """``"vid,0902"`` -> ``("vid", 902)``; raises ``ValueError`` for anything else."""
     video_id, sep, second = key.rpartition(",")
-    if not sep or not video_id or not _UINT.fullmatch(second.strip()):
-        raise ValueError(f"not a 'video_id,timestamp' key: {key!r}")
+    if not sep or not video_id or len(video_id) > MAX_VIDEO_ID or not _UINT.fullmatch(second.strip()):
+        raise ValueError(f"not a 'video_id,timestamp' key: {shown(key, 40)}")
     return video_id, int(second)
 
 
@@ -200,11 +204,13 @@ class _Fields:
     def video(self, text: str) -> str:
         if not text:
             self.bad("empty video_id")
+        elif len(text) > MAX_VIDEO_ID:
+            self.bad(f"video_id of {len(text)} characters (at most {MAX_VIDEO_ID})")
         return text
 
     def timestamp(self, text: str) -> int:
         if not _UINT.fullmatch(text):
-            self.bad(f"timestamp {text!r} is not a non-negative integer second")
+            self.bad(f"timestamp {shown(text, 40)} is not a non-negative integer second")
             return 0
         return int(text)
 
@@ -212,16 +218,16 @@ class _Fields:
         try:
             value = float(text)
         except ValueError:
-            self.bad(f"{name} {text!r} is not a number")
+            self.bad(f"{name} {shown(text, 40)} is not a number")
             return 0.0
         if not math.isfinite(value):
-            self.bad(f"{name} {text!r} is not finite")
+            self.bad(f"{name} {shown(text, 40)} is not finite")
             return 0.0
         return value
 
     def integer(self, name: str, text: str) -> int:
         if not _INT.fullmatch(text):
-            self.bad(f"{name} {text!r} is not an integer")
+            self.bad(f"{name} {shown(text, 40)} is not an integer")
             return 0
         return int(text)
 
@@ -381,14 +387,14 @@ def read_labelmap(path: PathLike) -> dict[int, str]:
         if text.startswith("name:"):
             match = _NAME.match(text)
             if match is None:
-                problems.append(f'line {line}: expected name: "<class name>", got {text!r}')
+                problems.append(f'line {line}: expected name: "<class name>", got {shown(text, 40)}')
                 name = None
             else:
                 name = match.group(1)
         elif text.startswith("id:") or text.startswith("label_id:"):
             token = text.split()[-1]
             if not _UINT.fullmatch(token) or int(token) < 1:
-                problems.append(f"line {line}: class id {token!r} is not a positive integer")
+                problems.append(f"line {line}: class id {shown(token, 40)} is not a positive integer")
             elif name is None:
                 problems.append(f"line {line}: class id {token} has no name: line before it")
             elif int(token) in labelmap:
@@ -424,7 +430,7 @@ def read_frame_list(path: PathLike) -> FrameList:
     if not lines or not lines[0].split() or not lines[0].split()[0].startswith("original_vid"):
         first = lines[0] if lines else ""
         raise AnnotationError(
-            path, [f"line 1: expected the header {_FRAME_LIST_HEADER!r}, got {first!r}"]
+            path, [f"line 1: expected the header {_FRAME_LIST_HEADER!r}, got {shown(first, 40)}"]
         )
     index_of: dict[str, int] = {}
     for line, raw in enumerate(lines[1:], start=2):
@@ -440,7 +446,7 @@ def read_frame_list(path: PathLike) -> FrameList:
         name, video_idx, frame_idx, rel_path = row[0], row[1], row[2], row[3]
         ok = True
         if not _UINT.fullmatch(video_idx):
-            problems.append(f"line {line}: video_id {video_idx!r} is not a non-negative integer")
+            problems.append(f"line {line}: video_id {shown(video_idx, 40)} is not a non-negative integer")
             ok = False
         elif index_of.setdefault(name, int(video_idx)) != int(video_idx):
             problems.append(
@@ -450,7 +456,7 @@ def read_frame_list(path: PathLike) -> FrameList:
             ok = False
         frames = result.frames.get(name, [])
         if not _UINT.fullmatch(frame_idx):
-            problems.append(f"line {line}: frame_id {frame_idx!r} is not a non-negative integer")
+            problems.append(f"line {line}: frame_id {shown(frame_idx, 40)} is not a non-negative integer")
             ok = False
         elif int(frame_idx) != len(frames):
             problems.append(
@@ -498,7 +504,7 @@ def read_proposals_pickle(
         ) from None
     except Exception as error:  # truncated or not a pickle at all
         raise AnnotationError(
-            p, [f"not a readable pickle ({type(error).__name__}: {error})"]
+            p, [f"not a readable pickle ({type(error).__name__}: {escape(str(error), 160)})"]
         ) from None
 
     if not isinstance(data, dict):
@@ -511,15 +517,15 @@ def read_proposals_pickle(
         if isinstance(raw_key, bytes):
             raw_key = raw_key.decode("latin1")
         if not isinstance(raw_key, str):
-            problems.append(f"key {raw_key!r}: expected a 'video_id,timestamp' string")
+            problems.append(f"key {shown(raw_key, 60)}: expected a 'video_id,timestamp' string")
             continue
         try:
             key = image_key(*parse_image_key(raw_key))
         except ValueError:
-            problems.append(f"key {raw_key!r}: expected 'video_id,timestamp'")
+            problems.append(f"key {shown(raw_key, 60)}: expected 'video_id,timestamp'")
             continue
         if key in result:
-            problems.append(f"key {raw_key!r}: keyframe {key} appears twice")
+            problems.append(f"key {shown(raw_key, 60)}: keyframe {key} appears twice")
             continue
         if not isinstance(value, np.ndarray) or value.dtype.kind not in "fiu":
             kind = (
@@ -527,19 +533,19 @@ def read_proposals_pickle(
                 if not isinstance(value, np.ndarray)
                 else f"{value.dtype} array"
             )
-            problems.append(f"key {raw_key!r}: expected a numeric N x 5 array, got {kind}")
+            problems.append(f"key {shown(raw_key, 60)}: expected a numeric N x 5 array, got {kind}")
             continue
         boxes = value.astype(np.float64)
         if boxes.size == 0:
             boxes = boxes.reshape(0, 5)
         if boxes.ndim != 2 or boxes.shape[1] != 5:
             problems.append(
-                f"key {raw_key!r}: expected an N x 5 [x1, y1, x2, y2, score] array, "
+                f"key {shown(raw_key, 60)}: expected an N x 5 [x1, y1, x2, y2, score] array, "
                 f"got shape {value.shape}"
             )
             continue
         if not np.isfinite(boxes).all():
-            problems.append(f"key {raw_key!r}: array holds NaN or infinite values")
+            problems.append(f"key {shown(raw_key, 60)}: array holds NaN or infinite values")
             continue
         if min_score is not None:
             boxes = boxes[boxes[:, 4] >= min_score]

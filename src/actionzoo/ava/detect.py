@@ -51,6 +51,8 @@ from actionzoo.engines.base import Engine, info_of
 from actionzoo.errors import DataError, UsageError
 from actionzoo.evaluation.store import KeyframeResult
 from actionzoo.fileio.atomic import write_bytes_atomic
+from actionzoo.fileio.display import escape, shown
+from actionzoo.fileio.paths import file_name_part, path_under
 from actionzoo.runtime.batching import BatchPacker
 from actionzoo.zoo.protocols import AvaKeyframePipeline
 from actionzoo.zoo.registry import get_model_spec
@@ -130,12 +132,12 @@ def select_video_boxes(
 ) -> tuple[str, dict[int, np.ndarray]]:
     """Pick the proposals of ``video`` by the rules in the module doc: ``(video_id, {t: boxes})``."""
     ids = list(per_video)
-    shown = ", ".join(ids[:5]) + (", ..." if len(ids) > 5 else "")
+    listed = ", ".join(escape(i, 40) for i in ids[:5]) + (", ..." if len(ids) > 5 else "")
     if not ids:
         raise UsageError(f"{proposals}: no person boxes (with score >= the threshold) in the file")
     if video_id is not None:
         if video_id not in per_video:
-            raise UsageError(f"{proposals}: no boxes for video id {video_id!r}; the file has {shown}")
+            raise UsageError(f"{proposals}: no boxes for video id {shown(video_id, 60)}; the file has {listed}")
         chosen = video_id
     elif Path(video).stem in per_video:
         chosen = Path(video).stem
@@ -143,7 +145,7 @@ def select_video_boxes(
         chosen = ids[0]
     else:
         raise UsageError(
-            f"{proposals}: boxes of {len(ids)} videos ({shown}) and none is named like "
+            f"{proposals}: boxes of {len(ids)} videos ({listed}) and none is named like "
             f"{Path(video).name}; say which with the video id"
         )
     return chosen, dict(sorted(per_video[chosen].items()))
@@ -268,6 +270,8 @@ def detect(
         read_labelmap(labelmap) if isinstance(labelmap, (str, os.PathLike)) else dict(labelmap))
     per_video = read_keyframe_boxes(proposals, min_score=pipeline.box_score_threshold, seconds=None)
     chosen, seconds = select_video_boxes(per_video, video, video_id, proposals=proposals)
+    # The id comes from the proposals file (or the video's name) and names the output images.
+    file_name_part(chosen, source=proposals, what="video id")
 
     source = VideoFile(video)
     count = len(source)
@@ -282,7 +286,8 @@ def detect(
     def draw(keyframe: _Keyframe, outputs: list[np.ndarray]) -> None:
         scores = np.asarray(outputs[0], dtype=np.float64)
         labels = [box_labels(b, names, threshold=threshold, top_k=top_k) for b in scores]
-        path = out / f"{chosen}_{keyframe.second:04d}.{image_format}"
+        path = path_under(out, f"{chosen}_{keyframe.second:04d}.{image_format}",
+                          source=proposals, what="image")
         _write_image(path, draw_detections(keyframe.image, keyframe.ori_boxes, labels))
         report.keyframes.append(DetectedKeyframe(keyframe.second, keyframe.frame_index,
                                                  keyframe.ori_boxes, scores, labels, path))

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from actionzoo.errors import CheckpointError
+from actionzoo.fileio.display import shown
 
 __all__ = ["caffe2_blob_to_key", "caffe2_state_dict"]
 
@@ -58,8 +59,15 @@ _CAFFE2_COMPILED = [(re.compile(p), r) for p, r in _CAFFE2_RULES]
 _CAFFE2_IGNORED = ("momentum", "lr", "model_iter")
 
 
+#: Longest blob name accepted (official names are under 60 characters). PySlowFast's rules search
+#: with ``.*`` at every position, quadratic in the name's length: a 32 KB name took 26 s.
+MAX_BLOB_NAME = 256
+
+
 def caffe2_blob_to_key(blob: str) -> str:
     """Rewrite a Caffe2 blob name to its PySlowFast state-dict key."""
+    if len(blob) > MAX_BLOB_NAME:
+        raise ValueError(f"blob name of {len(blob)} characters (at most {MAX_BLOB_NAME})")
     for pattern, replacement in _CAFFE2_COMPILED:
         blob = pattern.sub(replacement, blob)
     return blob
@@ -71,8 +79,16 @@ def caffe2_state_dict(path: Path, data: object) -> tuple[dict[str, torch.Tensor]
     state: dict[str, torch.Tensor] = {}
     ignored: list[str] = []
     for blob, value in data["blobs"].items():
+        if isinstance(blob, bytes):  # Python 2 str names read as bytes
+            blob = blob.decode("latin1")
+        if not isinstance(blob, str) or len(blob) > MAX_BLOB_NAME:
+            raise CheckpointError(f"{path}: blob name {shown(blob, 60)} is not a name of at most "
+                                  f"{MAX_BLOB_NAME} characters")
         if any(word in blob for word in _CAFFE2_IGNORED) or not isinstance(value, np.ndarray):
             ignored.append(blob)
             continue
+        if value.dtype.kind not in "biufc":
+            raise CheckpointError(f"{path}: blob {shown(blob, 60)} is a {value.dtype} array; "
+                                  "weights are numeric")
         state[caffe2_blob_to_key(blob)] = torch.from_numpy(np.ascontiguousarray(value))
     return state, ignored

@@ -9,6 +9,7 @@ import torch
 
 from actionzoo.checkpoint.read import Checkpoint
 from actionzoo.errors import CheckpointError
+from actionzoo.fileio.display import escape
 
 __all__ = ["FitReport", "check_fit", "fitting_weights", "copy_weights", "load_state_dict_strict"]
 
@@ -31,7 +32,7 @@ class FitReport:
     def summary(self, limit: int = 3) -> str:
         def some(items: list[str]) -> str:
             more = f" (+{len(items) - limit} more)" if len(items) > limit else ""
-            return ", ".join(items[:limit]) + more
+            return ", ".join(escape(str(item), 120) for item in items[:limit]) + more
 
         parts = []
         if self.missing:

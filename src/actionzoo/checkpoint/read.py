@@ -9,16 +9,17 @@ Three on-disk containers are recognised:
   rewritten to PySlowFast keys by PySlowFast's ordered substitution rules.
 
 A bare state dict (``torch.save(model.state_dict())``) also loads. Nothing here executes code from a
-file: torch files go through torch's weights-only unpickler with numpy scalars allow-listed, Caffe2
-pickles through an unpickler that admits numpy arrays and plain containers only. ``trusted=True``
+file: torch files go through torch's loader with actionzoo's restricted unpickler (tensors, numpy
+numbers and arrays rebuilt from checked descriptions, plain containers), Caffe2 pickles through the
+same unpickler without tensors. ``trusted=True``
 (``--trust-checkpoint`` on the CLI) opts out of that for files the user vouches for.
 """
 
 from __future__ import annotations
 
 import enum
+import mmap
 import pickle
-import re
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,11 +29,14 @@ import torch
 
 from actionzoo.checkpoint.caffe2 import caffe2_state_dict
 from actionzoo.errors import CheckpointError
+from actionzoo.fileio.display import escape, shown
+from actionzoo.fileio.pickle_scan import UnsafePickle, scan_pickle
 from actionzoo.fileio.unpickle import (
     RefusedGlobal,
+    check_structure,
     is_legacy_torch_file,
     restricted_load,
-    torch_safe_globals,
+    torch_pickle_module,
 )
 
 __all__ = ["CheckpointFormat", "Checkpoint", "read_checkpoint"]
@@ -75,25 +79,56 @@ def _first_line(text: str) -> str:
 def _torch_load(path: Path, trusted: bool) -> object:
     if trusted:
         return torch.load(path, map_location="cpu", weights_only=False)
-    with torch.serialization.safe_globals(torch_safe_globals()):
-        try:
-            return torch.load(path, map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError as error:
-            refused = _refused_torch_globals(path, str(error))
-            what = f"it references {', '.join(refused)}" if refused else _first_line(str(error))
-            raise CheckpointError(f"{path}: refusing to unpickle, {what}; {_TRUST_HINT}") from None
-
-
-def _refused_torch_globals(path: Path, message: str) -> list[str]:
-    """The globals torch's weights-only unpickler refused: a scan of a zip file's object stream
-    (no unpickling), else the names in torch's message (which drops ``builtins.``)."""
-    allowed = {name for _, name in torch_safe_globals()}
+    _scan_torch_file(path)
     try:
-        scanned = torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
-    except Exception:  # legacy (non-zip) files cannot be scanned this way
-        scanned = []
-    named = [n if "." in n else f"builtins.{n}" for n in re.findall(r"GLOBAL ([\w.]+)", message)]
-    return [n for n in dict.fromkeys([*scanned, *named]) if n not in allowed]
+        # torch's loader (zip records or legacy layout, storages, byte order) with our unpickler:
+        # the object stream may name only TORCH_ALLOWED, and BUILD reaches no trusting
+        # __setstate__. weights_only=False only because torch refuses a pickle_module otherwise;
+        # nothing of torch's own allow-list is used.
+        data = torch.load(path, map_location="cpu", weights_only=False,
+                          pickle_module=torch_pickle_module(path.stat().st_size))
+    except RefusedGlobal as refused:
+        raise CheckpointError(
+            f"{path}: refusing to unpickle {refused.name}: a torch checkpoint may hold only "
+            f"tensors, numpy numbers and arrays, and plain containers; {_TRUST_HINT}"
+        ) from None
+    return check_structure(data)
+
+
+# A legacy torch file is five pickles in a row (magic, protocol, system info, objects, storage
+# keys) followed by raw storage bytes.
+_LEGACY_PICKLES = 5
+
+
+def _scan_torch_file(path: Path) -> None:
+    """Scan every object stream of a torch file before torch's loader reads it; refuse
+    TorchScript archives (torch.load would hand them to torch.jit.load)."""
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+            if any(n.endswith("/constants.pkl") or n == "constants.pkl" for n in names):
+                raise CheckpointError(
+                    f"{path}: a TorchScript archive, not a checkpoint (it holds code); "
+                    f"{_TRUST_HINT}"
+                )
+            for name in names:
+                if name.endswith(".pkl"):
+                    info = archive.getinfo(name)
+                    if info.file_size > _MAX_OBJECT_STREAM:
+                        raise UnsafePickle(f"{name} is {info.file_size} bytes")
+                    scan_pickle(archive.read(name))
+        return
+    # Through a read-only mapping: only the pickles' pages are touched, never the storages.
+    with path.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        pos = 0
+        for _ in range(_LEGACY_PICKLES):
+            pos = scan_pickle(data, pos)
+            if pos > _MAX_OBJECT_STREAM:
+                raise UnsafePickle(f"object streams of more than {_MAX_OBJECT_STREAM} bytes")
+
+
+# The object stream of a checkpoint (not its tensor data) is kilobytes; 256 MiB is far above any.
+_MAX_OBJECT_STREAM = 256 << 20
 
 
 def _pickle_load(path: Path, trusted: bool) -> object:
@@ -108,7 +143,16 @@ def _pickle_load(path: Path, trusted: bool) -> object:
             f"hold only numpy arrays and plain containers; {_TRUST_HINT}"
         ) from None
     except Exception as error:
-        raise CheckpointError(f"{path}: not a readable pickle ({_first_line(str(error))})") from None
+        raise CheckpointError(f"{path}: not a readable pickle ({_problem(error)})") from None
+
+
+def _problem(error: BaseException) -> str:
+    """One escaped line describing why reading failed."""
+    if isinstance(error, RecursionError):
+        return "objects nested too deeply"
+    if isinstance(error, MemoryError):
+        return "it asks for more memory than there is"
+    return escape(_first_line(str(error)) or type(error).__name__, 200)
 
 
 # --------------------------------------------------------------------------------------------
@@ -147,7 +191,7 @@ def read_checkpoint(path: str | Path, *, trusted: bool = False) -> Checkpoint:
             raise
         except Exception as error:
             raise CheckpointError(
-                f"{path}: not a readable torch checkpoint ({_first_line(str(error))})"
+                f"{path}: not a readable torch checkpoint ({_problem(error)})"
             ) from None
     else:
         data = _pickle_load(path, trusted)
@@ -166,7 +210,8 @@ def read_checkpoint(path: str | Path, *, trusted: bool = False) -> Checkpoint:
         return Checkpoint(path, CheckpointFormat.PYSLOWFAST, state, extras)
     if _is_tensor_dict(data):
         return Checkpoint(path, CheckpointFormat.STATE_DICT, _strip_prefix(data, "module."))
-    keys = ", ".join(map(repr, list(data)[:6])) if isinstance(data, Mapping) else type(data).__name__
+    keys = (", ".join(shown(k, 40) for k in list(data)[:6]) if isinstance(data, Mapping)
+            else type(data).__name__)
     raise CheckpointError(
         f"{path}: not a known checkpoint container (expected 'state_dict', 'model_state', "
         f"'blobs' or a bare state dict; found {keys})"

@@ -8,11 +8,11 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from actionzoo.cli.options import add_weights, non_negative, positive, random_weights_note
 from actionzoo.cli.precision import add_drift
+from actionzoo.fileio.arrays import load_array
 from actionzoo.fileio.atomic import write_text_atomic
+from actionzoo.fileio.paths import path_under
 
 __all__ = ["register", "verify_and_print"]
 
@@ -84,7 +84,9 @@ def _batches(spec, protocol_name: str, args: argparse.Namespace) -> tuple[list[t
     what = f"random ({len(shapes)} shapes: " + ", ".join(f"{t}x{h}x{w}" for t, h, w in shapes) + ")"
     if getattr(args, "inputs", None):
         rows = [r for r in read_index(args.inputs) if r.status == "ok"]
-        real = [np.load(Path(args.inputs) / r.file, allow_pickle=False) for r in rows[: args.max_videos]]
+        index = Path(args.inputs) / "index.csv"
+        real = [load_array(path_under(args.inputs, r.file, source=index, what="file"),
+                           "preprocessed input") for r in rows[: args.max_videos]]
         batches = [(views,) for views in real] + batches
         what = f"{what} + {len(real)} preprocessed-video"
     return batches, what

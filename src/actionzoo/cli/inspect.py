@@ -16,14 +16,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from actionzoo.fileio.display import escape
     from actionzoo.zoo.inspect import inspect_checkpoint
 
     info = inspect_checkpoint(args.checkpoint, trusted=args.trust_checkpoint)
-    print(f"file        {info.path}")
+    print(f"file        {escape(str(info.path), 1000)}")
     print(f"format      {info.format}")
     print(f"keys        {info.num_keys} ({info.num_parameters:,} parameters)")
     if info.extras:
-        print(f"also holds  {', '.join(info.extras)}")
+        print(f"also holds  {escape(', '.join(map(str, info.extras)), 300)}")
     if info.ignored:
         print(f"ignored     {len(info.ignored)} entries (optimizer state / bookkeeping)")
     for fit in info.fits:
@@ -32,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
         elif fit.report.fits:
             verdict = f"keys fit, but the registry does not accept {info.format} files for it"
         else:
-            verdict = f"does not fit: {fit.report.summary()}"
+            verdict = f"does not fit: {escape(fit.report.summary(), 600)}"
         print(f"{fit.model:<28}{verdict}")
     if not info.matching:
         print("no registered model fits this checkpoint")

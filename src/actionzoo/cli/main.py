@@ -29,6 +29,7 @@ from actionzoo.cli import (
     train,
 )
 from actionzoo.errors import ActionZooError
+from actionzoo.fileio.display import escape
 
 __all__ = ["build_parser", "main"]
 
@@ -54,7 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except ActionZooError as error:
-        print(f"actionzoo: error: {error}", file=sys.stderr)
+        # Messages quote names from users' files: escaped, so a file cannot forge the output.
+        print(f"actionzoo: error: {escape(str(error), 4000)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("actionzoo: interrupted", file=sys.stderr)

@@ -17,6 +17,7 @@ from actionzoo.cli.options import (
 )
 from actionzoo.errors import UsageError
 from actionzoo.fileio.atomic import write_text_atomic
+from actionzoo.fileio.display import escape
 
 __all__ = ["register"]
 
@@ -48,7 +49,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _meta(folder: str) -> dict:
     path = Path(folder) / "meta.json"
-    return json.loads(path.read_text()) if path.is_file() else {}
+    if not path.is_file():
+        return {}
+    try:
+        if path.stat().st_size > 1 << 20:
+            raise ValueError("larger than 1 MiB")
+        meta = json.loads(path.read_text(errors="replace"))
+    except (OSError, ValueError, RecursionError) as error:
+        raise UsageError(f"{path}: not a meta.json that preprocess wrote "
+                         f"({escape(str(error) or type(error).__name__, 120)})") from None
+    if not isinstance(meta, dict) or not all(isinstance(v, (str, int, float, bool, type(None), list, dict))
+                                             for v in meta.values()):
+        raise UsageError(f"{path}: not a meta.json that preprocess wrote (expected an object)")
+    return meta
 
 
 def run_infer(args: argparse.Namespace) -> int:

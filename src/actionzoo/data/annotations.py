@@ -81,8 +81,13 @@ PathLike = str | Path
 ClassNames = Sequence[str] | str | Path | None
 
 _ABBREV = 60
-_INT = re.compile(r"[+-]?[0-9]+")
-_NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+# At most 18 digits: int() refuses more than 4300, and no label or count needs 19.
+_INT = re.compile(r"[+-]?[0-9]{1,18}")
+# Unambiguous (the digits before and after a point cannot trade places), so matching is linear:
+# the former ``[0-9]+\.?[0-9]*`` backtracked quadratically (20 KB of digits took 11 s).
+_NUMBER = re.compile(r"[+-]?([0-9]{1,30}(\.[0-9]{0,30})?|\.[0-9]{1,30})([eE][+-]?[0-9]{1,4})?")
+#: Longest field of a CSV row accepted (labels, ids and paths are far shorter).
+MAX_FIELD = 1024
 
 
 @dataclass(frozen=True)
@@ -132,7 +137,7 @@ def _abbrev(text: str, limit: int = _ABBREV) -> str:
     text = text.strip()
     if len(text) > limit:
         text = text[: limit - 3] + "..."
-    return repr(text)
+    return repr(text)  # repr escapes control characters: a file cannot forge the terminal
 
 
 def _where(lineno: int, content: str) -> str:
@@ -171,7 +176,7 @@ class _LineProblem(ValueError):
 def _count(field: str, what: str) -> int:
     """A non-negative integer field."""
     if not _INT.fullmatch(field):
-        raise _LineProblem(f"{what} {field!r} is not an integer")
+        raise _LineProblem(f"{what} {_abbrev(field, 30)} is not an integer")
     value = int(field)
     if value < 0:
         raise _LineProblem(f"{what} {value} is negative")
@@ -255,7 +260,7 @@ def read_class_names(path: PathLike) -> list[str]:
     lines = list(_data_lines(text))
     if not lines:
         raise AnnotationError(path, ["no class names"])
-    indexed = [re.fullmatch(r"([0-9]+)\s+(\S.*)", line) for _, line in lines]
+    indexed = [re.fullmatch(r"([0-9]{1,18})\s+(\S.*)", line) for _, line in lines]
     matches = [m for m in indexed if m is not None]
     if len(matches) == len(lines):
         return _names_from_index_lines(path, lines, matches)
@@ -296,7 +301,7 @@ def _check_unique_names(path: Path, names: list[str], linenos: list[int | None])
     for name, lineno in zip(names, linenos):
         if name in seen:
             where = f"line {lineno}: " if lineno is not None else ""
-            problems.append(f"{where}class name {name!r} repeated")
+            problems.append(f"{where}class name {_abbrev(str(name), 60)} repeated")
         seen.add(name)
     if problems:
         raise AnnotationError(path, problems)
@@ -491,7 +496,7 @@ def read_kinetics_csv(
     records: list[VideoRecord] = []
     for lineno, raw, name, clip_id in parsed:
         if name not in index:
-            problems.append(f"{_where(lineno, raw)}: unknown class {name!r}")
+            problems.append(f"{_where(lineno, raw)}: unknown class {_abbrev(str(name), 60)}")
             continue
         rel = clip_id if flat else f"{name}/{clip_id}"
         video = root / (rel if rawframes else rel + ext)
@@ -554,6 +559,9 @@ def _kinetics_clip(
         return None
     youtube_id = fields[columns["youtube_id"]]
     line_problems = []
+    if any(len(field) > MAX_FIELD for field in fields):
+        problems.append(f"{where}: a field longer than {MAX_FIELD} characters")
+        return None
     name = kinetics_class_name(fields[columns["label"]])
     if not name:
         line_problems.append("empty label")
@@ -563,7 +571,7 @@ def _kinetics_clip(
     for col in ("time_start", "time_end"):
         value = fields[columns[col]]
         if not _NUMBER.fullmatch(value):
-            line_problems.append(f"{col} {value!r} is not a number")
+            line_problems.append(f"{col} {_abbrev(value, 30)} is not a number")
         elif float(value) < 0:
             line_problems.append(f"{col} {value} is negative")
         else:
@@ -619,7 +627,7 @@ def read_ucf101_split(
         class_name = class_dir.rsplit("/", 1)[-1]
         if class_name not in index:
             problems.append(
-                f"{where}: unknown class {class_name!r} (not in {Path(class_ind).name})"
+                f"{where}: unknown class {_abbrev(str(class_name), 60)} (not in {Path(class_ind).name})"
             )
             continue
         label = index[class_name]
@@ -628,7 +636,7 @@ def read_ucf101_split(
                 written = _count(fields[1], "label")
                 if written != label + 1:
                     raise _LineProblem(
-                        f"label {written} disagrees with class {class_name!r}, "
+                        f"label {written} disagrees with class {_abbrev(str(class_name), 60)}, "
                         f"index {label + 1} in {Path(class_ind).name}"
                     )
             except _LineProblem as problem:
@@ -655,6 +663,8 @@ def _load_json(path: Path, text: str) -> Any:
         raise AnnotationError(
             path, [f"line {exc.lineno}: invalid JSON: {exc.msg} (column {exc.colno})"]
         ) from None
+    except RecursionError:  # "[[[[..." thousands deep: one line, not a traceback
+        raise AnnotationError(path, ["JSON nested too deeply"]) from None
 
 
 def _line_of(text: str, needle: str) -> int | None:
@@ -672,7 +682,7 @@ def _names_from_label_map(path: Path, text: str, data: dict[str, Any]) -> list[s
         if isinstance(value, bool) or not (
             isinstance(value, int) or (isinstance(value, str) and _INT.fullmatch(value.strip()))
         ):
-            problems.append(f"{where}: index {value!r} is not an integer")
+            problems.append(f"{where}: index {_abbrev(str(value), 30)} is not an integer")
             continue
         i = int(value)
         if i < 0:

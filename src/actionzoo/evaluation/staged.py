@@ -22,7 +22,9 @@ from actionzoo.engines import Engine
 from actionzoo.errors import UsageError
 from actionzoo.evaluation.metrics import ClassificationEvaluator
 from actionzoo.evaluation.recognition import run_views, view_items
+from actionzoo.fileio.arrays import load_array
 from actionzoo.fileio.atomic import save_npy_atomic, write_bytes_atomic
+from actionzoo.fileio.paths import file_name_part, path_under
 from actionzoo.runtime.batching import BatchPacker
 from actionzoo.runtime.progress import ProgressDisplay
 from actionzoo.runtime.streaming import stream_items
@@ -35,6 +37,9 @@ __all__ = ["INDEX_NAME", "IndexRow", "read_index", "preprocess_dataset", "infer_
 
 INDEX_NAME = "index.csv"
 _FIELDS = ["file", "video_id", "label", "num_views", "status", "reason"]
+# Limits on what an index may hold (preprocess writes rows of well under a kilobyte).
+_MAX_FIELD = 4096
+_MAX_INDEX_BYTES = 256 << 20
 
 
 @dataclass(frozen=True)
@@ -48,18 +53,29 @@ class IndexRow:
 
 
 def read_index(directory: str | Path) -> list[IndexRow]:
+    """The rows of ``directory/index.csv``; every ``ok`` row names a plain file name (no folders,
+    no ``..``), and files are then opened through :func:`path_under`, so neither an absolute name
+    nor a symlink in the folder leads a read or a write outside it."""
     path = Path(directory) / INDEX_NAME
     if not path.is_file():
         raise UsageError(f"{path}: no index here; run `actionzoo preprocess` first")
+    if path.stat().st_size > _MAX_INDEX_BYTES:
+        raise UsageError(f"{path}: larger than {_MAX_INDEX_BYTES >> 20} MiB; not an index "
+                         "that preprocess wrote")
     rows = []
-    with path.open(newline="") as f:
+    with path.open(newline="", errors="replace") as f:
         for n, row in enumerate(csv.DictReader(f), start=2):
             try:
+                if any(len(v) > _MAX_FIELD for v in row.values() if isinstance(v, str)):
+                    raise ValueError
                 label = int(row["label"]) if row["label"] not in ("", None) else None
                 rows.append(IndexRow(row["file"], row["video_id"], label, int(row["num_views"] or 0),
                                      row["status"], row["reason"] or ""))
             except (KeyError, TypeError, ValueError):
                 raise UsageError(f"{path}:{n}: malformed index row") from None
+            if rows[-1].status == "ok":
+                # The file a row names is read, and written under another folder: a plain name.
+                file_name_part(rows[-1].file, source=f"{path}:{n}", what="file")
     return rows
 
 
@@ -147,21 +163,21 @@ def infer_directory(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rows = [r for r in read_index(inputs) if r.status == "ok"]
-    todo = [r for r in rows if not (out / r.file).exists()]
+    index = inputs / INDEX_NAME
+    # Every path an index row names, checked before anything is read or run.
+    sources = {r.file: path_under(inputs, r.file, source=index, what="file") for r in rows}
+    targets = {r.file: path_under(out, r.file, source=index, what="file") for r in rows}
+    todo = [r for r in rows if not targets[r.file].exists()]
     written = 0
 
     def save(row: IndexRow, outputs: list[np.ndarray]) -> None:
         nonlocal written
-        save_npy_atomic(out / row.file, np.stack(outputs).astype(np.float32))
+        save_npy_atomic(targets[row.file], np.stack(outputs).astype(np.float32))
         written += 1
 
     packer = BatchPacker(run_views(engine, batch_size), batch_size, save)
     for row in todo:
-        path = inputs / row.file
-        try:
-            views = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as error:
-            raise UsageError(f"{path}: cannot read preprocessed input ({error})") from None
+        views = load_array(sources[row.file], "preprocessed input")
         packer.add(row, list(views))
     packer.flush()
     # The index travels with the scores so post-processing needs nothing else.
@@ -185,11 +201,14 @@ def postprocess(
             failed.append(row.video_id)
             continue
         label = labels.get(row.video_id) if labels is not None else row.label
-        path = directory / row.file
+        path = path_under(directory, row.file, source=directory / INDEX_NAME, what="file")
         if label is None or not path.is_file():
             missing.append(row.video_id)
             continue
-        views = np.load(path, allow_pickle=False)
+        views = load_array(path, "scores")
+        if views.ndim != 2 or views.dtype.kind != "f" or not len(views):
+            raise UsageError(f"{path}: expected a (views, classes) float array of scores, got "
+                             f"{views.dtype} {list(views.shape)}")
         evaluator.process(row.video_id, protocol.aggregation.combine(views), label)
     result: dict[str, object] = evaluator.evaluate().to_dict()
     result["protocol"] = protocol.describe()

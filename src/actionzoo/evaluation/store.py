@@ -7,7 +7,8 @@ protocol, data, engine, provider, device, precision, weights), and skips every i
 the item's id is the primary key, so none is ever counted twice.
 
 A store file handed to ``--resume`` is user input: it is opened with ``trusted_schema=OFF`` and
-refused unless it holds exactly the tables this code writes.
+refused, before any statement runs, unless its whole schema (every object, by type, name and SQL) is
+the one this code writes.
 """
 
 from __future__ import annotations
@@ -23,11 +24,17 @@ from typing import ClassVar
 import numpy as np
 
 from actionzoo.errors import UsageError
+from actionzoo.fileio.display import escape, shown
 
 __all__ = ["ResultsStore", "KeyframeStore", "VideoResult", "KeyframeResult", "open_sharded",
            "gather_parts"]
 
+# A run setting is a short JSON value (a model name, a protocol, a path).
+_MAX_CONFIG_VALUE = 1 << 16
 _RUN_TABLE = "CREATE TABLE IF NOT EXISTS run (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+
+
+_SCHEMAS: dict[type, set[tuple[str, str, str, str | None]]] = {}
 
 
 class _Store:
@@ -45,12 +52,21 @@ class _Store:
             self._db = sqlite3.connect(self.path, isolation_level=None)
             # Views and triggers of a foreign file must not run functions with side effects.
             self._db.execute("PRAGMA trusted_schema=OFF")
+            self._db.execute("PRAGMA cell_size_check=ON")
             self._check_schema()
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_RUN_TABLE + self.SCHEMA)
         except sqlite3.DatabaseError as error:
-            raise UsageError(f"{self.path}: not a results database ({error})") from None
+            raise UsageError(f"{self.path}: not a results database ({escape(str(error), 120)})") from None
+        try:
+            self._open_run(config, resume)
+        except sqlite3.DatabaseError as error:  # a damaged file found past the schema check
+            self._db.close()
+            raise UsageError(f"{self.path}: not a readable results database "
+                             f"({escape(str(error), 120)})") from None
+
+    def _open_run(self, config: Mapping[str, object], resume: bool) -> None:
         if not resume and self._db.execute(f"SELECT 1 FROM {self.TABLE} LIMIT 1").fetchone():
             self._db.close()
             raise UsageError(
@@ -64,8 +80,8 @@ class _Store:
             self._db.close()
             k = differing[0]
             raise UsageError(
-                f"{self.path}: belongs to another evaluation ({k} was {stored[k]!r}, now "
-                f"{wanted[k]!r}); use another --results file"
+                f"{self.path}: belongs to another evaluation ({k} was {shown(stored[k], 80)}, now "
+                f"{shown(wanted[k], 80)}); use another --results file"
             )
         with self._db:
             self._db.executemany(
@@ -74,20 +90,53 @@ class _Store:
             )
 
     def _check_schema(self) -> None:
-        expected = {"run": ["key", "value"], self.TABLE: self.COLUMNS}
-        objects = self._db.execute(
-            "SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'").fetchall()
-        foreign = [f"{kind} {name}" for kind, name in objects
-                   if kind != "table" or name not in expected]
-        for table, columns in expected.items():
-            found = [row[1] for row in self._db.execute(f"PRAGMA table_info({table})")]
-            if found and found != columns:
-                foreign.append(f"table {table} with columns {', '.join(found)}")
+        """Refuse, before any other statement runs, a file whose schema is not (a subset of) the
+        one this class writes, compared object by object: type, name, table and SQL text exactly.
+        A name test (``NOT LIKE 'sqlite_%'``) let a trigger named ``sqliteXfix`` through: in LIKE,
+        ``_`` matches any character and case is ignored."""
+        found = set(self._db.execute("SELECT type, name, tbl_name, sql FROM sqlite_schema"))
+        foreign = sorted(found - self.expected_schema(), key=lambda row: (row[0], row[1]))
         if foreign:
+            kind, name = foreign[0][0], foreign[0][1]
+            what = f"{escape(str(kind), 20)} {escape(str(name), 60)}"
+            known = {(row[0], row[1]) for row in self.expected_schema()}
+            what = f"its {what} differs from" if (kind, name) in known else f"it holds {what}, not in"
             self._db.close()
             raise UsageError(
-                f"{self.path}: not an actionzoo results database for {self.TABLE} (it holds {foreign[0]})"
+                f"{self.path}: not an actionzoo results database for {self.TABLE} ({what} the "
+                "schema actionzoo writes)"
             )
+
+    @classmethod
+    def expected_schema(cls) -> set[tuple[str, str, str, str | None]]:
+        """Every row of ``sqlite_schema`` that this class's own statements create."""
+        cached = _SCHEMAS.get(cls)
+        if cached is None:
+            db = sqlite3.connect(":memory:")
+            db.executescript(_RUN_TABLE + cls.SCHEMA)
+            cached = set(db.execute("SELECT type, name, tbl_name, sql FROM sqlite_schema"))
+            db.close()
+            _SCHEMAS[cls] = cached
+        return cached
+
+    def _reading(self, rows: Iterator) -> Iterator:
+        """``rows``, with a damaged file's sqlite error turned into one line naming it."""
+        try:
+            yield from rows
+        except sqlite3.DatabaseError as error:
+            raise UsageError(f"{self.path}: not a readable results database "
+                             f"({escape(str(error), 120)})") from None
+
+    def done_ids(self) -> set[str]:
+        try:
+            return {row[0] for row in self._db.execute(f"SELECT {self.KEY} FROM {self.TABLE}")}
+        except sqlite3.DatabaseError as error:
+            raise UsageError(f"{self.path}: not a readable results database "
+                             f"({escape(str(error), 120)})") from None
+
+    def _malformed(self, what: object) -> UsageError:
+        return UsageError(f"{self.path}: a stored row of {self.TABLE} is malformed ({shown(what, 80)}); "
+                          "use another --results file")
 
     def close(self) -> None:
         self._db.close()
@@ -100,10 +149,15 @@ class _Store:
 
     @property
     def config(self) -> dict[str, object]:
-        return {k: json.loads(v) for k, v in self._db.execute("SELECT key, value FROM run")}
-
-    def done_ids(self) -> set[str]:
-        return {row[0] for row in self._db.execute(f"SELECT {self.KEY} FROM {self.TABLE}")}
+        config = {}
+        for key, value in self._db.execute("SELECT key, value FROM run"):
+            try:
+                if not isinstance(value, str) or len(value) > _MAX_CONFIG_VALUE:
+                    raise ValueError
+                config[key] = json.loads(value)
+            except (ValueError, RecursionError):
+                raise self._malformed(f"run {key}") from None
+        return config
 
     def absorb(self, part: Path) -> int:
         """Copy every row of another store of this kind (a process's part file) into this one and
@@ -182,11 +236,18 @@ CREATE TABLE IF NOT EXISTS videos (
 
     def results(self) -> Iterator[VideoResult]:
         """Every stored video in annotation order."""
+        return self._reading(self._video_results())
+
+    def _video_results(self) -> Iterator[VideoResult]:
         rows = self._db.execute(
             "SELECT video_id, position, path, label, status, reason, num_views, scores, decode_s, "
             "preprocess_s FROM videos ORDER BY position"
         )
         for vid, pos, path, label, status, reason, views, blob, dec, pre in rows:
+            if not (isinstance(vid, str) and type(pos) is int and isinstance(path, str)
+                    and (label is None or type(label) is int) and status in ("ok", "failed")
+                    and (blob is None or (isinstance(blob, bytes) and len(blob) % 8 == 0))):
+                raise self._malformed(vid)
             scores = np.frombuffer(blob, dtype=np.float64) if blob is not None else None
             yield VideoResult(vid, pos, path, label, status, reason, views, scores, dec, pre)
 
@@ -255,16 +316,27 @@ CREATE TABLE IF NOT EXISTS keyframes (
 
     def results(self) -> Iterator[KeyframeResult]:
         """Every stored keyframe in test-set order."""
+        return self._reading(self._keyframe_results())
+
+    def _keyframe_results(self) -> Iterator[KeyframeResult]:
         rows = self._db.execute(
             "SELECT key, position, video_id, second, status, reason, num_boxes, boxes, scores, "
             "decode_s, preprocess_s FROM keyframes ORDER BY position"
         )
         for key, pos, video, second, status, reason, count, boxes, scores, dec, pre in rows:
             ori = sc = None
+            if not (isinstance(key, str) and type(pos) is int and isinstance(video, str)
+                    and type(second) is int and status in ("ok", "failed")):
+                raise self._malformed(key)
             if status == "ok" and boxes is not None and scores is not None:
-                ori = np.frombuffer(boxes, dtype=np.float64).reshape(int(count), 4)
-                sc = np.frombuffer(scores, dtype=np.float64).reshape(int(count), -1) if count else \
-                    np.zeros((0, 0))
+                try:
+                    if type(count) is not int or count < 0:
+                        raise ValueError
+                    ori = np.frombuffer(boxes, dtype=np.float64).reshape(count, 4)
+                    sc = np.frombuffer(scores, dtype=np.float64).reshape(count, -1) if count else \
+                        np.zeros((0, 0))
+                except (TypeError, ValueError):
+                    raise self._malformed(key) from None
             yield KeyframeResult(key, pos, video, second, status, reason, ori, sc, dec, pre)
 
 

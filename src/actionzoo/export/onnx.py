@@ -10,12 +10,14 @@ need one. Rewrites that only export needs live beside this module, never in the 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import onnx
 import torch
 
 from actionzoo.errors import UsageError
+from actionzoo.fileio.atomic import atomic_path
 from actionzoo.export.adapters import for_target, roi_align_as_onnx_op
 from actionzoo.export.examples import example_inputs
 from actionzoo.zoo.registry import build_model, get_model_spec
@@ -52,7 +54,13 @@ def export_onnx(
     if dynamic_axes is None:
         dynamic_axes = {name: {0: "batch"} for name in input_names}
         dynamic_axes["scores"] = {0: "batch"}
-    tmp = out.with_name(out.name + ".partial")
+    with atomic_path(out) as tmp:  # a crash mid-export never leaves a truncated model.onnx
+        _export_to(tmp, model, example_inputs, input_names, dynamic_axes, opset, simplify)
+    return out
+
+
+def _export_to(tmp: Path, model: torch.nn.Module, example_inputs: tuple, input_names: Sequence[str],
+               dynamic_axes: dict, opset: int, simplify: bool) -> None:
     with warnings.catch_warnings(), roi_align_as_onnx_op(model):
         warnings.simplefilter("ignore")  # the exporter's deprecation and tracer chatter
         torch.onnx.export(
@@ -71,8 +79,6 @@ def export_onnx(
 
         onnx.save(onnxslim.slim(onnx.load(str(tmp))), str(tmp))
     onnx.checker.check_model(str(tmp))
-    tmp.replace(out)  # a crash mid-export never leaves a truncated model.onnx behind
-    return out
 
 
 def dynamic_axes_for(spec: ModelSpec, *, static: bool = False) -> dict[str, dict[int, str]]:
