@@ -136,13 +136,16 @@ def test_the_ava_detector_trains_and_its_loss_falls(tmp: Path) -> None:
     done = _run(["train", "slowfast_r50_ava", "--frames-dir", str(paths["frames"]), "--frame-list",
                  str(paths["frame_list"]), "--gt", str(gt), "--boxes", str(boxes), "--work-dir",
                  str(work), "--epochs", "4", "--batch-size", "2", "--lr", "0.02", "--workers", "0",
-                 "--input-size", "64", "--no-progress"])
+                 "--input-size", "64", "--no-progress", "--init", "none"])
     assert done.returncode == 0, done.stderr[-3000:]
     assert "6 training samples" in done.stdout
+    assert "init         FROM SCRATCH (--init none); the reference starts from the PySlowFast " \
+        "Kinetics-400 SlowFast, SLOWFAST_8x8_R50.pkl" in done.stdout
     losses = [r["loss"] for r in _log(work, "train")]
     assert len(losses) == 12 and np.mean(losses[-3:]) < 0.5 * np.mean(losses[:3]), losses
     ckpt = read_checkpoint(work / "last.pyth")
     assert ckpt.format is CheckpointFormat.PYSLOWFAST and ckpt.extras["epoch"] == 3
+    assert ckpt.extras["actionzoo"]["plan"]["init"].startswith("FROM SCRATCH (--init none)")
     actionzoo.build_model("slowfast_r50_ava", work / "last.pyth")
 
 

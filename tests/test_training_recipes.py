@@ -179,3 +179,41 @@ def test_imagenet_resnet_copies_into_tsm_and_inflates_into_slowfast(tmp: Path) -
     assert any("backbone.fast_path" in s for s in report.skipped)  # 1/8-wide: cannot match
     lateral = slowfast.backbone.slow_path.conv1_lateral.conv.weight
     assert lateral.abs().sum() > 0  # kept its kaiming initialisation
+
+
+@pytest.mark.parametrize("name, names", [
+    ("tsm_r50_1x1x8_sthv2", "ImageNet ResNet-50 IMAGENET1K_V1, resnet50-0676ba61.pth"),
+    ("r2plus1d_r34_8x8x1_ucf101", "r2plus1d_r34_256p_8x8x1_180e_kinetics400_rgb_20200729-aa94765e.pth"),
+    ("slowfast_r50_ava", "SLOWFAST_8x8_R50.pkl"),
+])
+def test_a_fine_tune_recipe_refuses_to_start_without_init(name: str, names: str, tmp: Path) -> None:
+    from helpers import run_cli
+
+    (tmp / "train.txt").write_text("a.mp4 0\n")
+    data = (["--frames-dir", str(tmp), "--frame-list", str(tmp / "train.txt"), "--gt",
+             str(tmp / "train.txt")] if name == "slowfast_r50_ava"
+            else ["--ann", str(tmp / "train.txt"), "--data-root", str(tmp)])
+    done = run_cli(["train", name, *data, "--work-dir", str(tmp / "w"), "--no-progress"])
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and names in lines[0] and "--init none" in lines[0], lines
+    assert not (tmp / "w").exists()  # refused before any work
+
+
+def test_init_none_says_from_scratch_and_a_scratch_recipe_says_it_matches() -> None:
+    tsm = get_model_spec("tsm_r50_1x1x8_sthv2")
+    plan = plan_training(TrainConfig(tsm.name, Path("w"), init="none"), tsm, num_classes=174,
+                         class_names=None, train_samples=480, world_size=1)
+    assert plan.init.startswith("FROM SCRATCH (--init none); the reference starts from the "
+                                "torchvision ImageNet ResNet-50")
+    assert "init         FROM SCRATCH" in plan.render() and plan.to_dict()["init"] == plan.init
+    x3d = get_model_spec("x3d_s_k400")
+    plan = plan_training(TrainConfig(x3d.name, Path("w")), x3d, num_classes=400, class_names=None,
+                         train_samples=480, world_size=1)
+    assert plan.init == "the reference initialisation: from scratch, as the reference"
+    from actionzoo.training.config import require_reference_start
+
+    require_reference_start(TrainConfig(x3d.name, Path("w")), x3d)  # X3D trains from scratch
+    with pytest.raises(UsageError, match="SLOWFAST_8x8_R50.pkl"):
+        require_reference_start(TrainConfig("slowfast_r50_ava", Path("w")),
+                                get_model_spec("slowfast_r50_ava"))

@@ -44,7 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     ava.add_argument("--excluded", help="excluded val timestamps CSV")
     weights = p.add_argument_group("weights")
     weights.add_argument("--init", help="starting weights: an official checkpoint of this model, the "
-                         "Kinetics SlowFast for the AVA detector, or an ImageNet ResNet-50 (TSM, SlowFast)")
+                         "Kinetics SlowFast for the AVA detector, or an ImageNet ResNet-50 (TSM, SlowFast); "
+                         "'none' trains from scratch where the reference starts from other weights")
     weights.add_argument("--trust-checkpoint", action="store_true",
                          help="unpickle arbitrary objects in --init (only for files from a trusted source)")
     weights.add_argument("--num-classes", type=positive, help="classifier width (re-initialised if it differs)")
@@ -81,6 +82,8 @@ def run_train(args: argparse.Namespace) -> int:
              "labelmap", "excluded", "init"]
     values = {k: v for k, v in vars(args).items() if k not in ("handler", "command", "no_progress")}
     for key in paths:
+        if key == "init" and values.get(key) == "none":
+            continue  # --init none: from scratch, on purpose (TrainConfig.init)
         if values.get(key) is not None:
             values[key] = Path(values[key])
     result = train(TrainConfig(**values, progress=not args.no_progress))

@@ -33,9 +33,11 @@ from actionzoo.zoo.recipes import (
 )
 from actionzoo.zoo.spec import ModelSpec
 
-__all__ = ["TrainConfig", "TrainPlan", "plan_training"]
+__all__ = ["TrainConfig", "TrainPlan", "plan_training", "INIT_NONE", "describe_start",
+           "require_reference_start"]
 
 AMP_MODES = ("bf16", "fp16")
+INIT_NONE = "none"
 
 
 @dataclass
@@ -62,8 +64,9 @@ class TrainConfig:
     val_gt: Path | None = None
     labelmap: Path | None = None
     excluded: Path | None = None
-    # weights
-    init: Path | None = None
+    # weights: a file, INIT_NONE ("none": from scratch, said aloud), or None (the recipe's start;
+    # refused when the reference starts from weights of another run, see TrainingRecipe.starts_from)
+    init: Path | str | None = None
     trust_checkpoint: bool = False
     num_classes: int | None = None
     resume: bool = False
@@ -124,6 +127,7 @@ class TrainPlan:
     train_samples: int
     iters_per_epoch: int
     drop_last: bool
+    init: str = ""  # what the weights start from, and how that compares with the reference
     notes: tuple[str, ...] = field(default=())
 
     def to_dict(self) -> dict[str, object]:
@@ -137,6 +141,7 @@ class TrainPlan:
         p = self
         lines = [
             f"model        {p.model} ({p.num_classes} classes); recipe {p.recipe_source}",
+            f"init         {p.init}",
             f"data         {p.train_samples} training samples; {p.pipeline.describe()}",
             f"batch        {p.batch_size} clips per step = {p.world_size} process(es) x "
             f"{p.per_process_batch}" + (f" in micro-batches of {p.micro_batch}"
@@ -155,6 +160,24 @@ class TrainPlan:
         ]
         lines += [f"note         {note}" for note in p.notes]
         return "\n".join(lines)
+
+
+def require_reference_start(config: TrainConfig, spec: ModelSpec) -> None:
+    """Refuse a run that would silently start from scratch where the reference fine-tunes."""
+    start = spec.recipe.starts_from if spec.recipe else None
+    if config.init is None and start is not None:
+        raise UsageError(f"{spec.name}: the reference starts from {start}; pass it with --init "
+                         f"FILE, or --init none to train from scratch")
+
+
+def describe_start(config: TrainConfig, spec: ModelSpec) -> str:
+    start = spec.recipe.starts_from if spec.recipe else None
+    if config.init is None or str(config.init) == INIT_NONE:
+        if start is None:
+            return "the reference initialisation: from scratch, as the reference"
+        return f"FROM SCRATCH (--init none); the reference starts from {start}"
+    return f"{config.init}" + (f" (the reference starts from {start})" if start else
+                               " (the reference trains from scratch)")
 
 
 def _describe_schedule(s: ScheduleRecipe) -> str:
@@ -273,6 +296,7 @@ def plan_training(config: TrainConfig, spec: ModelSpec, *, num_classes: int,
         train_samples=train_samples,
         iters_per_epoch=iters,
         drop_last=drop_last,
+        init=describe_start(config, spec),
         notes=tuple(notes),
     )
 

@@ -9,6 +9,7 @@ CUDA), each process reads its share of every epoch, and only global rank 0 write
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import random
@@ -37,7 +38,13 @@ from actionzoo.runtime.distributed import DistContext, init_distributed
 from actionzoo.runtime.progress import ProgressDisplay
 from actionzoo.runtime.sync_batchnorm import convert_sync_batchnorm
 from actionzoo.runtime.workers import limit_worker_threads, worker_context
-from actionzoo.training.config import TrainConfig, TrainPlan, config_dict, plan_training
+from actionzoo.training.config import (
+    TrainConfig,
+    TrainPlan,
+    config_dict,
+    plan_training,
+    require_reference_start,
+)
 from actionzoo.training.data import Batch, EpochSampler, collate
 from actionzoo.training.datasets import TrainingData, load_training_data
 from actionzoo.training.initialize import InitReport, initial_model
@@ -136,6 +143,8 @@ class _Run:
     def run(self) -> TrainResult:
         config, ctx, spec = self.config, self.ctx, self.spec
         resumed = self._check_work_dir()
+        if resumed is None:
+            require_reference_start(config, spec)  # before any work
         data: TrainingData = load_training_data(config, spec)
         plan = plan_training(config, spec, num_classes=data.num_classes,
                              class_names=data.class_names, train_samples=data.num_samples,
@@ -143,6 +152,9 @@ class _Run:
         data.build(plan, flip_pairs=spec.recipe.flip_label_pairs)
         if resumed is not None:
             _check_same_run(resumed[0], resumed[1], plan)
+            started = (resumed[1].get("plan") or {}).get("init")
+            if config.init is None and started:
+                plan = dataclasses.replace(plan, init=started)
         if ctx.is_main:
             self.work_dir.mkdir(parents=True, exist_ok=True)
             write_text_atomic(self.work_dir / "config.json", json.dumps(
@@ -165,7 +177,7 @@ class _Run:
             start_epoch, iteration, history, best = self._restore(resumed, optimizer, scaler)
             _say(ctx, f"resumed from {resumed[0]} after epoch {start_epoch} (iteration {iteration})"
                  + (f"; --init {config.init} is where this run started, not applied again"
-                    if config.init else ""))
+                    if config.init is not None else ""))
         log = RunLog(self.work_dir, enabled=ctx.is_main)
         result = TrainResult(self.work_dir, plan, None, None, start_epoch, history)
         try:

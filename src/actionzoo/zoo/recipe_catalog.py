@@ -77,7 +77,8 @@ RECIPES: dict[str, TrainingRecipe] = {
         checkpoint_every=5,
         writes=CheckpointFormat.MMACTION2,
         sync_bn=True,
-        notes="initialised from the Kinetics-400 R(2+1)D checkpoint (load_from) in the reference",
+        starts_from="the mmaction2 Kinetics-400 R(2+1)D, r2plus1d_r34_256p_8x8x1_180e_kinetics400_"
+                    "rgb_20200729-aa94765e.pth (load_from; its 400-way head is kept)",
     ),
     "tsm_r50_1x1x8_sthv2": TrainingRecipe(
         source="mmaction2@5fa8faa tsm_r50_1x1x8_50e_sthv2_rgb.py",
@@ -95,7 +96,8 @@ RECIPES: dict[str, TrainingRecipe] = {
         # Sth-V2 labels 86/87, 93/94, 166/167 name left/right (mmaction2 tools/data/sthv2/label_map.txt):
         # used when a flip is asked for (the 0.x recipe does not flip).
         flip_label_pairs=((86, 87), (93, 94), (166, 167)),
-        notes="backbone initialised from torchvision ResNet-50 IMAGENET1K_V1 in the reference",
+        starts_from="the torchvision ImageNet ResNet-50 IMAGENET1K_V1, resnet50-0676ba61.pth "
+                    "(torchvision://resnet50)",
     ),
     "slowfast_r50_8x8_k400_pyslowfast": TrainingRecipe(
         source="PySlowFast configs/Kinetics/c2/SLOWFAST_8x8_R50.yaml",
@@ -126,6 +128,7 @@ RECIPES: dict[str, TrainingRecipe] = {
         val_protocol=P.AVA_OFFICIAL,
         val_every=5,
         writes=CheckpointFormat.PYSLOWFAST,
-        notes="backbone initialised from the Kinetics-400 SLOWFAST_8x8_R50.pkl in the reference",
+        starts_from="the PySlowFast Kinetics-400 SlowFast, SLOWFAST_8x8_R50.pkl (Caffe2 pickle; "
+                    "its 400-way head is not loaded)",
     ),
 }

@@ -159,3 +159,7 @@ class TrainingRecipe:
     # (class, class) pairs whose labels swap when a clip is flipped (Something-Something V2)
     flip_label_pairs: tuple[tuple[int, int], ...] = field(default=())
     notes: str = ""
+    # The weights the reference starts from (None: it trains from scratch). A recipe that names
+    # them refuses to start without ``--init FILE`` (or ``--init none``): from scratch, a
+    # fine-tune recipe's schedule gives a model that looks trained and is not.
+    starts_from: str | None = None
