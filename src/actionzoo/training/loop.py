@@ -208,7 +208,10 @@ class _Run:
     def _wrap(self, model: nn.Module, plan: TrainPlan) -> nn.Module:
         if plan.sync_bn and self.ctx.distributed:
             model, count = convert_sync_batchnorm(model, self.device)
-            _say(self.ctx, f"sync BN: {count} BatchNorm layers normalise over the global batch")
+            local = sum(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()) - count
+            _say(self.ctx, f"sync BN: {count} BatchNorm layers normalise over the global batch"
+                 + (f"; {local} stay per process, as in the reference (so N processes are not "
+                    "exactly one)" if local else ""))
         model.to(self.device)
         if not self.ctx.distributed:
             return model
@@ -322,16 +325,18 @@ class _Run:
         return iteration + 1, mean_loss
 
     def _loss(self, plan: TrainPlan, net: nn.Module, batch: Batch) -> torch.Tensor:
-        clips = batch.clips.to(self.device, non_blocking=True)
+        # The model's own dtype: float32, or float64 where a test checks the arithmetic exactly.
+        weights = next(net.parameters()).dtype
+        clips = batch.clips.to(self.device, dtype=weights, non_blocking=True)
         dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(plan.amp or "")
         with torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None):
             if plan.loss == "bce":
-                probs = net(clips, batch.boxes.to(self.device))
+                probs = net(clips, batch.boxes.to(self.device, dtype=weights))
             else:
                 logits = net(clips)
-        if plan.loss == "bce":  # BCE on probabilities is not autocast-safe: compute it in fp32
-            return F.binary_cross_entropy(probs.float(), batch.targets.to(self.device))
-        return F.cross_entropy(logits.float(), batch.labels.to(self.device))
+        if plan.loss == "bce":  # BCE on probabilities is not autocast-safe: compute it in fp32+
+            return F.binary_cross_entropy(probs.to(weights), batch.targets.to(self.device, weights))
+        return F.cross_entropy(logits.to(weights), batch.labels.to(self.device))
 
     def _end_of_epoch(self, plan, data, net, model, optimizer, scaler, epoch, iteration, losses,
                       best, log, result) -> None:
