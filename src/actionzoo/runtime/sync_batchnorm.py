@@ -25,11 +25,15 @@ same as the plain model's.
 
 from __future__ import annotations
 
+import types
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-__all__ = ["CPUSyncBatchNorm", "convert_sync_batchnorm"]
+__all__ = ["CPUSyncBatchNorm", "convert_sync_batchnorm", "synced_forward", "synchronised_statistics"]
 
 _PLAIN = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
@@ -45,7 +49,7 @@ class _SyncBatchNormFunction(torch.autograd.Function):
     def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor, eps: float):  # type: ignore[override]
         dims = [0] + list(range(2, x.dim()))
         shape = [1, -1] + [1] * (x.dim() - 2)
-        local = torch.tensor([x.numel() / x.shape[1]], dtype=torch.float64)
+        local = torch.tensor([x.numel() / x.shape[1]], dtype=torch.float64, device=x.device)
         stats = torch.cat([local, x.sum(dims, dtype=torch.float64)])
         _all_reduce(stats)  # the count and the per-channel sums in one collective
         count, total = stats[:1], stats[1:]
@@ -85,19 +89,41 @@ class CPUSyncBatchNorm(nn.modules.batchnorm._BatchNorm):
             raise ValueError(f"expected at least 2D input, got {x.dim()}D")
 
     def forward(self, x: Tensor) -> Tensor:
-        if not self.training or not self.affine:
-            return super().forward(x)
-        y, mean, var, count = _SyncBatchNormFunction.apply(x, self.weight, self.bias, self.eps)
-        if self.track_running_stats:
-            with torch.no_grad():
-                self.num_batches_tracked += 1
-                momentum = self.momentum if self.momentum is not None else \
-                    1.0 / float(self.num_batches_tracked)
-                n = float(count.item())
-                unbiased = var * (n / max(n - 1.0, 1.0))
-                self.running_mean.mul_(1 - momentum).add_(mean.detach(), alpha=momentum)
-                self.running_var.mul_(1 - momentum).add_(unbiased.detach(), alpha=momentum)
-        return y
+        return synced_forward(self, x)
+
+
+def synced_forward(self: nn.modules.batchnorm._BatchNorm, x: Tensor) -> Tensor:
+    """A BN layer's forward with training statistics over every process (any _BatchNorm)."""
+    if not self.training or not self.affine:
+        return nn.modules.batchnorm._BatchNorm.forward(self, x)
+    y, mean, var, count = _SyncBatchNormFunction.apply(x, self.weight, self.bias, self.eps)
+    if self.track_running_stats:
+        with torch.no_grad():
+            self.num_batches_tracked += 1
+            momentum = self.momentum if self.momentum is not None else \
+                1.0 / float(self.num_batches_tracked)
+            n = float(count.item())
+            unbiased = var * (n / max(n - 1.0, 1.0))
+            self.running_mean.mul_(1 - momentum).add_(mean.detach(), alpha=momentum)
+            self.running_var.mul_(1 - momentum).add_(unbiased.detach(), alpha=momentum)
+    return y
+
+
+@contextmanager
+def synchronised_statistics(model: nn.Module) -> Iterator[None]:
+    """Within the block, every BN layer of ``model`` computes its training statistics over every
+    process (precise BN under DDP: the statistics of one process with the global batch)."""
+    patched = []
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm) and not isinstance(
+                module, (CPUSyncBatchNorm, nn.SyncBatchNorm)):
+            module.forward = types.MethodType(synced_forward, module)
+            patched.append(module)
+    try:
+        yield
+    finally:
+        for module in patched:
+            del module.forward  # the class's forward again
 
 
 def convert_sync_batchnorm(model: nn.Module, device: torch.device) -> tuple[nn.Module, int]:

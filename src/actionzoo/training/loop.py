@@ -281,14 +281,16 @@ class _Run:
               started, total, log, bar, result) -> tuple[int, float | None]:
         ctx = self.ctx
         result.skipped += batch.failed
-        for name, reason in batch.failed:
-            _say(ctx, f"skipped {name}: {reason}")
-        # Every process must take part in every step's collectives: a step runs only when no
-        # process's batch came out empty.
-        empty = torch.tensor([0.0 if len(batch) else 1.0])
-        if ctx.all_reduce_sum(empty).item() > 0:
+        for name, reason in _gathered_failures(ctx, batch.failed):
+            _say(ctx, f"unreadable {name}: {reason}")
+        # Every process must make the same collective calls (DDP's, and sync BN's once per
+        # forward): a step runs only when every process has the same number of micro-batches.
+        # Unreadable samples are replaced (training.data), so this skips only when nothing
+        # readable was found nearby.
+        if not _same_on_every_process(ctx, _chunk_count(len(batch), plan.micro_batch)):
             log.write({"kind": "skip", "epoch": epoch, "iter": iteration,
-                       "reason": "a whole batch failed to load"})
+                       "reason": "a process's batch came out short (unreadable samples)"})
+            _say(ctx, f"iteration {iteration + 1}: skipped on every process (a batch came out short)")
             return iteration + 1, None
         lr = learning_rate(plan.schedule, plan.lr, iteration, plan.iters_per_epoch)
         set_learning_rate(optimizer, lr)
@@ -345,8 +347,15 @@ class _Run:
         if plan.precise_bn_batches:
             loader = self._loader(data, plan, EpochSampler(len(data.train), seed=plan.seed + 7919,
                                                            rank=ctx.rank, world=ctx.world_size))
-            count = recompute_bn_statistics(net, loader, plan.precise_bn_batches, self.device, ctx)
-            _say(ctx, f"precise BN: statistics recomputed on {count} batches")
+            count = recompute_bn_statistics(net, loader, plan.precise_bn_batches, self.device, ctx,
+                                            micro_batch=plan.micro_batch)
+            _say(ctx, f"precise BN: statistics recomputed on {count} batches"
+                 + (" (over every process's clips)" if ctx.distributed else ""))
+        # What every process validates is what rank 0 saves (without sync BN or precise BN the
+        # processes' running statistics differ): rank 0's buffers everywhere, as mmaction2's
+        # DistEvalHook broadcasts them.
+        with torch.no_grad():
+            ctx.broadcast_buffers(model)
         epoch_loss = float(np.mean(losses)) if losses else float("nan")
         entry: dict[str, object] = {"epoch": done, "loss": epoch_loss}
         validate_now = data.has_validation and (done % plan.val_every == 0 or done == plan.epochs)
@@ -398,6 +407,21 @@ class _Run:
             result.best = save_checkpoint(self.work_dir / f"best{self.suffix}", payload)
         _say(self.ctx, f"epoch {done}/{plan.epochs}: loss {result.history[-1]['loss']:.4f}; "
                        f"wrote {last}")
+
+
+def _chunk_count(size: int, micro: int) -> int:
+    return -(-size // micro) if size else 0
+
+
+def _same_on_every_process(ctx: DistContext, value: int) -> bool:
+    """Whether ``value`` is the same non-zero number on every process (one all-reduce)."""
+    both = ctx.all_reduce_max(torch.tensor([float(value), -float(value)], dtype=torch.float64))
+    return both[0].item() == -both[1].item() and value > 0
+
+
+def _gathered_failures(ctx: DistContext, failed: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Every process's unreadable samples, for rank 0 to name (one small gather per step)."""
+    return [item for part in ctx.all_gather_object(failed) for item in part]
 
 
 class _null:
