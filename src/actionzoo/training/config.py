@@ -79,6 +79,8 @@ class TrainConfig:
     flip: float | None = None
     val_every: int | None = None
     checkpoint_every: int | None = None
+    checkpoint_steps: int | None = None  # rewrite last.* every N optimizer steps (mid-epoch)
+    checkpoint_minutes: float | None = None  # ...and/or every M minutes
     precise_bn_batches: int | None = None
     sync_bn: bool = False
     # execution
@@ -127,6 +129,7 @@ class TrainPlan:
     train_samples: int
     iters_per_epoch: int
     drop_last: bool
+    checkpoint_within: str = ""  # mid-epoch rewrites of last.*: "every N steps / M minutes"
     init: str = ""  # what the weights start from, and how that compares with the reference
     notes: tuple[str, ...] = field(default=())
 
@@ -155,7 +158,8 @@ class TrainPlan:
             f"{'on' if p.sync_bn else 'off'}, precise BN {p.precise_bn_batches or 'off'}",
             f"validation   every {p.val_every} epochs with {p.val_protocol.describe()}",
             f"checkpoints  {p.checkpoint_format} container, epoch_N every {p.checkpoint_every}, "
-            f"last and best always",
+            f"last and best always" + (f"; last also {p.checkpoint_within}" if p.checkpoint_within
+                                       else ""),
             f"run          seed {p.seed}, deterministic {p.deterministic}, device {p.device}",
         ]
         lines += [f"note         {note}" for note in p.notes]
@@ -297,6 +301,9 @@ def plan_training(config: TrainConfig, spec: ModelSpec, *, num_classes: int,
         iters_per_epoch=iters,
         drop_last=drop_last,
         init=describe_start(config, spec),
+        checkpoint_within=" and ".join(
+            ([f"every {config.checkpoint_steps} steps"] if config.checkpoint_steps else [])
+            + ([f"every {config.checkpoint_minutes:g} minutes"] if config.checkpoint_minutes else [])),
         notes=tuple(notes),
     )
 

@@ -112,8 +112,11 @@ class EpochSampler(torch.utils.data.Sampler[int]):
         self.size, self.seed, self.rank, self.world, self.shuffle = size, seed, rank, world, shuffle
         self.epoch = 0
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+    skip = 0
+
+    def set_epoch(self, epoch: int, *, skip: int = 0) -> None:
+        """Go to ``epoch``, leaving out its first ``skip`` indices (resuming mid-epoch)."""
+        self.epoch, self.skip = epoch, skip
 
     def order(self) -> list[int]:
         if self.shuffle:
@@ -123,13 +126,13 @@ class EpochSampler(torch.utils.data.Sampler[int]):
             order = list(range(self.size))
         padded = (-len(order)) % self.world
         order += order[:padded]
-        return order[self.rank :: self.world]
+        return order[self.rank :: self.world][self.skip :]
 
     def __iter__(self) -> Iterator[int]:
         return iter(self.order())
 
     def __len__(self) -> int:
-        return (self.size + self.world - 1) // self.world
+        return max((self.size + self.world - 1) // self.world - self.skip, 0)
 
 
 class _SeededDataset(torch.utils.data.Dataset):

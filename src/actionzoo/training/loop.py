@@ -106,6 +106,7 @@ class _Run:
             require_usable_on_cpu(config.amp, "--amp")
         self.work_dir = Path(config.work_dir)
         self.suffix = SUFFIX[self.spec.recipe.writes]
+        self._within: dict | None = None  # set when resuming from a mid-epoch checkpoint
 
     def _device(self) -> torch.device:
         name = self.config.device
@@ -175,7 +176,9 @@ class _Run:
         start_epoch, iteration, history, best = 0, 0, [], None
         if resumed is not None:
             start_epoch, iteration, history, best = self._restore(resumed, optimizer, scaler)
-            _say(ctx, f"resumed from {resumed[0]} after epoch {start_epoch} (iteration {iteration})"
+            where = (f"in epoch {start_epoch + 1} after step {self._within['steps']}"
+                     if self._within else f"after epoch {start_epoch}")
+            _say(ctx, f"resumed from {resumed[0]} {where} (iteration {iteration})"
                  + (f"; --init {config.init} is where this run started, not applied again"
                     if config.init is not None else ""))
         log = RunLog(self.work_dir, enabled=ctx.is_main)
@@ -233,6 +236,13 @@ class _Run:
             np.random.set_state(tuple(rng["numpy"]))
         if "torch" in rng:
             torch.set_rng_state(rng["torch"])
+        within = ours.get("within_epoch")
+        if within:  # a mid-epoch checkpoint: where in the epoch, and each process's generator
+            if int(within["world_size"]) != self.ctx.world_size:
+                raise UsageError(f"{path}: was written mid-epoch by {within['world_size']} "
+                                 f"process(es); resume it with as many (this run has "
+                                 f"{self.ctx.world_size})")
+            self._within = within
         return int(ours["epochs_done"]), int(ours["iteration"]), list(ours.get("history", [])), \
             ours.get("best")
 
@@ -257,25 +267,58 @@ class _Run:
         params = [p for p in model.parameters() if p.requires_grad]
         with ProgressDisplay(total - iteration, f"train {self.spec.name}", "steps",
                              enabled=self.config.progress and ctx.is_main) as bar:
+            saved_at = time.monotonic()
             for epoch in range(start_epoch, plan.epochs):
-                sampler.set_epoch(epoch)
+                within, self._within = self._within, None
+                done_in_epoch = int(within["steps"]) if within else 0
+                # the sampler position: this epoch's order without the batches already trained on
+                sampler.set_epoch(epoch, skip=done_in_epoch * plan.per_process_batch)
                 data.train.set_epoch(epoch)
                 # Dropout and anything else drawing on torch's generator: a function of the epoch,
                 # so a resumed epoch draws what the uninterrupted one drew.
                 torch.manual_seed(plan.seed * 1000003 + epoch * 1009 + ctx.rank)
                 net.train()
-                losses = []
+                losses = list(within["losses"]) if within else []
+                batches = iter(loader)  # draws the loader's base seed from torch's generator
+                if within:  # ...and then the generator as it was at the checkpoint
+                    torch.set_rng_state(within["torch_rng"][ctx.rank])
                 started = time.perf_counter()
-                for batch, wait in _timed(iter(loader)):
+                for batch, wait in _timed(batches):
                     iteration, loss = self._step(plan, net, optimizer, scaler, params, batch,
                                                  iteration, epoch, wait, started, total, log, bar,
                                                  result)
+                    done_in_epoch += 1
                     if loss is not None:
                         losses.append(loss)
+                    if done_in_epoch < plan.iters_per_epoch and self._checkpoint_due(iteration, saved_at):
+                        self._save_within(plan, model, optimizer, scaler, epoch, iteration,
+                                          done_in_epoch, losses, best, result)
+                        saved_at = time.monotonic()
                     started = time.perf_counter()
                 self._end_of_epoch(plan, data, net, model, optimizer, scaler, epoch, iteration,
                                    losses, best, log, result)
                 best = result.history[-1].get("best") if result.history else best
+
+    def _checkpoint_due(self, iteration: int, saved_at: float) -> bool:
+        """Whether to rewrite last.* now; the same answer on every process (they all take part)."""
+        steps, minutes = self.config.checkpoint_steps, self.config.checkpoint_minutes
+        due = bool(steps and iteration % steps == 0)
+        if minutes:
+            late = torch.tensor([1.0 if time.monotonic() - saved_at >= 60 * minutes else 0.0])
+            due = due or self.ctx.all_reduce_max(late).item() > 0  # rank clocks differ
+        return due
+
+    def _save_within(self, plan, model, optimizer, scaler, epoch, iteration, steps, losses, best,
+                     result) -> None:
+        """last.* mid-epoch: what --resume needs to go on from the next batch, with no step done
+        twice and the weights an uninterrupted run would reach."""
+        within = {"steps": steps, "losses": list(losses), "world_size": self.ctx.world_size,
+                  "torch_rng": self.ctx.all_gather_object(torch.get_rng_state())}
+        if self.ctx.is_main:
+            self._write(plan, model, optimizer, scaler, epoch, iteration, result, best, within)
+            _say(self.ctx, f"iteration {iteration}: wrote {self.work_dir / f'last{self.suffix}'} "
+                           f"(epoch {epoch + 1}, step {steps}/{plan.iters_per_epoch})")
+        self.ctx.barrier()
 
     def _step(self, plan, net, optimizer, scaler, params, batch: Batch, iteration, epoch, wait,
               started, total, log, bar, result) -> tuple[int, float | None]:
@@ -381,6 +424,19 @@ class _Run:
         ctx.barrier()
 
     def _save(self, plan, model, optimizer, scaler, done, iteration, result, best, *, is_best) -> None:
+        payload = self._write(plan, model, optimizer, scaler, done, iteration, result, best, None)
+        last = self.work_dir / f"last{self.suffix}"
+        result.last = last
+        if done % plan.checkpoint_every == 0 or done == plan.epochs:
+            save_checkpoint(self.work_dir / f"epoch_{done}{self.suffix}", payload)
+        if is_best:
+            result.best = save_checkpoint(self.work_dir / f"best{self.suffix}", payload)
+        _say(self.ctx, f"epoch {done}/{plan.epochs}: loss {result.history[-1]['loss']:.4f}; "
+                       f"wrote {last}")
+
+    def _write(self, plan, model, optimizer, scaler, done, iteration, result, best,
+               within: dict | None) -> dict:
+        """Write last.* (atomically: a kill leaves the previous one) and return its payload."""
         ours = {
             "model": self.spec.name,
             "num_classes": plan.num_classes,
@@ -394,19 +450,14 @@ class _Run:
             "sampler_epoch": done,
             "history": result.history,
             "best": best,
+            "within_epoch": within,  # None at an epoch's end
         }
         payload = checkpoint_payload(
             CheckpointFormat(plan.checkpoint_format), model.state_dict(), optimizer.state_dict(),
             epochs_done=done, iteration=iteration, seed=plan.seed, config=ours["plan"], ours=ours,
             scaler=ours["scaler"])
-        last = save_checkpoint(self.work_dir / f"last{self.suffix}", payload)
-        result.last = last
-        if done % plan.checkpoint_every == 0 or done == plan.epochs:
-            save_checkpoint(self.work_dir / f"epoch_{done}{self.suffix}", payload)
-        if is_best:
-            result.best = save_checkpoint(self.work_dir / f"best{self.suffix}", payload)
-        _say(self.ctx, f"epoch {done}/{plan.epochs}: loss {result.history[-1]['loss']:.4f}; "
-                       f"wrote {last}")
+        save_checkpoint(self.work_dir / f"last{self.suffix}", payload)
+        return payload
 
 
 def _chunk_count(size: int, micro: int) -> int:
