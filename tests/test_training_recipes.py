@@ -217,3 +217,14 @@ def test_init_none_says_from_scratch_and_a_scratch_recipe_says_it_matches() -> N
     with pytest.raises(UsageError, match="SLOWFAST_8x8_R50.pkl"):
         require_reference_start(TrainConfig("slowfast_r50_ava", Path("w")),
                                 get_model_spec("slowfast_r50_ava"))
+
+
+def test_models_verbose_prints_each_recipe_and_what_it_starts_from(capsys) -> None:
+    from actionzoo.cli.main import main
+
+    assert main(["models", "-v"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("  recipe      ") == len(actionzoo.list_models())
+    assert "starts from the PySlowFast Kinetics-400 SlowFast, SLOWFAST_8x8_R50.pkl" in out
+    assert "starts from scratch (the reference initialisation)" in out  # X3D, SlowFast K400
+    assert "batch       2048 clips per step (global); SGD lr 1.6 for batch 2048" in out
