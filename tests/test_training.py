@@ -48,6 +48,8 @@ def test_training_learns_the_classes_and_writes_reference_checkpoints(trained_sl
     assert "batch        8 clips per step = 1 process(es) x 8" in done.stdout
     assert "schedule scaled to 6 of the recipe's 256 epochs: warm-up 34 -> 0.797 epochs" in done.stdout
     assert "unreadable videos/corrupt.mp4:" in done.stdout  # named, replaced, the epoch went on
+    # precise BN on checkpoint (4) and validation (3, 6) epochs only, as PySlowFast runs it
+    assert done.stdout.count("precise BN: statistics recomputed") == 3
     val = _log(work, "val")
     assert [v["epoch"] for v in val] == [3, 6]
     assert val[-1]["value"] >= 0.9, val  # held-out videos, 4 classes: chance is 0.25

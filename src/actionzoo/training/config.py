@@ -28,6 +28,7 @@ from actionzoo.zoo.protocols import Protocol
 from actionzoo.zoo.recipes import (
     AvaTrainPipeline,
     MMAction2TrainPipeline,
+    PySlowFastTrainPipeline,
     ScheduleRecipe,
     TrainPipeline,
 )
@@ -155,7 +156,9 @@ class TrainPlan:
             f"{p.grad_clip if p.grad_clip else 'none'}",
             f"schedule     {_describe_schedule(p.schedule)}",
             f"model opts   dropout {p.dropout:g}, loss {p.loss}, amp {p.amp or 'off'}, sync BN "
-            f"{'on' if p.sync_bn else 'off'}, precise BN {p.precise_bn_batches or 'off'}",
+            f"{'on' if p.sync_bn else 'off'}, precise BN "
+            + (f"{p.precise_bn_batches} batches on checkpoint and validation epochs"
+               if p.precise_bn_batches else "off") + f", drop last partial batch {p.drop_last}",
             f"validation   every {p.val_every} epochs with {p.val_protocol.describe()}",
             f"checkpoints  {p.checkpoint_format} container, epoch_N every {p.checkpoint_every}, "
             f"last and best always" + (f"; last also {p.checkpoint_within}" if p.checkpoint_within
@@ -259,13 +262,24 @@ def plan_training(config: TrainConfig, spec: ModelSpec, *, num_classes: int,
                      "the same thing there")
         sync_bn = False
     pipeline, val = _sized(recipe.pipeline, recipe.val_protocol, config.input_size, config.flip, spec)
-    drop_last = isinstance(pipeline, AvaTrainPipeline)  # PySlowFast's AVA loader drops the tail
+    # PySlowFast's train loaders drop the last partial batch (slowfast/datasets/loader.py
+    # ``drop_last = split in ["train"]``); mmaction2 0.x keeps it.
+    drop_last = isinstance(pipeline, (AvaTrainPipeline, PySlowFastTrainPipeline))
     share = -(-train_samples // world_size)
     iters = share // per_process if drop_last else -(-share // per_process)
     if iters < 1:
         raise UsageError(f"{train_samples} training samples give no full step of {batch} clips")
     if num_classes != spec.num_classes:
         notes.append(f"{num_classes} classes instead of the recipe's {spec.num_classes}")
+    notes += list(recipe.plan_notes)
+    bn_batch = micro * (world_size if sync_bn else 1)
+    if recipe.bn_batch and bn_batch != recipe.bn_batch:
+        notes.append(f"BN normalises over {bn_batch} clips per forward "
+                     f"({'all processes x ' if sync_bn else ''}{micro} per micro-batch); the "
+                     f"reference over {recipe.bn_batch} per device: BN statistics differ from it")
+    if isinstance(pipeline, AvaTrainPipeline) and config.boxes is None:
+        notes.append("training boxes: ground truth only (no --boxes); the reference also trains on "
+                     f"detector boxes with score >= {pipeline.box_score_threshold:g}")
     return TrainPlan(
         model=spec.name,
         recipe_source=recipe.source,

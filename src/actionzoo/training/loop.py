@@ -387,7 +387,10 @@ class _Run:
                       best, log, result) -> None:
         ctx = self.ctx
         done = epoch + 1
-        if plan.precise_bn_batches:
+        # PySlowFast recomputes them on checkpoint and eval epochs only (tools/train_net.py:
+        # ``is_checkpoint_epoch or is_eval_epoch``): 30 runs for X3D's 300 epochs, not 300.
+        if plan.precise_bn_batches and (done % plan.checkpoint_every == 0
+                                        or done % plan.val_every == 0 or done == plan.epochs):
             loader = self._loader(data, plan, EpochSampler(len(data.train), seed=plan.seed + 7919,
                                                            rank=ctx.rank, world=ctx.world_size))
             count = recompute_bn_statistics(net, loader, plan.precise_bn_batches, self.device, ctx,
