@@ -82,6 +82,7 @@ def test_kill_9_at_random_points_then_resume_gives_bit_identical_weights(train_v
     assert lrs == full_lrs
 
 
+@pytest.mark.slow
 def test_a_mid_epoch_checkpoint_refuses_another_process_count(train_videos: Path, tmp: Path) -> None:
     args = ["train", MODEL, "--ann", str(train_videos / "small.txt"), "--data-root",
             str(train_videos), "--num-classes", "4", "--epochs", "1", "--batch-size", "2",

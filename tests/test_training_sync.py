@@ -91,6 +91,7 @@ def _worker(out: Path, *args: str, torchrun: int = 0) -> dict:
     return torch.load(out)
 
 
+@pytest.mark.slow
 def test_precise_bn_over_two_processes_equals_one_and_every_rank_gets_rank_0s_buffers(tmp: Path) -> None:
     one = _worker(tmp / "one.pt")
     two = _worker(tmp / "two.pt", torchrun=2)
@@ -100,6 +101,7 @@ def test_precise_bn_over_two_processes_equals_one_and_every_rank_gets_rank_0s_bu
     assert two["ranks_equal"]  # validation on every rank sees the buffers rank 0 saves
 
 
+@pytest.mark.slow
 def test_precise_bn_forwards_in_micro_batches(tmp: Path) -> None:
     whole = _worker(tmp / "whole.pt")
     micro = _worker(tmp / "micro.pt", "1")
