@@ -156,7 +156,7 @@ CLI_ENTRY_POINTS: dict[str, Callable[[Path, Path], list[str]]] = {
     "train --init": lambda ckpt, tmp: ["train", "x3d_s_k400", "--init", str(ckpt),
                                        "--ann", str(_tiny_video_list(tmp)[0]), "--data-root",
                                        str(tmp), "--work-dir", str(tmp / "work"), "--workers", "0",
-                                       "--no-progress"],
+                                       "--batch-size", "1", "--no-progress"],
 }
 
 

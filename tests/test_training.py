@@ -47,7 +47,9 @@ def test_training_learns_the_classes_and_writes_reference_checkpoints(trained_sl
     assert done.returncode == 0, done.stderr[-3000:]
     assert "batch        8 clips per step = 1 process(es) x 8" in done.stdout
     assert "schedule scaled to 6 of the recipe's 256 epochs: warm-up 34 -> 0.797 epochs" in done.stdout
-    assert "skipped videos/corrupt.mp4:" in done.stdout  # named, and the epoch went on
+    assert "unreadable videos/corrupt.mp4:" in done.stdout  # named, replaced, the epoch went on
+    # precise BN on checkpoint (4) and validation (3, 6) epochs only, as PySlowFast runs it
+    assert done.stdout.count("precise BN: statistics recomputed") == 3
     val = _log(work, "val")
     assert [v["epoch"] for v in val] == [3, 6]
     assert val[-1]["value"] >= 0.9, val  # held-out videos, 4 classes: chance is 0.25
@@ -136,13 +138,16 @@ def test_the_ava_detector_trains_and_its_loss_falls(tmp: Path) -> None:
     done = _run(["train", "slowfast_r50_ava", "--frames-dir", str(paths["frames"]), "--frame-list",
                  str(paths["frame_list"]), "--gt", str(gt), "--boxes", str(boxes), "--work-dir",
                  str(work), "--epochs", "4", "--batch-size", "2", "--lr", "0.02", "--workers", "0",
-                 "--input-size", "64", "--no-progress"])
+                 "--input-size", "64", "--no-progress", "--init", "none"])
     assert done.returncode == 0, done.stderr[-3000:]
     assert "6 training samples" in done.stdout
+    assert "init         FROM SCRATCH (--init none); the reference starts from the PySlowFast " \
+        "Kinetics-400 SlowFast, SLOWFAST_8x8_R50.pkl" in done.stdout
     losses = [r["loss"] for r in _log(work, "train")]
     assert len(losses) == 12 and np.mean(losses[-3:]) < 0.5 * np.mean(losses[:3]), losses
     ckpt = read_checkpoint(work / "last.pyth")
     assert ckpt.format is CheckpointFormat.PYSLOWFAST and ckpt.extras["epoch"] == 3
+    assert ckpt.extras["actionzoo"]["plan"]["init"].startswith("FROM SCRATCH (--init none)")
     actionzoo.build_model("slowfast_r50_ava", work / "last.pyth")
 
 

@@ -179,3 +179,94 @@ def test_imagenet_resnet_copies_into_tsm_and_inflates_into_slowfast(tmp: Path) -
     assert any("backbone.fast_path" in s for s in report.skipped)  # 1/8-wide: cannot match
     lateral = slowfast.backbone.slow_path.conv1_lateral.conv.weight
     assert lateral.abs().sum() > 0  # kept its kaiming initialisation
+
+
+@pytest.mark.parametrize("name, names", [
+    ("tsm_r50_1x1x8_sthv2", "ImageNet ResNet-50 IMAGENET1K_V1, resnet50-0676ba61.pth"),
+    ("r2plus1d_r34_8x8x1_ucf101", "r2plus1d_r34_256p_8x8x1_180e_kinetics400_rgb_20200729-aa94765e.pth"),
+    ("slowfast_r50_ava", "SLOWFAST_8x8_R50.pkl"),
+])
+def test_a_fine_tune_recipe_refuses_to_start_without_init(name: str, names: str, tmp: Path) -> None:
+    from helpers import run_cli
+
+    (tmp / "train.txt").write_text("a.mp4 0\n")
+    data = (["--frames-dir", str(tmp), "--frame-list", str(tmp / "train.txt"), "--gt",
+             str(tmp / "train.txt")] if name == "slowfast_r50_ava"
+            else ["--ann", str(tmp / "train.txt"), "--data-root", str(tmp)])
+    done = run_cli(["train", name, *data, "--work-dir", str(tmp / "w"), "--no-progress"])
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and names in lines[0] and "--init none" in lines[0], lines
+    assert not (tmp / "w").exists()  # refused before any work
+
+
+def test_init_none_says_from_scratch_and_a_scratch_recipe_says_it_matches() -> None:
+    tsm = get_model_spec("tsm_r50_1x1x8_sthv2")
+    plan = plan_training(TrainConfig(tsm.name, Path("w"), init="none"), tsm, num_classes=174,
+                         class_names=None, train_samples=480, world_size=1)
+    assert plan.init.startswith("FROM SCRATCH (--init none); the reference starts from the "
+                                "torchvision ImageNet ResNet-50")
+    assert "init         FROM SCRATCH" in plan.render() and plan.to_dict()["init"] == plan.init
+    x3d = get_model_spec("x3d_s_k400")
+    plan = plan_training(TrainConfig(x3d.name, Path("w"), batch_size=8), x3d, num_classes=400,
+                         class_names=None,
+                         train_samples=480, world_size=1)
+    assert plan.init == "the reference initialisation: from scratch, as the reference"
+    from actionzoo.training.config import require_reference_start
+
+    require_reference_start(TrainConfig(x3d.name, Path("w")), x3d)  # X3D trains from scratch
+    with pytest.raises(UsageError, match="SLOWFAST_8x8_R50.pkl"):
+        require_reference_start(TrainConfig("slowfast_r50_ava", Path("w")),
+                                get_model_spec("slowfast_r50_ava"))
+
+
+def test_models_verbose_prints_each_recipe_and_what_it_starts_from(capsys) -> None:
+    from actionzoo.cli.main import main
+
+    assert main(["models", "-v"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("  recipe      ") == len(actionzoo.list_models())
+    assert "starts from the PySlowFast Kinetics-400 SlowFast, SLOWFAST_8x8_R50.pkl" in out
+    assert "starts from scratch (the reference initialisation)" in out  # X3D, SlowFast K400
+    assert "batch       2048 clips per step (global); SGD lr 1.6 for batch 2048" in out
+
+
+def test_plans_state_what_differs_from_the_reference() -> None:
+    def plan(name: str, **flags):
+        spec = get_model_spec(name)
+        config = TrainConfig(name, Path("w"), init="none", **flags)
+        return plan_training(config, spec, num_classes=spec.num_classes, class_names=None,
+                             train_samples=100, world_size=1)
+
+    x3d = plan("x3d_s_k400", batch_size=8)
+    assert x3d.drop_last and x3d.iters_per_epoch == 12  # PySlowFast drops the partial batch
+    assert any("BN normalises over 8 clips per forward" in n and "over 16 per device" in n
+               for n in x3d.notes)
+    assert "decoded at short side 182" in x3d.pipeline.describe()
+    assert "precise BN 200 batches on checkpoint and validation epochs" in x3d.render()
+    assert not plan("slowfast_r50_8x8x1_k400", batch_size=8).drop_last  # mmaction2 keeps it
+    r21d = " ".join(plan("r2plus1d_r34_8x8x1_ucf101").notes)
+    assert "batch 128 = 8 devices x 16 is an ASSUMPTION" in r21d and "400-way fc" in r21d
+    ava = " ".join(plan("slowfast_r50_ava", batch_size=64).notes)
+    assert "ground truth only (no --boxes)" in ava and "sec % 4 == 0" in ava
+
+
+def test_x3d_frames_are_shrunk_to_short_side_182_before_the_jitter() -> None:
+    import numpy as np
+
+    from actionzoo.data.train_clips import _decoded_at_short_side
+
+    frames = np.random.default_rng(0).integers(0, 256, (2, 240, 320, 3), dtype=np.uint8)
+    small = _decoded_at_short_side(frames, 182)
+    assert small.shape == (2, 182, 243, 3) and small.dtype == np.uint8
+
+
+def test_sync_bn_leaves_r2plus1d_inner_bn_per_process() -> None:
+    from actionzoo.runtime.sync_batchnorm import CPUSyncBatchNorm, convert_sync_batchnorm
+
+    model = get_model_spec("r2plus1d_r34_8x8x1_ucf101").builder(101).double()
+    model, count = convert_sync_batchnorm(model, torch.device("cpu"))
+    inner = [m for n, m in model.named_modules() if n.endswith("bn_s")]
+    assert inner and all(type(m) is torch.nn.BatchNorm3d for m in inner)
+    synced = [m for m in model.modules() if isinstance(m, CPUSyncBatchNorm)]
+    assert len(synced) == count > 0 and all(m.weight.dtype == torch.float64 for m in synced)

@@ -35,6 +35,7 @@ from actionzoo.export.onnx import export_model, verification_shapes
 from actionzoo.export.verify import verify_engine
 from actionzoo.fileio.atomic import write_text_atomic
 from actionzoo.training import TrainConfig, train
+from actionzoo.training.config import INIT_NONE
 from actionzoo.training.initialize import initial_model
 from actionzoo.zoo.recipes import MMAction2TrainPipeline
 from actionzoo.zoo.registry import build_model, get_model_spec
@@ -76,6 +77,8 @@ def run_demo(
     out.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(out / "train", ignore_errors=True)  # the demo's own run, redone each time
     start = f"fine-tuning {checkpoint}" if checkpoint else "the reference initialisation"
+    if not checkpoint and spec.recipe.starts_from:  # a demo on synthetic classes: scratch, said aloud
+        start += f" (from scratch; the reference starts from {spec.recipe.starts_from})"
     _say(f"actionzoo demo: {spec.name}, trained on synthetic classes from {start}\n")
 
     _say("1. writing synthetic labelled videos (a training set and a held-out set)")
@@ -90,7 +93,7 @@ def run_demo(
     config = TrainConfig(
         spec.name, out / "train", ann=train_set.annotation, data_root=data,
         val_ann=held.annotation, class_names=train_set.class_names, num_classes=NUM_CLASSES,
-        init=Path(checkpoint) if checkpoint else None, trust_checkpoint=trusted, epochs=epochs,
+        init=Path(checkpoint) if checkpoint else INIT_NONE, trust_checkpoint=trusted, epochs=epochs,
         batch_size=8, workers=1, input_size=64 if adaptive else None,
         lr=0.003 if adaptive else None, precise_bn_batches=4, val_every=max(1, epochs // 2),
     )

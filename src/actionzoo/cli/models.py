@@ -30,7 +30,30 @@ def _verbose(spec) -> list[str]:
         top5 = f"{acc.top5:.2f}" if acc.top5 is not None else "–"
         lines.append(f"  accuracy    {acc.metric} {acc.top1:.2f} top-5 {top5} ({acc.protocol}; "
                      f"{acc.data}; {acc.source})")
-    return lines
+    return lines + _recipe(spec)
+
+
+def _recipe(spec) -> list[str]:
+    """The training recipe, as ``actionzoo train`` applies it before any flag."""
+    r = spec.recipe
+    if r is None:
+        return ["  recipe      none"]
+    o, s = r.optimizer, r.schedule
+    shape = "cosine" if s.policy == "cosine" else f"steps at {list(s.steps)} x {list(s.step_factors)}"
+    warm = f", warm-up {s.warmup_epochs:g} epochs" if s.warmup_epochs else ""
+    return [
+        f"  recipe      {r.source}",
+        f"  starts from {r.starts_from or 'scratch (the reference initialisation)'}",
+        f"  train data  {r.pipeline.describe()}",
+        f"  batch       {r.batch_size} clips per step (global); SGD lr {o.lr:g} for batch "
+        f"{o.reference_batch}, momentum {o.momentum}, nesterov {o.nesterov}, weight decay "
+        f"{o.weight_decay:g} ({o.groups} groups), grad clip {o.grad_clip or 'none'}",
+        f"  schedule    {shape} over {s.epochs} epochs ({s.style}){warm}",
+        f"  regularise  dropout {r.dropout:g}, loss {r.loss}, sync BN {'on' if r.sync_bn else 'off'}, "
+        f"precise BN {r.precise_bn_batches or 'off'}",
+        f"  validation  every {r.val_every} epochs: {r.val_protocol.describe()}",
+        f"  writes      {r.writes} checkpoints, epoch_N every {r.checkpoint_every}",
+    ]
 
 
 def run(args: argparse.Namespace) -> int:

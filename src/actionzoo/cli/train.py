@@ -21,6 +21,13 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train or fine-tune a model by its reference recipe (torchrun for many processes)")
     p.add_argument("model")
@@ -44,7 +51,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     ava.add_argument("--excluded", help="excluded val timestamps CSV")
     weights = p.add_argument_group("weights")
     weights.add_argument("--init", help="starting weights: an official checkpoint of this model, the "
-                         "Kinetics SlowFast for the AVA detector, or an ImageNet ResNet-50 (TSM, SlowFast)")
+                         "Kinetics SlowFast for the AVA detector, or an ImageNet ResNet-50 (TSM, SlowFast); "
+                         "'none' trains from scratch where the reference starts from other weights")
     weights.add_argument("--trust-checkpoint", action="store_true",
                          help="unpickle arbitrary objects in --init (only for files from a trusted source)")
     weights.add_argument("--num-classes", type=positive, help="classifier width (re-initialised if it differs)")
@@ -59,6 +67,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     recipe.add_argument("--flip", type=_fraction, help="horizontal flip probability (labels of flip pairs swap)")
     recipe.add_argument("--val-every", type=positive, help="epochs between validations")
     recipe.add_argument("--checkpoint-every", type=positive, help="epochs between epoch_N checkpoints")
+    recipe.add_argument("--checkpoint-steps", type=positive,
+                        help="also rewrite last.* every N optimizer steps, mid-epoch (--resume goes on from there)")
+    recipe.add_argument("--checkpoint-minutes", type=_positive_float,
+                        help="also rewrite last.* every M minutes, mid-epoch")
     recipe.add_argument("--precise-bn", type=non_negative, dest="precise_bn_batches",
                         help="batches for recomputing BN statistics before eval/save (0: off)")
     recipe.add_argument("--sync-bn", action="store_true", help="BN over the global batch (several processes)")
@@ -81,6 +93,8 @@ def run_train(args: argparse.Namespace) -> int:
              "labelmap", "excluded", "init"]
     values = {k: v for k, v in vars(args).items() if k not in ("handler", "command", "no_progress")}
     for key in paths:
+        if key == "init" and values.get(key) == "none":
+            continue  # --init none: from scratch, on purpose (TrainConfig.init)
         if values.get(key) is not None:
             values[key] = Path(values[key])
     result = train(TrainConfig(**values, progress=not args.no_progress))

@@ -167,10 +167,29 @@ def pyslowfast_train_indices(total: int, fps: float, pipeline: PySlowFastTrainPi
     return torch.clamp(index, 0, total - 1).long().numpy()
 
 
+def _decoded_at_short_side(frames: np.ndarray, short: int) -> np.ndarray:
+    """uint8 ``(T, H, W, 3)`` as a decoder asked for ``video_min_dimension=short`` returns them:
+    bilinearly resized (aspect kept) and rounded back to uint8. torchvision's video reader scales
+    inside FFmpeg (swscale); its exact filter is not reproduced here, only the size and the
+    rounding to 8 bits, which is what makes the later jitter resample a smaller image."""
+    _, height, width, _ = frames.shape
+    if min(height, width) == short:
+        return frames
+    if height <= width:
+        size = (short, max(1, round(width * short / height)))
+    else:
+        size = (max(1, round(height * short / width)), short)
+    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
+    x = torch.nn.functional.interpolate(x, size=size, mode="bilinear", align_corners=False)
+    return x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
 def pyslowfast_train_clip(frames: np.ndarray, pipeline: PySlowFastTrainPipeline,
                           rng: np.random.Generator, size: int | None = None) -> torch.Tensor:
     """uint8 RGB ``(T, H, W, 3)`` -> float32 ``(3, T, crop, crop)``: normalise, jittered short
     side (``size`` forces one), random crop, flip."""
+    if pipeline.decode_short_side:
+        frames = _decoded_at_short_side(frames, pipeline.decode_short_side)
     normed = pyslowfast_normalize(torch.from_numpy(np.ascontiguousarray(frames)), pipeline.mean,
                                   pipeline.std)
     low, high = pipeline.jitter

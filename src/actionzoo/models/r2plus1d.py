@@ -49,6 +49,10 @@ def conv2plus1d_mid_channels(in_channels: int, out_channels: int, kernel_size: S
 class Conv2plus1d(nn.Module):
     """(2+1)D factorised conv: ``conv_t(relu(bn_s(conv_s(x))))``; space is strided in conv_s, time in conv_t."""
 
+    # mmaction2@acce52d ``Conv2plus1d`` builds ``bn_s`` as a plain BatchNorm3d whatever the
+    # norm_cfg, so under the UCF-101 recipe's SyncBN it stays per-device: --sync-bn leaves it too.
+    sync_bn = False
+
     def __init__(
         self, in_channels: int, out_channels: int, kernel_size: Size3d, stride: Size3d = 1, padding: Size3d = 0
     ) -> None:

@@ -57,13 +57,13 @@ class DistContext:
         dist.broadcast_object_list(box, src=0)
         return box[0]
 
-    def _reduce(self, tensor: torch.Tensor) -> torch.Tensor:
+    def _reduce(self, tensor: torch.Tensor, op=None) -> torch.Tensor:
         if not self.distributed:
             return tensor
         # NCCL reduces CUDA tensors only; gloo takes CPU tensors.
         device = torch.device("cuda", self.local_rank) if self.backend == "nccl" else tensor.device
         moved = tensor.to(device)
-        dist.all_reduce(moved, op=dist.ReduceOp.SUM)
+        dist.all_reduce(moved, op=dist.ReduceOp.SUM if op is None else op)
         tensor.copy_(moved.to(tensor.device))
         return tensor
 
@@ -77,6 +77,21 @@ class DistContext:
     def all_reduce_sum(self, tensor: torch.Tensor) -> torch.Tensor:
         """In place: the sum of ``tensor`` over ranks."""
         return self._reduce(tensor)
+
+    def all_reduce_max(self, tensor: torch.Tensor) -> torch.Tensor:
+        """In place: the element-wise maximum of ``tensor`` over ranks."""
+        return self._reduce(tensor, dist.ReduceOp.MAX)
+
+    def broadcast_buffers(self, module: torch.nn.Module) -> None:
+        """Rank 0's buffers (BN running statistics) on every rank, so that what every rank
+        validates is what rank 0 saves (mmaction2's DistEvalHook ``broadcast_bn_buffer``)."""
+        if not self.distributed:
+            return
+        for buffer in module.buffers():
+            device = torch.device("cuda", self.local_rank) if self.backend == "nccl" else buffer.device
+            moved = buffer.to(device)
+            dist.broadcast(moved, src=0)
+            buffer.copy_(moved.to(buffer.device))
 
     def shard(self, items: list) -> list:
         """This rank's share: every ``world_size``-th item from its rank on. Shares never overlap

@@ -28,14 +28,17 @@ from actionzoo.zoo.protocols import Protocol
 from actionzoo.zoo.recipes import (
     AvaTrainPipeline,
     MMAction2TrainPipeline,
+    PySlowFastTrainPipeline,
     ScheduleRecipe,
     TrainPipeline,
 )
 from actionzoo.zoo.spec import ModelSpec
 
-__all__ = ["TrainConfig", "TrainPlan", "plan_training"]
+__all__ = ["TrainConfig", "TrainPlan", "plan_training", "INIT_NONE", "describe_start",
+           "require_reference_start"]
 
 AMP_MODES = ("bf16", "fp16")
+INIT_NONE = "none"
 
 
 @dataclass
@@ -62,8 +65,9 @@ class TrainConfig:
     val_gt: Path | None = None
     labelmap: Path | None = None
     excluded: Path | None = None
-    # weights
-    init: Path | None = None
+    # weights: a file, INIT_NONE ("none": from scratch, said aloud), or None (the recipe's start;
+    # refused when the reference starts from weights of another run, see TrainingRecipe.starts_from)
+    init: Path | str | None = None
     trust_checkpoint: bool = False
     num_classes: int | None = None
     resume: bool = False
@@ -76,6 +80,8 @@ class TrainConfig:
     flip: float | None = None
     val_every: int | None = None
     checkpoint_every: int | None = None
+    checkpoint_steps: int | None = None  # rewrite last.* every N optimizer steps (mid-epoch)
+    checkpoint_minutes: float | None = None  # ...and/or every M minutes
     precise_bn_batches: int | None = None
     sync_bn: bool = False
     # execution
@@ -124,6 +130,8 @@ class TrainPlan:
     train_samples: int
     iters_per_epoch: int
     drop_last: bool
+    checkpoint_within: str = ""  # mid-epoch rewrites of last.*: "every N steps / M minutes"
+    init: str = ""  # what the weights start from, and how that compares with the reference
     notes: tuple[str, ...] = field(default=())
 
     def to_dict(self) -> dict[str, object]:
@@ -137,6 +145,7 @@ class TrainPlan:
         p = self
         lines = [
             f"model        {p.model} ({p.num_classes} classes); recipe {p.recipe_source}",
+            f"init         {p.init}",
             f"data         {p.train_samples} training samples; {p.pipeline.describe()}",
             f"batch        {p.batch_size} clips per step = {p.world_size} process(es) x "
             f"{p.per_process_batch}" + (f" in micro-batches of {p.micro_batch}"
@@ -147,14 +156,35 @@ class TrainPlan:
             f"{p.grad_clip if p.grad_clip else 'none'}",
             f"schedule     {_describe_schedule(p.schedule)}",
             f"model opts   dropout {p.dropout:g}, loss {p.loss}, amp {p.amp or 'off'}, sync BN "
-            f"{'on' if p.sync_bn else 'off'}, precise BN {p.precise_bn_batches or 'off'}",
+            f"{'on' if p.sync_bn else 'off'}, precise BN "
+            + (f"{p.precise_bn_batches} batches on checkpoint and validation epochs"
+               if p.precise_bn_batches else "off") + f", drop last partial batch {p.drop_last}",
             f"validation   every {p.val_every} epochs with {p.val_protocol.describe()}",
             f"checkpoints  {p.checkpoint_format} container, epoch_N every {p.checkpoint_every}, "
-            f"last and best always",
+            f"last and best always" + (f"; last also {p.checkpoint_within}" if p.checkpoint_within
+                                       else ""),
             f"run          seed {p.seed}, deterministic {p.deterministic}, device {p.device}",
         ]
         lines += [f"note         {note}" for note in p.notes]
         return "\n".join(lines)
+
+
+def require_reference_start(config: TrainConfig, spec: ModelSpec) -> None:
+    """Refuse a run that would silently start from scratch where the reference fine-tunes."""
+    start = spec.recipe.starts_from if spec.recipe else None
+    if config.init is None and start is not None:
+        raise UsageError(f"{spec.name}: the reference starts from {start}; pass it with --init "
+                         f"FILE, or --init none to train from scratch")
+
+
+def describe_start(config: TrainConfig, spec: ModelSpec) -> str:
+    start = spec.recipe.starts_from if spec.recipe else None
+    if config.init is None or str(config.init) == INIT_NONE:
+        if start is None:
+            return "the reference initialisation: from scratch, as the reference"
+        return f"FROM SCRATCH (--init none); the reference starts from {start}"
+    return f"{config.init}" + (f" (the reference starts from {start})" if start else
+                               " (the reference trains from scratch)")
 
 
 def _describe_schedule(s: ScheduleRecipe) -> str:
@@ -232,13 +262,24 @@ def plan_training(config: TrainConfig, spec: ModelSpec, *, num_classes: int,
                      "the same thing there")
         sync_bn = False
     pipeline, val = _sized(recipe.pipeline, recipe.val_protocol, config.input_size, config.flip, spec)
-    drop_last = isinstance(pipeline, AvaTrainPipeline)  # PySlowFast's AVA loader drops the tail
+    # PySlowFast's train loaders drop the last partial batch (slowfast/datasets/loader.py
+    # ``drop_last = split in ["train"]``); mmaction2 0.x keeps it.
+    drop_last = isinstance(pipeline, (AvaTrainPipeline, PySlowFastTrainPipeline))
     share = -(-train_samples // world_size)
     iters = share // per_process if drop_last else -(-share // per_process)
     if iters < 1:
         raise UsageError(f"{train_samples} training samples give no full step of {batch} clips")
     if num_classes != spec.num_classes:
         notes.append(f"{num_classes} classes instead of the recipe's {spec.num_classes}")
+    notes += list(recipe.plan_notes)
+    bn_batch = micro * (world_size if sync_bn else 1)
+    if recipe.bn_batch and bn_batch != recipe.bn_batch:
+        notes.append(f"BN normalises over {bn_batch} clips per forward "
+                     f"({'all processes x ' if sync_bn else ''}{micro} per micro-batch); the "
+                     f"reference over {recipe.bn_batch} per device: BN statistics differ from it")
+    if isinstance(pipeline, AvaTrainPipeline) and config.boxes is None:
+        notes.append("training boxes: ground truth only (no --boxes); the reference also trains on "
+                     f"detector boxes with score >= {pipeline.box_score_threshold:g}")
     return TrainPlan(
         model=spec.name,
         recipe_source=recipe.source,
@@ -273,6 +314,10 @@ def plan_training(config: TrainConfig, spec: ModelSpec, *, num_classes: int,
         train_samples=train_samples,
         iters_per_epoch=iters,
         drop_last=drop_last,
+        init=describe_start(config, spec),
+        checkpoint_within=" and ".join(
+            ([f"every {config.checkpoint_steps} steps"] if config.checkpoint_steps else [])
+            + ([f"every {config.checkpoint_minutes:g} minutes"] if config.checkpoint_minutes else [])),
         notes=tuple(notes),
     )
 

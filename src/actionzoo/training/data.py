@@ -1,8 +1,14 @@
 """Train-time datasets, the epoch sampler and batch collation.
 
-A sample that cannot be read (a missing or corrupt video, a frame folder with a bad image) comes
-back as a :class:`Sample` with ``error`` set; collation drops it and the loop names it in the log,
-so an epoch never dies on one file.
+A sample that cannot be read (a missing or corrupt video, a frame folder with a bad image) is
+replaced by the next readable sample in dataset order (index + 1, + 2, ... up to
+``REPLACEMENT_TRIES``), drawn with that sample's own seeded randomness, and the loop names the
+unreadable file. Replacing rather than dropping keeps every process's batch the same size, so
+that every process makes the same collective calls (sync BN all-reduces once per forward, and
+micro-batching makes one forward per chunk): a dropped sample on one rank could leave the ranks
+waiting on different collectives. PySlowFast also substitutes another video after failed decode
+attempts (PySlowFast@9839d13 ``datasets/kinetics.py``), at random; here it is deterministic so a
+resumed or re-run epoch reads the same clips.
 """
 
 from __future__ import annotations
@@ -55,6 +61,10 @@ class Sample:
     targets: np.ndarray | None = None  # AVA: (K, classes) multi-hot float32
     error: str | None = None
     load_s: float = 0.0
+    replaced: list[tuple[str, str]] = field(default_factory=list)  # (unreadable sample, reason)
+
+
+REPLACEMENT_TRIES = 10
 
 
 @dataclass
@@ -75,6 +85,7 @@ def collate(samples: Sequence[Sample]) -> Batch | None:
     """Stack the readable samples of one batch (None when every one failed)."""
     good = [s for s in samples if s.error is None and s.clip is not None]
     failed = [(s.name, s.error or "unreadable") for s in samples if s.error is not None]
+    failed += [(name, f"{reason}; replaced by {s.name}") for s in good for name, reason in s.replaced]
     load_s = sum(s.load_s for s in samples)
     if not good:
         return Batch(torch.empty(0), None, None, None, [], failed, load_s)
@@ -102,8 +113,11 @@ class EpochSampler(torch.utils.data.Sampler[int]):
         self.size, self.seed, self.rank, self.world, self.shuffle = size, seed, rank, world, shuffle
         self.epoch = 0
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+    skip = 0
+
+    def set_epoch(self, epoch: int, *, skip: int = 0) -> None:
+        """Go to ``epoch``, leaving out its first ``skip`` indices (resuming mid-epoch)."""
+        self.epoch, self.skip = epoch, skip
 
     def order(self) -> list[int]:
         if self.shuffle:
@@ -113,13 +127,13 @@ class EpochSampler(torch.utils.data.Sampler[int]):
             order = list(range(self.size))
         padded = (-len(order)) % self.world
         order += order[:padded]
-        return order[self.rank :: self.world]
+        return order[self.rank :: self.world][self.skip :]
 
     def __iter__(self) -> Iterator[int]:
         return iter(self.order())
 
     def __len__(self) -> int:
-        return (self.size + self.world - 1) // self.world
+        return max((self.size + self.world - 1) // self.world - self.skip, 0)
 
 
 class _SeededDataset(torch.utils.data.Dataset):
@@ -130,6 +144,22 @@ class _SeededDataset(torch.utils.data.Dataset):
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
+
+    def _load(self, index: int) -> Sample:
+        raise NotImplementedError
+
+    def __getitem__(self, index: int) -> Sample:
+        sample = self._load(index)
+        if sample.error is None:
+            return sample
+        failures = [(sample.name, sample.error)]
+        for step in range(1, min(REPLACEMENT_TRIES, len(self))):
+            other = self._load((index + step) % len(self))
+            if other.error is None:
+                other.replaced = failures
+                return other
+            failures.append((other.name, other.error))
+        return sample  # nothing readable nearby: the loop skips the step on every process
 
 
 class RecognitionTrainSet(_SeededDataset):
@@ -146,7 +176,7 @@ class RecognitionTrainSet(_SeededDataset):
     def __len__(self) -> int:
         return len(self.records)
 
-    def __getitem__(self, index: int) -> Sample:
+    def _load(self, index: int) -> Sample:
         from actionzoo.data.decode import open_source
 
         record = self.records[index]
@@ -208,7 +238,7 @@ class AvaTrainSet(_SeededDataset):
     def __len__(self) -> int:
         return len(self.keyframes)
 
-    def __getitem__(self, index: int) -> Sample:
+    def _load(self, index: int) -> Sample:
         keyframe = self.keyframes[index]
         start = time.perf_counter()
         rng = sample_rng(self.seed, self.epoch, index)

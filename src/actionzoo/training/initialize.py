@@ -1,6 +1,8 @@
 """Starting weights for a training run (``--init``), kept apart from resuming a run.
 
-* No ``--init``: the reference's own initialisation (:mod:`actionzoo.models.init`).
+* No ``--init`` (or ``--init none``): the reference's own initialisation
+  (:mod:`actionzoo.models.init`), i.e. from scratch. A recipe whose reference starts from other
+  weights refuses to start without ``--init`` (:func:`~actionzoo.training.config.require_reference_start`).
 * An official checkpoint of the same model: every key loads strictly; when ``--num-classes``
   differs from the checkpoint's, the classifier is re-initialised by the reference's rule instead
   and that is reported (mmaction2 ``load_from`` / PySlowFast ``CHECKPOINT_FILE_PATH`` semantics,
@@ -68,8 +70,9 @@ def initial_model(spec: ModelSpec, num_classes: int, init: str | Path | None, *,
     """The model a run starts from, with the report of how each part was initialised."""
     rule = spec.recipe.init
     model = initialise(spec.builder(num_classes), rule)
-    if init is None:
-        return model, InitReport(f"the reference initialisation ({rule.describe()})")
+    if init is None or str(init) == "none":
+        scratch = "from scratch, as asked (--init none)" if init is not None else "from scratch"
+        return model, InitReport(f"the reference initialisation ({rule.describe()}): {scratch}")
     ckpt = read_checkpoint(init, trusted=trusted)
     if ckpt.format is CheckpointFormat.STATE_DICT and is_torchvision_resnet(ckpt.state_dict):
         return model, _load_imagenet(model, spec, ckpt)

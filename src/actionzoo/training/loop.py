@@ -9,6 +9,7 @@ CUDA), each process reads its share of every epoch, and only global rank 0 write
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import random
@@ -37,7 +38,13 @@ from actionzoo.runtime.distributed import DistContext, init_distributed
 from actionzoo.runtime.progress import ProgressDisplay
 from actionzoo.runtime.sync_batchnorm import convert_sync_batchnorm
 from actionzoo.runtime.workers import limit_worker_threads, worker_context
-from actionzoo.training.config import TrainConfig, TrainPlan, config_dict, plan_training
+from actionzoo.training.config import (
+    TrainConfig,
+    TrainPlan,
+    config_dict,
+    plan_training,
+    require_reference_start,
+)
 from actionzoo.training.data import Batch, EpochSampler, collate
 from actionzoo.training.datasets import TrainingData, load_training_data
 from actionzoo.training.initialize import InitReport, initial_model
@@ -99,6 +106,7 @@ class _Run:
             require_usable_on_cpu(config.amp, "--amp")
         self.work_dir = Path(config.work_dir)
         self.suffix = SUFFIX[self.spec.recipe.writes]
+        self._within: dict | None = None  # set when resuming from a mid-epoch checkpoint
 
     def _device(self) -> torch.device:
         name = self.config.device
@@ -136,6 +144,8 @@ class _Run:
     def run(self) -> TrainResult:
         config, ctx, spec = self.config, self.ctx, self.spec
         resumed = self._check_work_dir()
+        if resumed is None:
+            require_reference_start(config, spec)  # before any work
         data: TrainingData = load_training_data(config, spec)
         plan = plan_training(config, spec, num_classes=data.num_classes,
                              class_names=data.class_names, train_samples=data.num_samples,
@@ -143,6 +153,9 @@ class _Run:
         data.build(plan, flip_pairs=spec.recipe.flip_label_pairs)
         if resumed is not None:
             _check_same_run(resumed[0], resumed[1], plan)
+            started = (resumed[1].get("plan") or {}).get("init")
+            if config.init is None and started:
+                plan = dataclasses.replace(plan, init=started)
         if ctx.is_main:
             self.work_dir.mkdir(parents=True, exist_ok=True)
             write_text_atomic(self.work_dir / "config.json", json.dumps(
@@ -163,9 +176,11 @@ class _Run:
         start_epoch, iteration, history, best = 0, 0, [], None
         if resumed is not None:
             start_epoch, iteration, history, best = self._restore(resumed, optimizer, scaler)
-            _say(ctx, f"resumed from {resumed[0]} after epoch {start_epoch} (iteration {iteration})"
+            where = (f"in epoch {start_epoch + 1} after step {self._within['steps']}"
+                     if self._within else f"after epoch {start_epoch}")
+            _say(ctx, f"resumed from {resumed[0]} {where} (iteration {iteration})"
                  + (f"; --init {config.init} is where this run started, not applied again"
-                    if config.init else ""))
+                    if config.init is not None else ""))
         log = RunLog(self.work_dir, enabled=ctx.is_main)
         result = TrainResult(self.work_dir, plan, None, None, start_epoch, history)
         try:
@@ -196,7 +211,10 @@ class _Run:
     def _wrap(self, model: nn.Module, plan: TrainPlan) -> nn.Module:
         if plan.sync_bn and self.ctx.distributed:
             model, count = convert_sync_batchnorm(model, self.device)
-            _say(self.ctx, f"sync BN: {count} BatchNorm layers normalise over the global batch")
+            local = sum(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()) - count
+            _say(self.ctx, f"sync BN: {count} BatchNorm layers normalise over the global batch"
+                 + (f"; {local} stay per process, as in the reference (so N processes are not "
+                    "exactly one)" if local else ""))
         model.to(self.device)
         if not self.ctx.distributed:
             return model
@@ -218,6 +236,13 @@ class _Run:
             np.random.set_state(tuple(rng["numpy"]))
         if "torch" in rng:
             torch.set_rng_state(rng["torch"])
+        within = ours.get("within_epoch")
+        if within:  # a mid-epoch checkpoint: where in the epoch, and each process's generator
+            if int(within["world_size"]) != self.ctx.world_size:
+                raise UsageError(f"{path}: was written mid-epoch by {within['world_size']} "
+                                 f"process(es); resume it with as many (this run has "
+                                 f"{self.ctx.world_size})")
+            self._within = within
         return int(ours["epochs_done"]), int(ours["iteration"]), list(ours.get("history", [])), \
             ours.get("best")
 
@@ -242,38 +267,73 @@ class _Run:
         params = [p for p in model.parameters() if p.requires_grad]
         with ProgressDisplay(total - iteration, f"train {self.spec.name}", "steps",
                              enabled=self.config.progress and ctx.is_main) as bar:
+            saved_at = time.monotonic()
             for epoch in range(start_epoch, plan.epochs):
-                sampler.set_epoch(epoch)
+                within, self._within = self._within, None
+                done_in_epoch = int(within["steps"]) if within else 0
+                # the sampler position: this epoch's order without the batches already trained on
+                sampler.set_epoch(epoch, skip=done_in_epoch * plan.per_process_batch)
                 data.train.set_epoch(epoch)
                 # Dropout and anything else drawing on torch's generator: a function of the epoch,
                 # so a resumed epoch draws what the uninterrupted one drew.
                 torch.manual_seed(plan.seed * 1000003 + epoch * 1009 + ctx.rank)
                 net.train()
-                losses = []
+                losses = list(within["losses"]) if within else []
+                batches = iter(loader)  # draws the loader's base seed from torch's generator
+                if within:  # ...and then the generator as it was at the checkpoint
+                    torch.set_rng_state(within["torch_rng"][ctx.rank])
                 started = time.perf_counter()
-                for batch, wait in _timed(iter(loader)):
+                for batch, wait in _timed(batches):
                     iteration, loss = self._step(plan, net, optimizer, scaler, params, batch,
                                                  iteration, epoch, wait, started, total, log, bar,
                                                  result)
+                    done_in_epoch += 1
                     if loss is not None:
                         losses.append(loss)
+                    if done_in_epoch < plan.iters_per_epoch and self._checkpoint_due(iteration, saved_at):
+                        self._save_within(plan, model, optimizer, scaler, epoch, iteration,
+                                          done_in_epoch, losses, best, result)
+                        saved_at = time.monotonic()
                     started = time.perf_counter()
                 self._end_of_epoch(plan, data, net, model, optimizer, scaler, epoch, iteration,
                                    losses, best, log, result)
                 best = result.history[-1].get("best") if result.history else best
 
+    def _checkpoint_due(self, iteration: int, saved_at: float) -> bool:
+        """Whether to rewrite last.* now; the same answer on every process (they all take part)."""
+        steps, minutes = self.config.checkpoint_steps, self.config.checkpoint_minutes
+        due = bool(steps and iteration % steps == 0)
+        if minutes:
+            late = torch.tensor([1.0 if time.monotonic() - saved_at >= 60 * minutes else 0.0])
+            due = due or self.ctx.all_reduce_max(late).item() > 0  # rank clocks differ
+        return due
+
+    def _save_within(self, plan, model, optimizer, scaler, epoch, iteration, steps, losses, best,
+                     result) -> None:
+        """last.* mid-epoch: what --resume needs to go on from the next batch, with no step done
+        twice and the weights an uninterrupted run would reach."""
+        within = {"steps": steps, "losses": list(losses), "world_size": self.ctx.world_size,
+                  "torch_rng": self.ctx.all_gather_object(torch.get_rng_state())}
+        if self.ctx.is_main:
+            self._write(plan, model, optimizer, scaler, epoch, iteration, result, best, within)
+            _say(self.ctx, f"iteration {iteration}: wrote {self.work_dir / f'last{self.suffix}'} "
+                           f"(epoch {epoch + 1}, step {steps}/{plan.iters_per_epoch})")
+        self.ctx.barrier()
+
     def _step(self, plan, net, optimizer, scaler, params, batch: Batch, iteration, epoch, wait,
               started, total, log, bar, result) -> tuple[int, float | None]:
         ctx = self.ctx
         result.skipped += batch.failed
-        for name, reason in batch.failed:
-            _say(ctx, f"skipped {name}: {reason}")
-        # Every process must take part in every step's collectives: a step runs only when no
-        # process's batch came out empty.
-        empty = torch.tensor([0.0 if len(batch) else 1.0])
-        if ctx.all_reduce_sum(empty).item() > 0:
+        for name, reason in _gathered_failures(ctx, batch.failed):
+            _say(ctx, f"unreadable {name}: {reason}")
+        # Every process must make the same collective calls (DDP's, and sync BN's once per
+        # forward): a step runs only when every process has the same number of micro-batches.
+        # Unreadable samples are replaced (training.data), so this skips only when nothing
+        # readable was found nearby.
+        if not _same_on_every_process(ctx, _chunk_count(len(batch), plan.micro_batch)):
             log.write({"kind": "skip", "epoch": epoch, "iter": iteration,
-                       "reason": "a whole batch failed to load"})
+                       "reason": "a process's batch came out short (unreadable samples)"})
+            _say(ctx, f"iteration {iteration + 1}: skipped on every process (a batch came out short)")
             return iteration + 1, None
         lr = learning_rate(plan.schedule, plan.lr, iteration, plan.iters_per_epoch)
         set_learning_rate(optimizer, lr)
@@ -310,26 +370,38 @@ class _Run:
         return iteration + 1, mean_loss
 
     def _loss(self, plan: TrainPlan, net: nn.Module, batch: Batch) -> torch.Tensor:
-        clips = batch.clips.to(self.device, non_blocking=True)
+        # The model's own dtype: float32, or float64 where a test checks the arithmetic exactly.
+        weights = next(net.parameters()).dtype
+        clips = batch.clips.to(self.device, dtype=weights, non_blocking=True)
         dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(plan.amp or "")
         with torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None):
             if plan.loss == "bce":
-                probs = net(clips, batch.boxes.to(self.device))
+                probs = net(clips, batch.boxes.to(self.device, dtype=weights))
             else:
                 logits = net(clips)
-        if plan.loss == "bce":  # BCE on probabilities is not autocast-safe: compute it in fp32
-            return F.binary_cross_entropy(probs.float(), batch.targets.to(self.device))
-        return F.cross_entropy(logits.float(), batch.labels.to(self.device))
+        if plan.loss == "bce":  # BCE on probabilities is not autocast-safe: compute it in fp32+
+            return F.binary_cross_entropy(probs.to(weights), batch.targets.to(self.device, weights))
+        return F.cross_entropy(logits.to(weights), batch.labels.to(self.device))
 
     def _end_of_epoch(self, plan, data, net, model, optimizer, scaler, epoch, iteration, losses,
                       best, log, result) -> None:
         ctx = self.ctx
         done = epoch + 1
-        if plan.precise_bn_batches:
+        # PySlowFast recomputes them on checkpoint and eval epochs only (tools/train_net.py:
+        # ``is_checkpoint_epoch or is_eval_epoch``): 30 runs for X3D's 300 epochs, not 300.
+        if plan.precise_bn_batches and (done % plan.checkpoint_every == 0
+                                        or done % plan.val_every == 0 or done == plan.epochs):
             loader = self._loader(data, plan, EpochSampler(len(data.train), seed=plan.seed + 7919,
                                                            rank=ctx.rank, world=ctx.world_size))
-            count = recompute_bn_statistics(net, loader, plan.precise_bn_batches, self.device, ctx)
-            _say(ctx, f"precise BN: statistics recomputed on {count} batches")
+            count = recompute_bn_statistics(net, loader, plan.precise_bn_batches, self.device, ctx,
+                                            micro_batch=plan.micro_batch)
+            _say(ctx, f"precise BN: statistics recomputed on {count} batches"
+                 + (" (over every process's clips)" if ctx.distributed else ""))
+        # What every process validates is what rank 0 saves (without sync BN or precise BN the
+        # processes' running statistics differ): rank 0's buffers everywhere, as mmaction2's
+        # DistEvalHook broadcasts them.
+        with torch.no_grad():
+            ctx.broadcast_buffers(model)
         epoch_loss = float(np.mean(losses)) if losses else float("nan")
         entry: dict[str, object] = {"epoch": done, "loss": epoch_loss}
         validate_now = data.has_validation and (done % plan.val_every == 0 or done == plan.epochs)
@@ -355,6 +427,19 @@ class _Run:
         ctx.barrier()
 
     def _save(self, plan, model, optimizer, scaler, done, iteration, result, best, *, is_best) -> None:
+        payload = self._write(plan, model, optimizer, scaler, done, iteration, result, best, None)
+        last = self.work_dir / f"last{self.suffix}"
+        result.last = last
+        if done % plan.checkpoint_every == 0 or done == plan.epochs:
+            save_checkpoint(self.work_dir / f"epoch_{done}{self.suffix}", payload)
+        if is_best:
+            result.best = save_checkpoint(self.work_dir / f"best{self.suffix}", payload)
+        _say(self.ctx, f"epoch {done}/{plan.epochs}: loss {result.history[-1]['loss']:.4f}; "
+                       f"wrote {last}")
+
+    def _write(self, plan, model, optimizer, scaler, done, iteration, result, best,
+               within: dict | None) -> dict:
+        """Write last.* (atomically: a kill leaves the previous one) and return its payload."""
         ours = {
             "model": self.spec.name,
             "num_classes": plan.num_classes,
@@ -368,19 +453,29 @@ class _Run:
             "sampler_epoch": done,
             "history": result.history,
             "best": best,
+            "within_epoch": within,  # None at an epoch's end
         }
         payload = checkpoint_payload(
             CheckpointFormat(plan.checkpoint_format), model.state_dict(), optimizer.state_dict(),
             epochs_done=done, iteration=iteration, seed=plan.seed, config=ours["plan"], ours=ours,
             scaler=ours["scaler"])
-        last = save_checkpoint(self.work_dir / f"last{self.suffix}", payload)
-        result.last = last
-        if done % plan.checkpoint_every == 0 or done == plan.epochs:
-            save_checkpoint(self.work_dir / f"epoch_{done}{self.suffix}", payload)
-        if is_best:
-            result.best = save_checkpoint(self.work_dir / f"best{self.suffix}", payload)
-        _say(self.ctx, f"epoch {done}/{plan.epochs}: loss {result.history[-1]['loss']:.4f}; "
-                       f"wrote {last}")
+        save_checkpoint(self.work_dir / f"last{self.suffix}", payload)
+        return payload
+
+
+def _chunk_count(size: int, micro: int) -> int:
+    return -(-size // micro) if size else 0
+
+
+def _same_on_every_process(ctx: DistContext, value: int) -> bool:
+    """Whether ``value`` is the same non-zero number on every process (one all-reduce)."""
+    both = ctx.all_reduce_max(torch.tensor([float(value), -float(value)], dtype=torch.float64))
+    return both[0].item() == -both[1].item() and value > 0
+
+
+def _gathered_failures(ctx: DistContext, failed: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Every process's unreadable samples, for rank 0 to name (one small gather per step)."""
+    return [item for part in ctx.all_gather_object(failed) for item in part]
 
 
 class _null:

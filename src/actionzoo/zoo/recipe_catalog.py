@@ -45,10 +45,12 @@ RECIPES: dict[str, TrainingRecipe] = {
         val_every=5,
         checkpoint_every=4,
         writes=CheckpointFormat.MMACTION2,
+        bn_batch=8,
     ),
     "x3d_s_k400": TrainingRecipe(
         source="PySlowFast@9839d13 configs/Kinetics/X3D_S.yaml",
-        pipeline=PySlowFastTrainPipeline(13, 6, 30, jitter=(182, 228), crop_size=160),
+        pipeline=PySlowFastTrainPipeline(13, 6, 30, jitter=(182, 228), crop_size=160,
+                                         decode_short_side=182),  # DECODING_BACKEND torchvision
         batch_size=2048,
         # BASE_LR 0.1 per 128-clip machine, scaled by NUM_SHARDS (16 per the config's comment).
         optimizer=OptimizerRecipe(lr=1.6, reference_batch=2048, weight_decay=5e-5,
@@ -62,6 +64,9 @@ RECIPES: dict[str, TrainingRecipe] = {
         checkpoint_every=10,
         writes=CheckpointFormat.PYSLOWFAST,
         precise_bn_batches=200,
+        bn_batch=16,
+        plan_notes=("the X3D frames are shrunk to short side 182 bilinearly in 8 bits, not by "
+                    "FFmpeg's scaler inside torchvision's video reader",),
     ),
     "r2plus1d_r34_8x8x1_ucf101": TrainingRecipe(
         source="Ascend ModelZoo@05360171 r2plus1d_r34_8x8x1_180e_ucf101_rgb2.py (mmaction2@acce52d)",
@@ -77,7 +82,17 @@ RECIPES: dict[str, TrainingRecipe] = {
         checkpoint_every=5,
         writes=CheckpointFormat.MMACTION2,
         sync_bn=True,
-        notes="initialised from the Kinetics-400 R(2+1)D checkpoint (load_from) in the reference",
+        bn_batch=8,
+        plan_notes=(
+            "reference batch 128 = 8 devices x 16 is an ASSUMPTION (the Ascend config gives 16 per "
+            "device; its device count is unverified): lr 0.0025 is taken as the rate for 128",
+            "head: the reference keeps the Kinetics 400-way fc (load_from without num_classes) and "
+            "trains UCF-101 labels 0..100 on it; here the head has the data's classes, "
+            "re-initialised when --init's differs (scores for 101 classes, not 400)",
+            "Conv2plus1d's inner BN (bn_s) stays per device under sync BN, as in the reference",
+        ),
+        starts_from="the mmaction2 Kinetics-400 R(2+1)D, r2plus1d_r34_256p_8x8x1_180e_kinetics400_"
+                    "rgb_20200729-aa94765e.pth (load_from; its 400-way head is kept)",
     ),
     "tsm_r50_1x1x8_sthv2": TrainingRecipe(
         source="mmaction2@5fa8faa tsm_r50_1x1x8_50e_sthv2_rgb.py",
@@ -95,7 +110,9 @@ RECIPES: dict[str, TrainingRecipe] = {
         # Sth-V2 labels 86/87, 93/94, 166/167 name left/right (mmaction2 tools/data/sthv2/label_map.txt):
         # used when a flip is asked for (the 0.x recipe does not flip).
         flip_label_pairs=((86, 87), (93, 94), (166, 167)),
-        notes="backbone initialised from torchvision ResNet-50 IMAGENET1K_V1 in the reference",
+        bn_batch=6,
+        starts_from="the torchvision ImageNet ResNet-50 IMAGENET1K_V1, resnet50-0676ba61.pth "
+                    "(torchvision://resnet50)",
     ),
     "slowfast_r50_8x8_k400_pyslowfast": TrainingRecipe(
         source="PySlowFast configs/Kinetics/c2/SLOWFAST_8x8_R50.yaml",
@@ -111,6 +128,7 @@ RECIPES: dict[str, TrainingRecipe] = {
         val_every=10,
         writes=CheckpointFormat.PYSLOWFAST,
         precise_bn_batches=200,
+        bn_batch=8,
     ),
     "slowfast_r50_ava": TrainingRecipe(
         source="PySlowFast@9839d13 configs/AVA/SLOWFAST_32x2_R50_SHORT.yaml",
@@ -126,6 +144,14 @@ RECIPES: dict[str, TrainingRecipe] = {
         val_protocol=P.AVA_OFFICIAL,
         val_every=5,
         writes=CheckpointFormat.PYSLOWFAST,
-        notes="backbone initialised from the Kinetics-400 SLOWFAST_8x8_R50.pkl in the reference",
+        bn_batch=8,
+        plan_notes=(
+            "validation during training uses the full AVA protocol on --val-frame-list; the "
+            "reference's mini-validation (keyframes at sec % 4 == 0, centre crop) is not built in",
+            "boxes are merged per keyframe by their parsed coordinates; the reference merges by the "
+            "raw coordinate string (equal unless a CSV spells one box two ways)",
+        ),
+        starts_from="the PySlowFast Kinetics-400 SlowFast, SLOWFAST_8x8_R50.pkl (Caffe2 pickle; "
+                    "its 400-way head is not loaded)",
     ),
 }

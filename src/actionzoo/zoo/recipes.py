@@ -68,11 +68,16 @@ class PySlowFastTrainPipeline:
     flip: float = 0.5
     mean: tuple[float, float, float] = KINETICS_MEAN_01
     std: tuple[float, float, float] = KINETICS_STD_01
+    # PySlowFast's torchvision decoding backend decodes at ``video_min_dimension`` =
+    # TRAIN_JITTER_SCALES[0]: frames arrive already shrunk to this short side, then are jittered.
+    decode_short_side: int | None = None
 
     def describe(self) -> str:
+        decoded = (f"decoded at short side {self.decode_short_side}, "
+                   if self.decode_short_side else "")
         return (f"{self.num_frames} frames every {self.sampling_rate} at {self.target_fps} fps, "
-                f"random start; short side U{list(self.jitter)}, random crop {self.crop_size}, "
-                f"flip {self.flip:g}")
+                f"random start; {decoded}short side U{list(self.jitter)}, random crop "
+                f"{self.crop_size}, flip {self.flip:g}")
 
 
 @dataclass(frozen=True)
@@ -159,3 +164,9 @@ class TrainingRecipe:
     # (class, class) pairs whose labels swap when a clip is flipped (Something-Something V2)
     flip_label_pairs: tuple[tuple[int, int], ...] = field(default=())
     notes: str = ""
+    # The weights the reference starts from (None: it trains from scratch). A recipe that names
+    # them refuses to start without ``--init FILE`` (or ``--init none``): from scratch, a
+    # fine-tune recipe's schedule gives a model that looks trained and is not.
+    starts_from: str | None = None
+    bn_batch: int = 0  # clips each BN normalises over per device in the reference (0: unknown)
+    plan_notes: tuple[str, ...] = ()  # differences from the reference every plan states
