@@ -217,3 +217,19 @@ def test_fc_blob_loads_into_1x1x1_conv() -> None:
     assert report.fits
     report = check_fit({"w": (8, 4, 1, 1, 1)}, {"w": torch.zeros(4, 8)})
     assert not report.fits
+
+
+def test_arrays_read_from_a_checkpoint_are_saved_again_as_plain_arrays(tmp: Path) -> None:
+    """A numpy RNG state (an array inside a tuple) read back and saved in the next checkpoint
+    must load again: what the reader built never writes its own class name into a file."""
+    state = np.random.default_rng(0).bit_generator.state
+    legacy = np.random.RandomState(0).get_state()  # ('MT19937', uint32 array, pos, ...)
+    first = tmp / "first.pth"
+    torch.save({"state_dict": {"w": torch.zeros(2)}, "rng": legacy, "pcg": state}, first)
+    read = read_checkpoint(first).extras
+    assert isinstance(read["rng"][1], np.ndarray)
+    second = tmp / "second.pth"
+    torch.save({"state_dict": {"w": torch.zeros(2)}, **read}, second)
+    again = read_checkpoint(second).extras
+    np.testing.assert_array_equal(again["rng"][1], legacy[1])
+    assert b"PickledArray" not in pickle.dumps(read["rng"])

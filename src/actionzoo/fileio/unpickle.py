@@ -168,6 +168,11 @@ class PickledArray(np.ndarray):
     def __new__(cls, *args: object, **kwargs: object) -> PickledArray:
         raise _refuse_args("numpy.ndarray called directly")
 
+    def __reduce_ex__(self, protocol: object) -> object:
+        # pickled again (a numpy RNG state read from a checkpoint, saved in the next one), it is
+        # a plain ndarray: this class's name must never be written into a file
+        return self.view(np.ndarray).__reduce_ex__(protocol)
+
     def __setstate__(self, state: object) -> None:
         if self.__dict__.get("_built"):
             raise _refuse_args("numpy array state set twice")
