@@ -103,6 +103,7 @@ def _stored(db: Path) -> dict[str, tuple[str, np.ndarray | None, np.ndarray | No
 # ------------------------------------------------------------------------------------- tests
 
 
+@pytest.mark.slow
 def test_perfect_scores_give_map_1_and_the_csv_round_trips(data, tmp_path: Path) -> None:
     test_set = load_test_set(data["frames"], data["frame_list"], data["boxes"])
     truth = {}  # (H, W, pixel box) -> GT labels: what a perfect model would answer
@@ -154,6 +155,7 @@ def test_perfect_scores_give_map_1_and_the_csv_round_trips(data, tmp_path: Path)
     assert 0 < dict((i, ap) for i, _, ap in report.per_class)[14] < 1
 
 
+@pytest.mark.slow
 def test_batches_hold_one_frame_size_and_match_single_clip_runs(data, tmp_path: Path) -> None:
     batched = FakeEngine()
     evaluate_ava(*_inputs(data, "boxes_many")[:5], None, engine=batched, results=tmp_path / "b.db",
@@ -329,6 +331,7 @@ def _rows(db: Path) -> int:
         return 0
 
 
+@pytest.mark.slow
 def test_kill_9_then_resume_matches_an_uninterrupted_run(data, tmp_path: Path) -> None:
     script = tmp_path / "run_eval.py"
     script.write_text(_KILL_SCRIPT)
@@ -375,6 +378,7 @@ def test_kill_9_then_resume_matches_an_uninterrupted_run(data, tmp_path: Path) -
     assert map_line and map_line[0] in resumed.stdout
 
 
+@pytest.mark.slow
 def test_real_model_end_to_end(data, tmp_path: Path) -> None:
     torch.manual_seed(0)
     model = build_model("slowfast_r50_ava")

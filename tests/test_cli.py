@@ -52,6 +52,7 @@ def test_wrong_options_exit_with_a_message(capsys) -> None:
     assert "must end in .onnx" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_ava_export_eval_and_detect_through_the_cli(tmp: Path, capsys) -> None:
     from helpers import VIDEO_A, make_layout, write_boxes
 

@@ -85,6 +85,7 @@ def test_the_engine_follows_this_machines_real_measurement(own_cache: Path) -> N
         assert TorchEngine(_tiny_net(), precision="bf16").info.precision == "bf16"
 
 
+@pytest.mark.slow
 def test_eval_predict_and_train_refuse_a_slow_precision_before_any_work(own_cache: Path,
                                                                         train_videos: Path,
                                                                         tmp: Path) -> None:

@@ -73,6 +73,7 @@ def torch_runs(workdir: Path):
     return mixed, good
 
 
+@pytest.mark.slow
 def test_bad_videos_are_named_and_good_ones_scored_as_alone(torch_runs) -> None:
     (mixed_report, mixed_scores), (good_report, good_scores) = torch_runs
     assert mixed_report.total == 13 and mixed_report.scored == 8
@@ -131,6 +132,7 @@ class _Asynchronous:
         return result
 
 
+@pytest.mark.slow
 def test_an_asynchronous_engine_starts_each_batch_before_the_last_one_is_read(workdir: Path,
                                                                                torch_runs) -> None:
     (mixed_report, mixed_scores), _ = torch_runs
@@ -149,6 +151,7 @@ def test_an_asynchronous_engine_starts_each_batch_before_the_last_one_is_read(wo
     assert sorted(c for event, c in engine.log if event == "take") == list(range(calls))
 
 
+@pytest.mark.slow
 def test_onnxruntime_and_pytorch_give_the_same_top1_per_video(workdir: Path, torch_runs) -> None:
     _, (_, torch_scores) = torch_runs
     _, ort_scores = _run(workdir, "good.txt", OnnxRuntimeEngine(workdir / "slowfast.onnx"),
@@ -175,6 +178,7 @@ def _rows(db: Path) -> int:
         return 0
 
 
+@pytest.mark.slow
 def test_kill_9_then_resume_matches_an_uninterrupted_run(workdir: Path) -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     full_db, killed_db = workdir / "full.db", workdir / "killed.db"
@@ -214,6 +218,7 @@ def test_kill_9_then_resume_matches_an_uninterrupted_run(workdir: Path) -> None:
     assert "13" in resumed.stdout and "8 scored, 5 failed" in resumed.stdout
 
 
+@pytest.mark.slow
 def test_cli_eval_writes_reports_and_predictions(workdir: Path, capsys) -> None:
     out = workdir / "cli"
     code = main(["eval", MODEL, "--protocol", PROTOCOL, "--checkpoint", str(workdir / "slowfast.pth"),

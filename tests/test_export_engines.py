@@ -29,6 +29,7 @@ from actionzoo.zoo.registry import get_model_spec
 NAMES = [n for n in actionzoo.list_models() if get_model_spec(n).task == "recognition"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_exported_graph_matches_pytorch(tmp: Path, name: str) -> None:
     torch.manual_seed(0)
@@ -48,6 +49,7 @@ def test_exported_graph_matches_pytorch(tmp: Path, name: str) -> None:
     assert report.passed and report.top1_agreement == 1.0
 
 
+@pytest.mark.slow
 def test_openvino_runs_f32_unless_asked_and_reports_precision(tmp: Path) -> None:
     path, model = export_model("x3d_s_k400", tmp / "x3d.onnx", protocol="official")
     protocol = get_model_spec("x3d_s_k400").protocol("official")
@@ -62,6 +64,7 @@ def test_openvino_runs_f32_unless_asked_and_reports_precision(tmp: Path) -> None
     assert reduced.precision in reduced.describe()
 
 
+@pytest.mark.slow
 def test_verification_fails_a_wrong_graph(tmp: Path) -> None:
     path, model = export_model("x3d_s_k400", tmp / "x3d.onnx")
     other = actionzoo.build_model("x3d_s_k400")  # different random weights
@@ -82,6 +85,7 @@ def test_engine_errors_are_clear(tmp: Path) -> None:
         OnnxRuntimeEngine(tmp / "m.onnx", providers=["TensorrtExecutionProvider"])
 
 
+@pytest.mark.slow
 def test_cli_export_then_verify(tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp / "x3d.onnx"
     assert main(["export", "x3d_s_k400", "-o", str(out), "--protocol", "ascend",
@@ -95,6 +99,7 @@ def test_cli_export_then_verify(tmp: Path, capsys: pytest.CaptureFixture[str]) -
     assert "FAIL" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_ava_detector_exports_with_dynamic_batch_and_box_count(tmp: Path) -> None:
     path, model = export_model("slowfast_r50_ava", tmp / "ava.onnx")
     graph = onnx.load(str(path))
@@ -110,6 +115,7 @@ def test_ava_detector_exports_with_dynamic_batch_and_box_count(tmp: Path) -> Non
         assert report.num_inputs == 5 and report.passed, report.render()
 
 
+@pytest.mark.slow
 def test_an_export_for_256_runs_a_224_clip_and_static_pins_the_shape(tmp: Path) -> None:
     # The user's case: SlowFast exported for the 256 protocol, run on the 224 centre-crop one.
     name = "slowfast_r50_8x8x1_k400"
@@ -129,6 +135,7 @@ def test_an_export_for_256_runs_a_224_clip_and_static_pins_the_shape(tmp: Path) 
         OnnxRuntimeEngine(static).run(*batches[0])
 
 
+@pytest.mark.slow
 def test_cli_export_verifies_on_two_shapes(tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["export", "r2plus1d_r34_8x8x1_ucf101", "-o", str(tmp / "r.onnx"),
                  "--num-random", "1"]) == 0
@@ -137,6 +144,7 @@ def test_cli_export_verifies_on_two_shapes(tmp: Path, capsys: pytest.CaptureFixt
     assert "PASS  onnxruntime" in out and "2 shapes: 8x256x256, 8x224x288" in out
 
 
+@pytest.mark.slow
 def test_the_engine_table_and_what_each_engine_reports(tmp: Path) -> None:
     from actionzoo.engines import ENGINES, engine_kind
 

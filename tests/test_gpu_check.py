@@ -47,6 +47,7 @@ def test_gpu_check_runs_on_the_cpu_and_writes_every_output(tmp: Path) -> None:
     assert "| r2plus1d_r34_8x8x1_ucf101 |" in summary and "848.0" in summary  # its target
 
 
+@pytest.mark.slow
 def test_gpu_check_with_its_budget_spent_still_writes_its_files(tmp: Path) -> None:
     done = _run("--device", "cpu", "--tiny", "--budget-s", "0", "--e2e-models", "none",
                 "--models", "x3d_s_k400", "--out", str(tmp / "out"))

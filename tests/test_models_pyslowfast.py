@@ -266,6 +266,7 @@ def test_x3d_swish_is_a_plain_expression() -> None:
     assert type(y.grad_fn).__name__ == "MulBackward0"  # not a custom autograd function
 
 
+@pytest.mark.slow
 @torch.no_grad()
 def test_x3d_is_deterministic_and_exports_to_onnx(x3d: nn.Module, x3d_clip: Tensor) -> None:
     first, second = x3d(x3d_clip), x3d(x3d_clip)
@@ -434,6 +435,7 @@ def test_ava_sigmoid_also_in_train_mode(
     torch.testing.assert_close(train_out_without_dropout, out, rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.slow
 @torch.no_grad()
 def test_ava_exports_with_standard_roialign_and_dynamic_box_count(
     ava: nn.Module, ava_clip: Tensor, ava_boxes: Tensor, ava_run: tuple[Tensor, Capture]

@@ -344,6 +344,7 @@ def test_each_distinct_frame_is_read_once():
     ],
     ids=["tsm", "slowfast_mmaction2", "x3d"],
 )
+@pytest.mark.slow
 def test_each_distinct_frame_is_resized_once(protocol, frames):
     """Work shared between views: one resize per distinct frame, whatever the views and crops."""
     src = FakeVideo(frames) if protocol is Z.X3D_OFFICIAL else FakeFolder(frames)
@@ -548,6 +549,7 @@ def test_e2e_slowfast_ascend_video(h264_300):
     assert (view_frame_indices(h264_300.path, Z.SLOWFAST_ASCEND) == np.arange(118, 181, 2)).all()
 
 
+@pytest.mark.slow
 def test_e2e_slowfast_official_video(h264_300):
     views = build_views(h264_300.path, Z.SLOWFAST_OFFICIAL)
     assert views.shape == (30, 3, 32, 256, 256)
@@ -607,6 +609,7 @@ def test_e2e_x3d_tricky_files_match_reference(tmp_path, writer):
     ],
     ids=["x3d_640x360", "pyslowfast_slowfast_480x360", "x3d_portrait"],
 )
+@pytest.mark.slow
 def test_e2e_pyslowfast_resize_first_matches_reference_order(tmp_path, protocol, size):
     """The whole pipeline on real decoded frames: resize-then-normalise views against the
     reference's normalise-then-resize items, within the 1e-5 bound."""

@@ -86,6 +86,7 @@ def _scores(db: Path) -> dict[str, np.ndarray]:
                 con.execute("SELECT video_id, scores FROM videos WHERE status = 'ok'")}
 
 
+@pytest.mark.slow
 def test_int8_export_quantizes_on_the_users_videos_and_prints_its_drift(int8) -> None:
     out, stdout = int8["dir"], int8["done"].stdout
     assert (out / "model.xml").is_file() and (out / "model.bin").is_file()
@@ -100,6 +101,7 @@ def test_int8_export_quantizes_on_the_users_videos_and_prints_its_drift(int8) ->
     assert engine.metadata["model"] == TRAINED_MODEL and engine.metadata["calibration_views"] == "16"
 
 
+@pytest.mark.slow
 def test_drift_report_equals_what_the_two_engines_results_stores_give(int8, train_videos: Path,
                                                                        tmp: Path) -> None:
     out = int8["dir"]
@@ -129,6 +131,7 @@ def test_drift_report_equals_what_the_two_engines_results_stores_give(int8, trai
     assert max_diff > 0  # quantization changed the scores: the comparison is not vacuous
 
 
+@pytest.mark.slow
 def test_results_store_keys_on_the_precision_read_back_from_the_engine(int8, train_videos: Path,
                                                                        tmp: Path) -> None:
     out = int8["dir"]
@@ -141,6 +144,7 @@ def test_results_store_keys_on_the_precision_read_back_from_the_engine(int8, tra
     assert "belongs to another evaluation (precision was 'fp32', now 'int8')" in resumed.stderr
 
 
+@pytest.mark.slow
 def test_int8_file_without_its_fp32_graph_says_so_or_uses_the_checkpoint(int8, train_videos: Path,
                                                                          tmp: Path) -> None:
     lone = tmp / "lone"
@@ -158,6 +162,7 @@ def test_int8_file_without_its_fp32_graph_says_so_or_uses_the_checkpoint(int8, t
     assert "drift of int8 vs fp32 on 4 videos" in named.stdout
 
 
+@pytest.mark.slow
 def test_int8_asked_of_a_file_that_is_not_quantized_is_refused(int8, train_videos: Path, tmp: Path) -> None:
     done = _eval(train_videos, tmp / "c.db", "--model-file", str(int8["dir"] / "model.fp32.onnx"),
                  "--engine", "openvino", "--precision", "int8")
@@ -165,6 +170,7 @@ def test_int8_asked_of_a_file_that_is_not_quantized_is_refused(int8, train_video
     assert "model.fp32.onnx: not an INT8 model" in done.stderr
 
 
+@pytest.mark.slow
 @native_bf16
 def test_pytorch_bf16_eval_reports_drift_and_accuracy_under_both(trained_slowfast, train_videos: Path,
                                                                  tmp: Path) -> None:
@@ -218,6 +224,7 @@ def test_every_recognizer_quantizes_to_an_int8_ir_that_runs(name: str, few_video
     assert drift.samples == 1 and np.isfinite(drift.max_abs_diff)
 
 
+@pytest.mark.slow
 def test_int8_export_refuses_the_detector_and_a_non_xml_output(few_videos: Path, tmp: Path) -> None:
     from actionzoo.precision.int8 import quantize_int8
 
@@ -235,6 +242,7 @@ def test_int8_export_refuses_the_detector_and_a_non_xml_output(few_videos: Path,
 # -------------------------------------------------------- uint8 upload and device settings
 
 
+@pytest.mark.slow
 def test_uint8_views_normalised_by_the_engine_score_exactly_as_float32(few_videos: Path, tmp: Path) -> None:
     torch.save({"state_dict": random_state("r2plus1d_r34_8x8x1_ucf101")}, tmp / "w.pth")
     common = ["eval", "r2plus1d_r34_8x8x1_ucf101", "--checkpoint", str(tmp / "w.pth"),
@@ -297,6 +305,7 @@ def test_pytorch_engine_device_settings_are_named_and_change_no_result() -> None
         actionzoo.create_engine("onnxruntime", model_file=__file__, channels_last=True)
 
 
+@pytest.mark.slow
 @native_bf16
 def test_bench_at_a_reduced_precision_prints_and_writes_its_drift(tmp: Path) -> None:
     done = run_cli(["bench", "r2plus1d_r34_8x8x1_ucf101", "--precision", "bf16", "--input-size", "32",
@@ -308,6 +317,7 @@ def test_bench_at_a_reduced_precision_prints_and_writes_its_drift(tmp: Path) -> 
     assert payload["drift"][0]["samples"] == 8 and payload["drift"][0]["precision"] == "bf16"
 
 
+@pytest.mark.slow
 @native_bf16
 def test_predict_at_a_reduced_precision_prints_its_drift(few_videos: Path, tmp: Path) -> None:
     torch.save({"state_dict": random_state("r2plus1d_r34_8x8x1_ucf101")}, tmp / "w.pth")

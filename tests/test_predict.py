@@ -91,6 +91,7 @@ def _eval_scores(db: Path) -> dict[str, np.ndarray]:
                 if b is not None}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model, weights, protocol", [(MODEL, "k400.pth", "ascend"),
                                                       ("x3d_s_k400", "x3d.pyth", "official")])
 def test_predict_gives_eval_scores_with_class_names(clips: Path, tmp: Path, model: str,
@@ -124,6 +125,7 @@ def test_predict_gives_eval_scores_with_class_names(clips: Path, tmp: Path, mode
         np.testing.assert_allclose(result.scores, expected[result.video], rtol=0, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_predict_takes_names_from_a_trained_checkpoint_and_refuses_a_detector(clips: Path, tmp: Path,
                                                                               capsys) -> None:
     video = str(next((clips / "videos").rglob("*_000.mp4")))
@@ -200,6 +202,7 @@ def test_timeline_puts_each_change_in_the_right_window(long_video: Path) -> None
             assert w.top[0].name == f"c{SEGMENTS[first]}", (w.start, w.end)
 
 
+@pytest.mark.slow
 def test_cli_timeline_writes_table_plot_and_labelled_video(long_video: Path, tmp: Path, capsys) -> None:
     assert main(["timeline", "x3d_s_k400", str(long_video / "long.mp4"), "--window", "3",
                  "--stride", "3", "--out", str(tmp / "out"), "--render", "--no-progress"]) == 0
@@ -221,6 +224,7 @@ def test_cli_timeline_writes_table_plot_and_labelled_video(long_video: Path, tmp
     assert np.median(banner) < 30  # on a dark banner
 
 
+@pytest.mark.slow
 def test_a_piped_live_source_prints_each_window_and_writes_what_it_saw(long_video: Path, tmp: Path) -> None:
     stream = tmp / "live.ts"  # MPEG-TS streams through a pipe (MP4 needs seeking)
     with av.open(str(long_video / "long.mp4")) as src, av.open(str(stream), "w", format="mpegts") as dst:

@@ -308,6 +308,7 @@ def test_worker_processes_give_the_same_bytes(ucf_tree, tmp_path):
         assert [f.read_bytes() for f in files] == reference_frames(video)
 
 
+@pytest.mark.slow
 def test_usage_errors_are_one_line(tmp_path):
     result = run_cli(["prepare", "frames", str(tmp_path / "nope"), str(tmp_path / "out")], timeout=60)
     assert result.returncode == 2 and result.stderr.strip().count("\n") == 0

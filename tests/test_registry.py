@@ -29,6 +29,7 @@ def test_the_zoo_is_listed_in_order() -> None:
         "slowfast_r50_ava"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", actionzoo.list_models())
 def test_metadata_matches_the_architecture(name: str) -> None:
     spec = get_model_spec(name)
@@ -144,6 +145,7 @@ def _write_caffe2_pkl(path: Path, num_classes: int = 400) -> dict[str, np.ndarra
     return blobs  # type: ignore[return-value]
 
 
+@pytest.mark.slow
 def test_caffe2_pkl_loads_into_the_pyslowfast_kinetics_slowfast(tmp: Path) -> None:
     path = tmp / "SLOWFAST_8x8_R50.pkl"
     blobs = _write_caffe2_pkl(path)
@@ -161,6 +163,7 @@ def test_caffe2_pkl_loads_into_the_pyslowfast_kinetics_slowfast(tmp: Path) -> No
     assert [m[0] for m in ava.report.mismatched] == ["head.projection.weight", "head.projection.bias"]
 
 
+@pytest.mark.slow
 def test_kinetics_caffe2_weights_initialise_the_ava_backbone(tmp: Path) -> None:
     path = tmp / "SLOWFAST_8x8_R50.pkl"
     blobs = _write_caffe2_pkl(path)
@@ -174,6 +177,7 @@ def test_kinetics_caffe2_weights_initialise_the_ava_backbone(tmp: Path) -> None:
     assert state["head.projection.weight"].shape == (80, 2304)  # its own, untouched head
 
 
+@pytest.mark.slow
 def test_caffe2_pkl_ava_detector_loads_as_pyslowfast_ships_it(tmp: Path) -> None:
     """PySlowFast's AVA model zoo ships Caffe2 .pkl detectors: 80 rows in pred_w."""
     path = tmp / "SLOWFAST_32x2_R50_AVA.pkl"

@@ -600,6 +600,7 @@ def _staged_folder(folder: Path, files: list[str]) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_no_write_outside_the_output_folder(tmp: Path) -> None:
     outside = tmp / "outside"
     outside.mkdir()
@@ -646,6 +647,7 @@ def test_no_write_outside_the_output_folder(tmp: Path) -> None:
 # --------------------------------------------- quadratic time, tracebacks, escapes (7, 10, 11)
 
 
+@pytest.mark.slow
 def test_slow_or_crashing_fields_are_quick_one_line_errors(tmp: Path) -> None:
     cases, paths = [], {}
 

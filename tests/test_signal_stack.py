@@ -8,6 +8,8 @@ interpreter so that a crash is an exit status here, not the end of the test run.
 
 from __future__ import annotations
 
+import pytest
+
 import subprocess
 import sys
 import textwrap
@@ -40,6 +42,7 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_openvino_engines_destroyed_in_creation_order_leave_a_valid_signal_stack(tmp: Path) -> None:
     path, _ = export_model("x3d_s_k400", tmp / "x3d.onnx")
     run = subprocess.run([sys.executable, "-c", SCRIPT, str(path)], capture_output=True, text=True,

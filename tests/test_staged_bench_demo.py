@@ -34,6 +34,7 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_preprocess_infer_postprocess_equals_fused_eval(dataset: Path) -> None:
     pre, scores = dataset / "pre", dataset / "scores"
     common = ["--ann", str(dataset / "list.txt"), "--data-root", str(dataset / "data")]
@@ -81,6 +82,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=900)
 
 
+@pytest.mark.slow
 def test_bench_writes_table_csv_json_and_plot(tmp: Path) -> None:
     out = tmp / "bench" / "x3d"
     done = _cli("bench", "x3d_s_k400", "--engine", "pytorch", "--batch-sizes", "1,2",
@@ -105,6 +107,7 @@ def test_bench_rejects_bad_options(capsys) -> None:
     assert "needs an exported model file" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_bench_end_to_end_reports_stage_split(tmp: Path) -> None:
     write_synthetic_videos(tmp / "v", num_classes=2, videos_per_class=1, num_frames=40,
                            size=(96, 128))

@@ -70,6 +70,7 @@ def _state(path: Path) -> dict[str, torch.Tensor]:
     return read_checkpoint(path).state_dict
 
 
+@pytest.mark.slow
 def test_two_torchrun_processes_train_like_one_with_the_global_batch(videos: Path, tmp: Path) -> None:
     common = [*_data(videos, "small.txt"), "--epochs", "1", "--batch-size", "4", "--sync-bn",
               "--dropout", "0", "--deterministic", "--workers", "0", *SMALL]
@@ -93,6 +94,7 @@ def test_two_torchrun_processes_train_like_one_with_the_global_batch(videos: Pat
     assert "cls_head.fc_cls.weight" in moved and len(moved) > 100
 
 
+@pytest.mark.slow
 def test_kill_9_mid_epoch_then_resume_ends_with_the_same_weights(videos: Path, tmp: Path) -> None:
     args = ["train", MODEL, *_data(videos, "small.txt"), "--epochs", "3", "--batch-size", "4",
             "--deterministic", "--workers", "0", *SMALL]
@@ -125,6 +127,7 @@ def test_kill_9_mid_epoch_then_resume_ends_with_the_same_weights(videos: Path, t
         assert torch.equal(a[key], b[key]), key
 
 
+@pytest.mark.slow
 def test_the_ava_detector_trains_and_its_loss_falls(tmp: Path) -> None:
     paths = make_layout(tmp, {VIDEO_A: (64, 96), VIDEO_B: (96, 64)})
     gt = write_boxes(tmp / "gt.csv", [
@@ -156,6 +159,7 @@ def _rows(db: Path) -> dict[str, tuple[str, bytes | None]]:
         return {v: (s, b) for v, s, b in con.execute("SELECT video_id, status, scores FROM videos")}
 
 
+@pytest.mark.slow
 def test_distributed_eval_scores_every_video_once_like_one_process(videos: Path, tmp: Path) -> None:
     from helpers import random_state
 

@@ -87,6 +87,7 @@ def test_the_fastest_batch_size_is_measured_once_and_reused(tuning: Path) -> Non
     assert batch == 2 and "measured earlier" in how
 
 
+@pytest.mark.slow
 def test_without_measuring_eval_says_which_batch_size_it_used(tmp: Path, capsys) -> None:
     from actionzoo.data.synthetic import write_synthetic_videos
 
@@ -99,6 +100,7 @@ def test_without_measuring_eval_says_which_batch_size_it_used(tmp: Path, capsys)
     assert "8 views / 0" in out
 
 
+@pytest.mark.slow
 def test_gflop_counts_match_the_registry_and_bench_prints_the_roofline(tmp: Path, capsys) -> None:
     for name in ("x3d_s_k400", "tsm_r50_1x1x8_sthv2"):
         spec = get_model_spec(name)
@@ -140,6 +142,7 @@ def test_the_peak_is_the_faster_of_the_two_gemm_routes(monkeypatch) -> None:
     assert roofline._time_matmul(64, torch.float32, 0.1) == 90.0
 
 
+@pytest.mark.slow
 def test_tsm_for_openvino_runs_its_shift_as_a_5d_depthwise_conv(tmp: Path, capsys) -> None:
     assert main(["export", "tsm_r50_1x1x8_sthv2", "-o", str(tmp / "tsm.onnx"), "--target",
                  "openvino", "--num-random", "1"]) == 0
