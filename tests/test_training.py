@@ -42,6 +42,7 @@ def _data(videos: Path, ann: str = "train.txt") -> list[str]:
             "--class-names", str(videos / "classes.txt")]
 
 
+@pytest.mark.slow
 def test_training_learns_the_classes_and_writes_reference_checkpoints(trained_slowfast) -> None:
     work, done = trained_slowfast
     assert done.returncode == 0, done.stderr[-3000:]
