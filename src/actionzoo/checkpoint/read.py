@@ -83,7 +83,7 @@ def _torch_load(path: Path, trusted: bool) -> object:
     try:
         # torch's loader (zip records or legacy layout, storages, byte order) with our unpickler:
         # the object stream may name only TORCH_ALLOWED, and BUILD reaches no trusting
-        # __setstate__. weights_only=False only because torch refuses a pickle_module otherwise;
+        # __setstate__. weights_only is off only because torch refuses a pickle_module otherwise;
         # the untrusted stream still meets only our restricted unpickler, not torch's allow-list.
         data = torch.load(path, map_location="cpu", weights_only=False,
                           pickle_module=torch_pickle_module(path.stat().st_size))
