@@ -72,3 +72,15 @@ def ffmpeg_ava_frames(source: Path, out: Path, *, start: float, duration: float,
     subprocess.run([ffmpeg_exe(), "-v", "error", "-ss", f"{start:g}", "-t", f"{duration:g}", "-i", str(source),
                     "-r", str(fps), "-q:v", "1", str(out / f"{source.stem}_%06d.jpg")], check=True)
     return sorted(out.glob("*.jpg"))
+
+
+def ffmpeg_guide_frames(source: Path, out: Path, *, start: float, duration: float, fps: int = 30) -> list[Path]:
+    """What the guide's two FFmpeg commands make of ``source``: the cut into a file of the same
+    container, then ``-r 30 -q:v 1`` JPEGs from that file."""
+    cut = out.parent / f"{out.name}.cut{source.suffix}"
+    out.mkdir(parents=True, exist_ok=True)
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-ss", f"{start:g}", "-t", f"{duration:g}", "-i", str(source),
+                    "-strict", "experimental", str(cut)], check=True)
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(cut), "-r", str(fps), "-q:v", "1",
+                    str(out / f"{source.stem}_%06d.jpg")], check=True)
+    return sorted(out.glob("*.jpg"))

@@ -16,7 +16,7 @@ import actionzoo
 from actionzoo.ava.annotations import read_frame_list
 from actionzoo.ava.dataset import load_test_set
 from actionzoo.preparation.cfr import FrameRateConverter
-from coded_video import ffmpeg_ava_frames, read_index, write_coded_video
+from coded_video import ffmpeg_ava_frames, ffmpeg_guide_frames, read_index, write_coded_video
 from helpers import run_cli, write_boxes
 from media import (
     write_audio_only_m4a,
@@ -50,11 +50,13 @@ SOURCES = [
 
 
 @pytest.mark.parametrize("rate,container,audio", SOURCES, ids=lambda v: str(v).replace("/", "_"))
-def test_every_output_frame_is_the_source_frame_ffmpeg_puts_there(tmp_path, rate, container, audio):
+def test_every_output_frame_is_the_source_frame_the_guides_two_commands_put_there(tmp_path, rate, container,
+                                                                                  audio):
+    """The default: the guide's cut file, then its frames (the cut re-times the movie)."""
     source = tmp_path / "videos" / f"movie.{container}"
     source.parent.mkdir()
     write_coded_video(source, rate, 40, audio=audio)
-    expected = ffmpeg_ava_frames(source, tmp_path / "ffmpeg" / "movie", start=9, duration=21)
+    expected = ffmpeg_guide_frames(source, tmp_path / "ffmpeg" / "movie", start=9, duration=21)
     summary = actionzoo.prepare_ava(source.parent, tmp_path / "frames", start=9, duration=21, progress=False)
     assert summary.ok and summary.done == 1
     ours = jpegs(tmp_path / "frames" / "movie")
@@ -62,15 +64,54 @@ def test_every_output_frame_is_the_source_frame_ffmpeg_puts_there(tmp_path, rate
     assert indices(ours) == indices(expected)
 
 
+# cut points whose first kept frame lies past the middle of the cut file's first tick: the cut
+# writes it one tick late (VFR, Matroska) or repeats it (CFR with sound), or not (VSCFR)
+PHASES = [(Fraction(30000, 1001), "mp4", True, 9.02), (Fraction(30000, 1001), "mp4", False, 9.02),
+          (Fraction(30000, 1001), "mkv", False, 9.02), (Fraction(25), "mkv", True, 9.02),
+          (Fraction(24000, 1001), "mkv", False, 9.0)]
+# Not followed: a Matroska/WebM source with sound whose first kept frame is written one tick late
+# and whose sound, in the cut file, starts later still (the seek's cluster begins just before the
+# cut); the cut file then starts with the video, not at 0 (see GuideCut).
+
+
+@pytest.mark.parametrize("rate,container,audio,start", PHASES, ids=lambda v: str(v).replace("/", "_"))
+def test_the_cut_files_first_tick_is_followed(tmp_path, rate, container, audio, start):
+    source = tmp_path / "videos" / f"movie.{container}"
+    source.parent.mkdir()
+    write_coded_video(source, rate, 26, audio=audio)
+    expected = ffmpeg_guide_frames(source, tmp_path / "ffmpeg" / "movie", start=start, duration=16.5)
+    actionzoo.prepare_ava(source.parent, tmp_path / "frames", start=start, duration=16.5, progress=False)
+    assert indices(jpegs(tmp_path / "frames" / "movie")) == indices(expected)
+
+
+@pytest.mark.parametrize("rate,container,audio", [
+    pytest.param(*SOURCES[0], marks=pytest.mark.slow), SOURCES[1], pytest.param(*SOURCES[5], marks=pytest.mark.slow)],
+    ids=["25fps_mkv_audio", "29.97fps_mp4_audio", "60fps_mp4"])
+def test_single_command_follows_ffmpeg_cut_and_rate_in_one_command(tmp_path, rate, container, audio):
+    """``single_command``: ``ffmpeg -ss S -t D -i in -r 30``, no cut file: at 29.97 fps the grid's
+    repeated frame falls elsewhere than the guide's (one period in ~1000 frames)."""
+    source = tmp_path / "videos" / f"movie.{container}"
+    source.parent.mkdir()
+    write_coded_video(source, rate, 40, audio=audio)
+    expected = ffmpeg_ava_frames(source, tmp_path / "ffmpeg" / "movie", start=9, duration=21)
+    guide = ffmpeg_guide_frames(source, tmp_path / "guide" / "movie", start=9, duration=21)
+    actionzoo.prepare_ava(source.parent, tmp_path / "frames", start=9, duration=21, single_command=True,
+                          progress=False)
+    ours = indices(jpegs(tmp_path / "frames" / "movie"))
+    assert ours == indices(expected)
+    if rate == Fraction(30000, 1001):
+        assert ours != indices(guide)  # the two forms differ, so each test tells them apart
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("rate,container,audio", [SOURCES[0], SOURCES[1], SOURCES[3]],
                          ids=["25fps_mkv_audio", "29.97fps_mp4_audio", "30fps_mp4"])
 def test_the_guide_cut_900_901_on_half_hour_sources(tmp_path, rate, container, audio):
-    """Sources longer than 1801 s with the guide's defaults: -ss 900 -t 901 -r 30."""
+    """Sources longer than 1801 s with the guide's defaults: the cut -ss 900 -t 901, then -r 30."""
     source = tmp_path / "videos" / f"clip.{container}"
     source.parent.mkdir()
     write_coded_video(source, rate, 1805, audio=audio)
-    expected = ffmpeg_ava_frames(source, tmp_path / "ffmpeg" / "clip", start=900, duration=901)
+    expected = ffmpeg_guide_frames(source, tmp_path / "ffmpeg" / "clip", start=900, duration=901)
     summary = actionzoo.prepare_ava(source.parent, tmp_path / "frames", progress=False)
     assert summary.ok
     ours = jpegs(tmp_path / "frames" / "clip")

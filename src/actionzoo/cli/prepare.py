@@ -59,6 +59,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--start", type=float, default=900.0, help="cut start in seconds (ffmpeg -ss)")
     a.add_argument("--duration", type=float, default=901.0, help="cut length in seconds (ffmpeg -t)")
     a.add_argument("--fps", type=positive, default=30, help="output frame rate (ffmpeg -r)")
+    a.add_argument("--single-command", action="store_true",
+                   help="frames of `ffmpeg -ss S -t D -i in -r 30` instead of the guide's cut file then "
+                        "-r 30 (at 29.97 fps the repeated frame of each ~1000 falls elsewhere)")
     a.add_argument("--frame-lists", metavar="DIR", help="write PySlowFast's train.csv / val.csv here")
     a.add_argument("--train-gt", metavar="CSV", help="ava_train_v2.2.csv: its videos go in train.csv")
     a.add_argument("--val-gt", metavar="CSV", help="ava_val_v2.2.csv: its videos go in val.csv")
@@ -104,5 +107,5 @@ def run_ava(args: argparse.Namespace) -> int:
     summary = prepare_ava(args.videos, args.out, start=args.start, duration=args.duration, fps=args.fps,
                           frame_lists=args.frame_lists, train_gt=args.train_gt, val_gt=args.val_gt,
                           workers=args.workers, shard=args.shard, dry_run=args.dry_run,
-                          progress=not args.no_progress)
+                          progress=not args.no_progress, single_command=args.single_command)
     return _finish(summary)

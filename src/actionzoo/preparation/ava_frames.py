@@ -7,22 +7,24 @@ The guide (PySlowFast ``slowfast/datasets/DATASET.md``, AVA) runs two FFmpeg com
 
 Here each movie is decoded once, front to back (from the keyframe before the cut, as FFmpeg's own
 input seek does), with no intermediate file: :mod:`~actionzoo.preparation.cfr` reproduces which
-source frame the FFmpeg CLI puts in every output frame (cut + 30 fps constant frame rate), and
-``{name}_{n:06d}.jpg`` are written from 1.
+source frame the guide's FFmpeg commands put in every output frame, and ``{name}_{n:06d}.jpg`` are
+written from 1.
 
 What is matched, and what is not:
 
-* **Frame selection: exactly** the one-command equivalent ``ffmpeg -ss S -t D -i in -r 30`` (tests
-  compare every output frame's source index with a real FFmpeg 9 binary at 25, 29.97, 30, 23.976
-  and 60 fps). The guide's two commands differ from it where the cut re-times the movie: the
-  intermediate file rounds each frame's timestamp onto the source's own frame grid (its first
-  frame at 900.033 s becomes 1 tick = 0.0334 s instead of 0.0327 s). Measured with FFmpeg 9 on
-  29.97 fps sources cut at 90 s for 91 s: the grid repeats a frame once per ~1000 output frames,
-  and the guide's pair repeats it ~280 frames (~9 s) earlier in each period, so 832-837 of the
-  2731 frames show the source frame just before the one here (always exactly one earlier), and
-  the pair ends one frame longer (2732). MP4, Matroska and WebM sources gave the same picture. At
-  25 fps both gave the same 2730 frames. Which of the two the official AVA frames follow cannot be known: they came from an
-  unrecorded FFmpeg release of 2019, whose sync code differed again (facebookresearch/SlowFast#112).
+* **Frame selection: exactly** the guide's two commands (tests compare every output frame's source
+  index with a real FFmpeg 9 binary at 25, 29.97, 30, 23.976 and 60 fps, MP4 and Matroska, with and
+  without sound, and on 1805-s sources with the guide's 900/901). The cut file matters: it stores
+  each kept frame on the source's own frame grid, from 0 (``GuideCut``), and the second command
+  places those times on the 30 fps grid. ``single_command=True`` (``--single-command``) follows
+  ``ffmpeg -ss S -t D -i in -r 30`` instead, which keeps the sub-frame offset of the first kept
+  frame: at 29.97 fps the grid repeats one frame in ~1000 in both, at different places (in a 21-s
+  cut at 9 s, 270 of 631 frames show the source frame one before the guide's). At 25 and 30 fps
+  the two agree. Not followed: a Matroska/WebM source with sound whose first kept frame is stored
+  one tick late while its sound, in the cut file, starts later still (the demuxer's seek lands on
+  a cluster just before the cut); FFmpeg then starts the frames one repeated frame earlier. Which
+  form the official AVA frames followed cannot be known: they came from an unrecorded FFmpeg
+  release of 2019, whose sync code differed again (facebookresearch/SlowFast#112).
 * **Pixels: within JPEG tolerance, not bytes.** The guide's cut re-encodes the movie (a lossy
   generation this does not add), and FFmpeg's MJPEG bytes change between releases (FFmpeg 9's
   ``-q:v 1`` tables differ from the libavcodec bundled with PyAV). Frames are converted to full
@@ -41,6 +43,7 @@ import functools
 import itertools
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -51,7 +54,7 @@ from av.video.reformatter import VideoReformatter
 
 from actionzoo.errors import DataError, UsageError
 from actionzoo.fileio.atomic import write_text_atomic
-from actionzoo.preparation.cfr import AV_TIME_BASE, CutWindow, FrameRateConverter
+from actionzoo.preparation.cfr import AV_TIME_BASE, CutWindow, FrameRateConverter, GuideCut, IntermediateFrame
 from actionzoo.preparation.probe import explain_unreadable
 from actionzoo.preparation.runner import PrepareSummary, Shard, VideoTask, resolve_shard, run_tasks
 
@@ -121,18 +124,32 @@ def _decoded(container, stream, path: Path) -> Iterator[av.VideoFrame]:
         raise DataError(f"{path}: corrupt video data ({reason})") from None
 
 
-def _frames_in_cut(path: Path, start: float, duration: float, single_stream: list[bool]
-                   ) -> Iterator[tuple[int, int, av.VideoFrame, Fraction]]:
-    """(shifted pts, duration, frame, time base) of the frames the cut keeps, decoded once."""
+@dataclass
+class _SourceFacts:
+    """What the FFmpeg CLI's choices depend on, read when the movie is opened."""
+
+    time_base: Fraction = Fraction(1, 1)
+    rate: Fraction = Fraction(25)
+    container: str = ""
+    single_stream: bool = True
+    has_audio: bool = False
+
+
+def _frames_in_cut(path: Path, start: float, duration: float, facts: _SourceFacts
+                   ) -> Iterator[tuple[int, int, av.VideoFrame]]:
+    """(shifted pts, duration, frame) of the frames the cut keeps, decoded once; ``facts`` is
+    filled in when the movie is opened."""
     with _open(path) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
-        single_stream.append(len(container.streams) == 1)
         time_base = stream.time_base
+        rate = Fraction(stream.guessed_rate or stream.average_rate or Fraction(25))
+        facts.time_base, facts.rate, facts.container = time_base, rate, container.format.name
+        facts.single_stream = len(container.streams) == 1
+        facts.has_audio = bool(container.streams.audio)
         container_start = container.start_time if container.start_time is not None else 0
         window = CutWindow(time_base, round(start * AV_TIME_BASE), round(duration * AV_TIME_BASE),
                            container_start)
-        rate = stream.guessed_rate or stream.average_rate or Fraction(25)
         default_duration = max(1, round(Fraction(1) / Fraction(rate) / time_base))
         seeked = False
         if start > _SEEK_MARGIN_S and set(container.format.name.split(",")) & _SEEKABLE:
@@ -159,46 +176,83 @@ def _frames_in_cut(path: Path, start: float, duration: float, single_stream: lis
                 continue
             if verdict == "after":
                 return
-            yield window.shifted(frame.pts), frame.duration or default_duration, frame, time_base
+            yield window.shifted(frame.pts), frame.duration or default_duration, frame
+
+
+class _Picture:
+    """A decoded frame, JPEG-encoded when first written and only once."""
+
+    def __init__(self, frame: av.VideoFrame, encode):
+        self._frame, self._encode, self._jpeg = frame, encode, None
+
+    def jpeg(self) -> bytes:
+        if self._jpeg is None:
+            self._jpeg = self._encode(self._frame)
+            self._frame = None
+        return self._jpeg
 
 
 def extract_ava_frames(task: VideoTask, folder: Path, *, start: float = 900.0, duration: float = 901.0,
-                       fps: int = 30, quality: int = JPEG_QUALITY) -> int:
-    """Write ``{name}_{n:06d}.jpg`` (n from 1) into ``folder``; the number written."""
+                       fps: int = 30, quality: int = JPEG_QUALITY, single_command: bool = False) -> int:
+    """Write ``{name}_{n:06d}.jpg`` (n from 1) into ``folder``; the number written.
+
+    The frames are those of the guide's two commands (the cut file, then ``-r fps``), or with
+    ``single_command`` those of ``ffmpeg -ss S -t D -i in -r fps`` (module doc)."""
     name = task.key
     written = 0
+    reformatter = VideoReformatter()
+    encode = functools.partial(encode_jpeg, quality=quality, reformatter=reformatter)
+    facts = _SourceFacts()
+    cut: GuideCut | None = None
     converter: FrameRateConverter | None = None
     # FFmpeg repeats "the previous frame": the last one pushed, even when it was itself dropped.
-    # It is encoded only when written, and once.
-    previous: av.VideoFrame | None = None
-    previous_jpeg: bytes | None = None
-    reformatter = VideoReformatter()
+    last: _Picture | None = None
+    source_previous: _Picture | None = None
 
-    def write(data: bytes, copies: int) -> None:
+    def write(picture: _Picture, copies: int) -> None:
         nonlocal written
         for _ in range(copies):
             written += 1
             with open(folder / f"{name}_{written:06d}.jpg", "wb") as f:
-                f.write(data)
+                f.write(picture.jpeg())
 
-    single_stream: list[bool] = []
-    for pts, length, frame, time_base in _frames_in_cut(task.source, start, duration, single_stream):
-        if converter is None:
-            converter = FrameRateConverter(time_base, fps, single_stream_input=single_stream[0])
+    def frames_out(picture: _Picture, pts: int, length: int) -> None:
+        nonlocal last
+        assert converter is not None
         repeat_previous, show = converter.push(pts, length)
-        if repeat_previous and previous is not None:
-            previous_jpeg = previous_jpeg or encode_jpeg(previous, quality, reformatter)
-            write(previous_jpeg, repeat_previous)
-        previous, previous_jpeg = frame, None
+        if repeat_previous and last is not None:
+            write(last, repeat_previous)
+        last = picture
         if show:
-            previous_jpeg = encode_jpeg(frame, quality, reformatter)
-            write(previous_jpeg, show)
-    if converter is None or previous is None:
+            write(picture, show)
+
+    def through_cut_file(frames: list[IntermediateFrame], current: _Picture) -> None:
+        for frame in frames:
+            frames_out(source_previous if frame.previous and source_previous else current,
+                       frame.pts, frame.duration)
+
+    for pts, length, frame in _frames_in_cut(task.source, start, duration, facts):
+        current = _Picture(frame, encode)
+        if converter is None:
+            if single_command:
+                converter = FrameRateConverter(facts.time_base, fps, single_stream_input=facts.single_stream)
+            else:
+                cut = GuideCut(facts.time_base, facts.rate, facts.container, single_stream=facts.single_stream,
+                               has_audio=facts.has_audio)
+                converter = FrameRateConverter(cut.time_base, fps, single_stream_input=not facts.has_audio)
+        if cut is None:
+            frames_out(current, pts, length)
+        else:
+            through_cut_file(cut.push(pts, length), current)
+        source_previous = current
+    if converter is None or last is None or source_previous is None:
         raise DataError(f"{task.source}: no video frame in the cut [{start:g} s, {start + duration:g} s) "
                         "(the video is shorter than the cut start, or has no frames)")
+    if cut is not None:
+        through_cut_file(cut.flush(), source_previous)
     repeats = converter.flush()
     if repeats:
-        write(previous_jpeg or encode_jpeg(previous, quality, reformatter), repeats)
+        write(last, repeats)
     return written
 
 
@@ -278,9 +332,11 @@ def prepare_ava(
     shard: Shard | str | None = None,
     dry_run: bool = False,
     progress: bool = True,
+    single_command: bool = False,
 ) -> PrepareSummary:
-    """Extract every movie's AVA frames (module doc); with ``frame_lists``, write PySlowFast's
-    ``train.csv`` / ``val.csv`` for the videos of ``train_gt`` / ``val_gt``."""
+    """Extract every movie's AVA frames as the guide's two FFmpeg commands make them (module doc);
+    ``single_command``: as ``ffmpeg -ss S -t D -i in -r fps`` does instead. With ``frame_lists``,
+    write PySlowFast's ``train.csv`` / ``val.csv`` for the videos of ``train_gt`` / ``val_gt``."""
     from actionzoo.preparation.estimate import estimate_run
 
     if start < 0 or duration <= 0:
@@ -298,7 +354,8 @@ def prepare_ava(
     if dry_run:
         return estimate_run(tasks, shard, lambda p: estimate_ava_frames(p, start, duration, fps),
                             lambda p: sample_ava_jpeg_bytes(p, start, JPEG_QUALITY))
-    job = functools.partial(extract_ava_frames, start=start, duration=duration, fps=fps)
+    job = functools.partial(extract_ava_frames, start=start, duration=duration, fps=fps,
+                            single_command=single_command)
     summary = run_tasks(tasks, job, out_root=out, workers=workers, shard=shard, progress=progress,
                         description="ava frames")
     if frame_lists:

@@ -32,7 +32,7 @@ from fractions import Fraction
 
 import numpy as np
 
-__all__ = ["CutWindow", "FrameRateConverter", "rescale"]
+__all__ = ["CutWindow", "FrameRateConverter", "GuideCut", "IntermediateFrame", "rescale"]
 
 AV_TIME_BASE = 1_000_000
 _DTS_ERROR_THRESHOLD = 3600 * 30  # fftools' default -dts_error_threshold
@@ -94,15 +94,21 @@ class CutWindow:
 
 
 class FrameRateConverter:
-    """FFmpeg's CFR / VSCFR video sync (module doc). ``push`` each kept frame's shifted pts and
-    duration (input time base); it returns how many output frames repeat the *previous* frame and
-    how many show *this* one. ``flush`` returns the repeats of the last frame at the end."""
+    """FFmpeg's video sync (module doc): CFR, VSCFR, or VFR (``variable=True``: what a muxer with
+    variable frame rate, Matroska/WebM, gets). ``push`` each kept frame's shifted pts and duration
+    (input time base); it returns how many output frames repeat the *previous* frame and how many
+    show *this* one, and :attr:`emitted_pts` is the output pts (in ticks of ``1/rate``) of the first
+    of them (the others follow one tick apart). ``flush`` returns the repeats of the last frame at
+    the end."""
 
-    def __init__(self, time_base: Fraction, fps: int, *, single_stream_input: bool):
+    def __init__(self, time_base: Fraction, rate: int | Fraction, *, single_stream_input: bool,
+                 variable: bool = False):
         self.time_base = time_base
-        self.out_base = Fraction(1, fps)
-        self.vscfr = single_stream_input
+        self.out_base = 1 / Fraction(rate)
+        self.vscfr = single_stream_input and not variable
+        self.variable = variable
         self.next_pts = 0
+        self.emitted_pts = 0
         self.frame_number = 0
         self._history = [0, 0, 0]
         self._last_dropped = False
@@ -133,6 +139,18 @@ class FrameRateConverter:
             delta = length
             delta0 = 0.0
             self.next_pts = _llrint(sync_ipts)
+        if self.variable:
+            # VSYNC_VFR: a frame more than 0.6 ticks early is dropped; one more than 0.6 ticks
+            # late keeps its own (rounded) time instead of the next tick
+            if delta <= -0.6:
+                nb = 0
+            elif delta > 0.6:
+                self.next_pts = _llrint(sync_ipts)
+            nb, _ = self._finish(nb, 0, frame=True)
+            self.emitted_pts = self.next_pts
+            self._emit(nb)
+            self._have_previous = True
+            return 0, nb
         if delta < -1.1:
             nb = 0
         elif delta > 1.1:
@@ -141,14 +159,18 @@ class FrameRateConverter:
                 nb_prev = _llrintf(delta0 - 0.6)
         nb, nb_prev = self._finish(nb, nb_prev, frame=True)
         previous = min(nb_prev, nb) if self._have_previous else 0
+        self.emitted_pts = self.next_pts
         self._emit(nb)
         self._have_previous = True
         return previous, nb - previous
 
     def flush(self) -> int:
+        if self.variable:
+            return 0  # VFR writes no repeats at the end
         nb = _median3(*self._history)
         nb, _ = self._finish(nb, nb, frame=False)
         repeats = nb if self._have_previous else 0
+        self.emitted_pts = self.next_pts
         self._emit(repeats)
         return repeats
 
@@ -163,3 +185,62 @@ class FrameRateConverter:
     def _emit(self, count: int) -> None:
         self.frame_number += count
         self.next_pts += count
+
+
+_VARIABLE_RATE_MUXERS = frozenset({"matroska", "webm"})  # AVFMT_VARIABLE_FPS: the cut keeps times
+_MILLISECOND = Fraction(1, 1000)  # Matroska/WebM store times in milliseconds
+
+
+@dataclass(frozen=True)
+class IntermediateFrame:
+    """A frame of the guide's cut file: which source frame it shows (``previous``: the one
+    before the frame just pushed), and its pts and duration in the cut file's time base."""
+
+    previous: bool
+    pts: int
+    duration: int
+
+
+class GuideCut:
+    """What the guide's first command, ``ffmpeg -ss S -t D -i in -strict experimental out.EXT``,
+    writes (``EXT`` the source's own container), seen by the second command reading it back.
+
+    The cut re-encodes at the source's frame rate ``rate``: the encoder's time base is ``1/rate``
+    and the video sync puts every kept frame on that grid (CFR/VSCFR into MP4/MOV; VFR, rounded
+    ticks, into Matroska/WebM, whose muxer stores milliseconds). The second command subtracts the
+    cut file's start time, so its first frame is at 0 unless an audio stream (which starts at 0)
+    holds it later. ``push`` takes each frame the cut keeps (shifted pts and duration, source time
+    base) and returns the frames the cut file holds for it; ``flush`` the ones written at the end.
+    """
+
+    def __init__(self, time_base: Fraction, rate: Fraction, container: str, *, single_stream: bool,
+                 has_audio: bool):
+        variable = bool(set(container.split(",")) & _VARIABLE_RATE_MUXERS)
+        self._sync = FrameRateConverter(time_base, rate, single_stream_input=single_stream,
+                                        variable=variable)
+        self._tick = 1 / Fraction(rate)
+        self.time_base = _MILLISECOND if variable else self._tick
+        self._start: int | None = 0 if has_audio else None
+        # a packet lasts one tick; Matroska truncates it to whole milliseconds (33 at 29.97 fps,
+        # 41 at 23.976), as FFmpeg reads the cut file back
+        self._duration = math.floor(self._tick / self.time_base)
+
+    def _stored(self, ticks: int) -> int:
+        return rescale(ticks, self._tick, self.time_base)
+
+    def _frames(self, first_pts: int, flags: list[bool]) -> list[IntermediateFrame]:
+        frames = []
+        for i, previous in enumerate(flags):
+            pts = self._stored(first_pts + i)
+            if self._start is None:
+                self._start = pts  # the file's start time: its first frame's
+            frames.append(IntermediateFrame(previous, pts - self._start, self._duration))
+        return frames
+
+    def push(self, pts: int, duration: int) -> list[IntermediateFrame]:
+        repeat_previous, show = self._sync.push(pts, duration)
+        return self._frames(self._sync.emitted_pts, [True] * repeat_previous + [False] * show)
+
+    def flush(self) -> list[IntermediateFrame]:
+        repeats = self._sync.flush()
+        return self._frames(self._sync.emitted_pts, [False] * repeats)
