@@ -100,6 +100,8 @@ class AnnotationRow:
     y2: float
     action_id: int
     person_id: int | None = None
+    # the row's "x1,y1,x2,y2" text (fields stripped): training merges a keyframe's rows by it
+    box_text: str = field(default="", compare=False)
 
     @property
     def key(self) -> str:
@@ -280,7 +282,7 @@ def read_annotations_csv(path: PathLike) -> list[AnnotationRow]:
                 "(need x1 <= x2, y1 <= y2)"
             )
         if f.ok:
-            rows.append(AnnotationRow(video, second, x1, y1, x2, y2, action, person))
+            rows.append(AnnotationRow(video, second, x1, y1, x2, y2, action, person, ",".join(row[2:6])))
     if problems:
         raise AnnotationError(path, problems)
     return rows

@@ -261,28 +261,32 @@ def load_ava_train_set(frames_dir: str | Path, frame_list: str | Path, groundtru
                        boxes: str | Path | None, pipeline: AvaTrainPipeline, *, num_classes: int,
                        seed: int) -> AvaTrainSet:
     """GT boxes (``ava_train_v2.2.csv``) plus detector boxes with score >= the threshold
-    (``..._include_negative_v2.2.csv``), merged per keyframe by their coordinates, labels
-    appended per box; keyframes in frame-list video order, then by second (PySlowFast
-    ``ava_helper``)."""
+    (``..._include_negative_v2.2.csv``), merged per keyframe by their raw ``"x1,y1,x2,y2"`` text
+    (rows whose text differs stay separate boxes, even when the numbers are equal, e.g. ``0.1`` and
+    ``0.100``), labels appended per box; keyframes in frame-list video order, then by second
+    (PySlowFast@9839d13 ``slowfast/datasets/ava_helper.py``, ``parse_bboxes_file``)."""
     listed = read_frame_list(frame_list)
-    merged: dict[tuple[str, int], dict[tuple[float, ...], list[int]]] = {}
+    # (video, second) -> box text -> (the first row's coordinates, labels)
+    merged: dict[tuple[str, int], dict[str, tuple[tuple[float, ...], list[int]]]] = {}
     problems: list[str] = []
 
-    def add(video: str, second: int, box: tuple[float, ...], action: int | None, where: str) -> None:
+    def add(video: str, second: int, text: str, box: tuple[float, ...], action: int | None,
+            where: str) -> None:
         if second not in AVA_KEYFRAME_SECONDS:
             problems.append(f"{where}: second {second} of {video} is outside 902..1798")
             return
-        labels = merged.setdefault((video, second), {}).setdefault(box, [])
+        _, labels = merged.setdefault((video, second), {}).setdefault(text, (box, []))
         if action is not None and action not in labels:
             labels.append(action)
 
     for n, row in enumerate(read_annotations_csv(groundtruth), start=1):
-        add(row.video_id, row.timestamp, (row.x1, row.y1, row.x2, row.y2), row.action_id, f"row {n}")
+        add(row.video_id, row.timestamp, row.box_text, (row.x1, row.y1, row.x2, row.y2), row.action_id,
+            f"row {n}")
     if boxes is not None:
         for n, row in enumerate(read_person_boxes_csv(boxes, min_score=pipeline.box_score_threshold),
                                 start=1):
-            add(row.video_id, row.timestamp, (row.x1, row.y1, row.x2, row.y2), row.action_id,
-                f"row {n}")
+            add(row.video_id, row.timestamp, row.box_text, (row.x1, row.y1, row.x2, row.y2),
+                row.action_id, f"row {n}")
     if problems:
         raise AnnotationError(groundtruth, problems)
     missing = sorted({video for video, _ in merged if video not in listed.frames})
@@ -292,9 +296,9 @@ def load_ava_train_set(frames_dir: str | Path, frame_list: str | Path, groundtru
     keyframes = []
     for video in listed.videos:
         for second in sorted(s for v, s in merged if v == video):
-            per_box = merged[(video, second)]
+            per_box = merged[(video, second)].values()
             keyframes.append(AvaTrainKeyframe(
-                video, second, np.array(list(per_box), dtype=np.float64).reshape(-1, 4),
-                tuple(tuple(labels) for labels in per_box.values())))
+                video, second, np.array([box for box, _ in per_box], dtype=np.float64).reshape(-1, 4),
+                tuple(tuple(labels) for _, labels in per_box)))
     return AvaTrainSet(Path(frames_dir), listed.frames, keyframes, pipeline,
                        num_classes=num_classes, seed=seed)
