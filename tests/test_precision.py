@@ -222,6 +222,24 @@ def test_every_recognizer_quantizes_to_an_int8_ir_that_runs(name: str, few_video
                             candidate=engine, batch_size=protocol.num_views, workers=0,
                             inputs="videos")
     assert drift.samples == 1 and np.isfinite(drift.max_abs_diff)
+    if name == "x3d_s_k400":  # the per-layer profile that says why INT8 does not pay for X3D
+        from actionzoo.export.examples import example_inputs
+        from actionzoo.precision.layer_profile import compare_profiles, profile_layers
+
+        inputs = example_inputs(protocol, 1)
+        fp32, int8 = (profile_layers(f, inputs, rounds=1) for f in (result.fp32_file, result.model_file))
+        kinds32, kinds8 = fp32.by_kind(), int8.by_kind()
+        assert {"convolution", "depthwise convolution"} <= set(kinds32) & set(kinds8)
+        assert kinds8["convolution"][1] > 0 and kinds32["convolution"][1] == 0  # int8 kernels only in INT8
+        assert kinds8["quantize/dequantize"][0] > 0 and "quantize/dequantize" not in kinds32
+        assert sum(ms for ms, _ in kinds8.values()) == pytest.approx(sum(l.ms for l in int8.layers))
+        table = compare_profiles(fp32, int8)
+        assert table[0].startswith("layer kind") and table[-1].startswith("one inference (wall)")
+        from actionzoo.precision.layer_profile import speed_note
+
+        note = speed_note(fp32, int8, pays_at=1e9)  # as if INT8 never paid: the reasons are listed
+        assert note[0].startswith("INT8 speed on this CPU") and "INT8 pays less than" in note[1]
+        assert speed_note(fp32, int8, pays_at=0) == note[:1]
 
 
 @pytest.mark.slow
