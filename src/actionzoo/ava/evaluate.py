@@ -51,7 +51,8 @@ from actionzoo.runtime.distributed import SINGLE, DistContext
 from actionzoo.runtime.progress import ProgressDisplay
 from actionzoo.runtime.streaming import stream_items
 from actionzoo.runtime.timing import StageTimes
-from actionzoo.runtime.workers import WorkItem, load_in_workers
+from actionzoo.data.work_item import WorkItem
+from actionzoo.runtime.workers import load_in_workers
 from actionzoo.zoo.protocols import AvaKeyframePipeline, Protocol
 from actionzoo.zoo.registry import get_model_spec
 from actionzoo.zoo.spec import ModelSpec

@@ -21,7 +21,8 @@ from actionzoo.data.annotations import VideoRecord
 from actionzoo.engines import Engine
 from actionzoo.errors import UsageError
 from actionzoo.evaluation.metrics import ClassificationEvaluator
-from actionzoo.evaluation.recognition import run_views, view_items
+from actionzoo.engines.batches import run_views
+from actionzoo.evaluation.recognition import view_items
 from actionzoo.fileio.arrays import load_array
 from actionzoo.fileio.atomic import save_npy_atomic, write_bytes_atomic
 from actionzoo.fileio.paths import file_name_part, path_under
@@ -29,7 +30,7 @@ from actionzoo.runtime.batching import BatchPacker
 from actionzoo.runtime.progress import ProgressDisplay
 from actionzoo.runtime.streaming import stream_items
 from actionzoo.runtime.timing import StageTimes
-from actionzoo.runtime.workers import WorkItem
+from actionzoo.data.work_item import WorkItem
 from actionzoo.zoo.protocols import Protocol
 
 __all__ = ["INDEX_NAME", "IndexRow", "read_index", "preprocess_dataset", "infer_directory",

@@ -86,10 +86,10 @@ def resolve_class_names(spec: ModelSpec, num_classes: int, *, names_file: str | 
                         checkpoint_extras: dict | None = None) -> list[str]:
     """``--class-names`` if given, else the names a trained checkpoint carries, else the registry's
     list when it has ``num_classes`` entries, else ``class <i>``."""
-    from actionzoo.zoo.categories import read_names_file
+    from actionzoo.data.annotations import read_class_names
 
     if names_file is not None:
-        names = read_names_file(names_file)
+        names = read_class_names(names_file)
         if len(names) != num_classes:
             raise UsageError(f"{names_file}: {len(names)} class names for a {num_classes}-class model")
         return names
