@@ -39,6 +39,7 @@ from actionzoo.training.config import INIT_NONE
 from actionzoo.training.initialize import initial_model
 from actionzoo.zoo.recipes import MMAction2TrainPipeline
 from actionzoo.zoo.registry import build_model, get_model_spec
+from actionzoo.zoo.spec import Task
 
 __all__ = ["run_demo"]
 
@@ -70,7 +71,7 @@ def run_demo(
 ) -> int:
     started = time.perf_counter()
     spec = get_model_spec(model_name)
-    if spec.task != "recognition":
+    if spec.task is not Task.RECOGNITION:
         raise UsageError(f"the demo trains recognizers; {spec.name} is a detector (see "
                          "`actionzoo train slowfast_r50_ava` and `actionzoo detect`)")
     adaptive = isinstance(spec.recipe.pipeline, MMAction2TrainPipeline)

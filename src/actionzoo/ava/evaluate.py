@@ -52,6 +52,7 @@ from actionzoo.runtime.progress import ProgressDisplay
 from actionzoo.runtime.streaming import stream_items
 from actionzoo.runtime.timing import StageTimes
 from actionzoo.data.work_item import WorkItem
+from actionzoo.data.work_item import Status
 from actionzoo.runtime.workers import load_in_workers
 from actionzoo.zoo.protocols import AvaKeyframePipeline, Protocol
 from actionzoo.zoo.registry import get_model_spec
@@ -365,12 +366,12 @@ def evaluate_ava(
         keys = {k.key for k in test_set.keyframes}
         stored = [r for r in store.results() if r.key in keys] if ctx.is_main else []
 
-    ok = [r for r in stored if r.status == "ok"]
+    ok = [r for r in stored if r.status is Status.OK]
     info = info_of(engine)
     report = AvaEvalReport(
         model=spec.name, protocol=protocol.describe(), engine=info.describe(),
         precision=info.precision, batch_size=batch_size, workers=workers, total=len(test_set),
-        scored=len(ok), failed=[(r.key, r.reason or "") for r in stored if r.status == "failed"],
+        scored=len(ok), failed=[(r.key, r.reason or "") for r in stored if r.status is Status.FAILED],
         metrics={}, times=stats.times, scored_this_run=stats.scored, interrupted=stats.interrupted,
         boxes=sum(len(r.ori_boxes) for r in ok if r.ori_boxes is not None),
         videos_without_boxes=len(test_set.videos_without_boxes),

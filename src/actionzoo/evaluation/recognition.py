@@ -18,6 +18,7 @@ import numpy as np
 from actionzoo.data.annotations import VideoRecord
 from actionzoo.data.views_dataset import ViewsDataset
 from actionzoo.data.work_item import WorkItem
+from actionzoo.data.work_item import Status
 from actionzoo.engines.base import Engine, info_of
 from actionzoo.engines.batches import run_views
 from actionzoo.evaluation.metrics import ClassificationEvaluator, per_class_accuracy
@@ -120,9 +121,9 @@ def load_report(
     stored = 0
     for result in store.results():
         stored += 1
-        if result.status == "ok" and result.scores is not None and result.label is not None:
+        if result.status is Status.OK and result.scores is not None and result.label is not None:
             evaluator.process(result.video_id, result.scores, result.label)
-        elif result.status == "failed":
+        elif result.status is Status.FAILED:
             failed.append((result.video_id, result.reason or ""))
     per_class = []
     if class_names is not None and evaluator.scores:
@@ -163,7 +164,7 @@ def write_predictions(
             header += [f"top{i}", f"score{i}"]
         writer.writerow(header)
         for r in store.results():
-            row = [r.video_id, name(r.label), r.status if r.status == "ok" else f"failed: {r.reason}"]
+            row = [r.video_id, name(r.label), r.status.describe(r.reason)]
             if r.scores is not None:
                 top = np.argsort(r.scores)[-k:][::-1]
                 for c in top:

@@ -31,6 +31,7 @@ from actionzoo.runtime.progress import ProgressDisplay
 from actionzoo.runtime.streaming import stream_items
 from actionzoo.runtime.timing import StageTimes
 from actionzoo.data.work_item import WorkItem
+from actionzoo.data.work_item import Status
 from actionzoo.zoo.protocols import Protocol
 
 __all__ = ["INDEX_NAME", "IndexRow", "read_index", "preprocess_dataset", "infer_directory",
@@ -49,7 +50,7 @@ class IndexRow:
     video_id: str
     label: int | None
     num_views: int
-    status: str  # "ok" or "failed"
+    status: Status
     reason: str
 
 
@@ -71,10 +72,10 @@ def read_index(directory: str | Path) -> list[IndexRow]:
                     raise ValueError
                 label = int(row["label"]) if row["label"] not in ("", None) else None
                 rows.append(IndexRow(row["file"], row["video_id"], label, int(row["num_views"] or 0),
-                                     row["status"], row["reason"] or ""))
+                                     Status(row["status"]), row["reason"] or ""))
             except (KeyError, TypeError, ValueError):
                 raise UsageError(f"{path}:{n}: malformed index row") from None
-            if rows[-1].status == "ok":
+            if rows[-1].status is Status.OK:
                 # The file a row names is read, and written under another folder: a plain name.
                 file_name_part(rows[-1].file, source=f"{path}:{n}", what="file")
     return rows
@@ -132,14 +133,15 @@ def preprocess_dataset(
             record = records[item.position]
             name = f"{item.position:06d}.npy"
             save_npy_atomic(out / name, np.stack([np.asarray(v) for v in item.rows]))
-            writer.write(IndexRow(name, record.video_id, record.label, len(item.rows), "ok", ""))
+            writer.write(IndexRow(name, record.video_id, record.label, len(item.rows), Status.OK, ""))
             written += 1
             bar.advance()
 
         def fail(item: WorkItem) -> None:
             record = records[item.position]
             failed.append((record.video_id, item.error or ""))
-            writer.write(IndexRow("", record.video_id, record.label, 0, "failed", item.error or ""))
+            writer.write(IndexRow("", record.video_id, record.label, 0, Status.FAILED,
+                                  item.error or ""))
             bar.advance()
 
         try:
@@ -163,7 +165,7 @@ def infer_directory(
     inputs = Path(inputs_dir)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    rows = [r for r in read_index(inputs) if r.status == "ok"]
+    rows = [r for r in read_index(inputs) if r.status is Status.OK]
     index = inputs / INDEX_NAME
     # Every path an index row names, checked before anything is read or run.
     sources = {r.file: path_under(inputs, r.file, source=index, what="file") for r in rows}
@@ -198,7 +200,7 @@ def postprocess(
     missing: list[str] = []
     failed: list[str] = []
     for row in read_index(directory):
-        if row.status != "ok":
+        if row.status is not Status.OK:
             failed.append(row.video_id)
             continue
         label = labels.get(row.video_id) if labels is not None else row.label

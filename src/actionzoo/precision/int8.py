@@ -26,7 +26,7 @@ from actionzoo.engines.signal_stack import permanent_signal_stack
 from actionzoo.errors import UsageError
 from actionzoo.runtime.workers import load_in_workers
 from actionzoo.zoo.protocols import Protocol
-from actionzoo.zoo.spec import ModelSpec
+from actionzoo.zoo.spec import ModelSpec, Task
 
 __all__ = ["Int8Export", "quantize_int8", "calibration_views", "fp32_sibling"]
 
@@ -98,7 +98,7 @@ def quantize_int8(
 
     from actionzoo.export.onnx import export_model
 
-    if spec.task != "recognition":
+    if spec.task is not Task.RECOGNITION:
         raise UsageError(f"{spec.name}: INT8 export covers the recognizers (the detector's RoIAlign "
                          "has no quantized form here)")
     output = Path(output)

@@ -39,7 +39,7 @@ from actionzoo.runtime.batching import BatchPacker
 from actionzoo.runtime.progress import ProgressDisplay
 from actionzoo.zoo.protocols import MMAction2Pipeline, Protocol, PySlowFastPipeline
 from actionzoo.zoo.registry import get_model_spec
-from actionzoo.zoo.spec import ModelSpec
+from actionzoo.zoo.spec import ModelSpec, Task
 
 __all__ = ["WindowResult", "Timeline", "timeline", "window_view", "write_timeline",
            "plot_timeline", "render_video"]
@@ -168,7 +168,7 @@ def timeline(
     """Classify every window of ``source``; ``on_window`` sees each result as soon as it is known.
     Ctrl-C ends the run with the windows finished so far (``interrupted`` is set)."""
     spec = get_model_spec(model)
-    if spec.task != "recognition":
+    if spec.task is not Task.RECOGNITION:
         raise UsageError(f"{spec.name} is a detector; `actionzoo detect` scores person boxes")
     if window <= 0 or stride <= 0:
         raise UsageError(f"--window and --stride must be positive, got {window} and {stride}")
