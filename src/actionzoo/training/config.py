@@ -23,6 +23,7 @@ import dataclasses
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from actionzoo.checkpoint.read import CheckpointFormat
 from actionzoo.errors import UsageError
 from actionzoo.zoo.protocols import Protocol
 from actionzoo.zoo.recipes import (
@@ -123,7 +124,7 @@ class TrainPlan:
     precise_bn_batches: int
     val_every: int
     checkpoint_every: int
-    checkpoint_format: str
+    checkpoint_format: CheckpointFormat
     seed: int
     deterministic: bool
     device: str
@@ -136,6 +137,8 @@ class TrainPlan:
 
     def to_dict(self) -> dict[str, object]:
         data = asdict(self)
+        # Enums become their values here, where the plan is serialised, and nowhere before.
+        data["checkpoint_format"] = str(self.checkpoint_format)
         data["pipeline"] = {"kind": type(self.pipeline).__name__, **asdict(self.pipeline),
                             "description": self.pipeline.describe()}
         data["val_protocol"] = self.val_protocol.describe()
@@ -307,7 +310,7 @@ def plan_training(config: TrainConfig, spec: ModelSpec, *, num_classes: int,
                             else config.precise_bn_batches),
         val_every=config.val_every or recipe.val_every,
         checkpoint_every=config.checkpoint_every or recipe.checkpoint_every,
-        checkpoint_format=str(recipe.writes),
+        checkpoint_format=recipe.writes,
         seed=config.seed,
         deterministic=config.deterministic,
         device=config.device,
