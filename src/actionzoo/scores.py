@@ -1,13 +1,13 @@
 """Comparing score arrays ``(rows, classes)``: against labels, and against another engine's scores.
 
 These primitives sit low in the layers (numpy only) because three packages above use them: the
-evaluation metrics (top-k accuracy), the drift report of a reduced precision, and the verification of
-an export (arg-max and top-k agreement between two engines on the same inputs).
+evaluation metrics (top-k accuracy), the drift report of a reduced precision, and the verification
+of an export (arg-max and top-k agreement between two engines on the same inputs).
 
 ``top_k_accuracy`` ranks classes as mmaction2 0.x's ``top_k_accuracy`` does
 (open-mmlab/mmaction2 @ 92e5517f1b3cbf937078d66c0dc5c4ba7abf7a08,
-``mmaction/core/evaluation/accuracy.py``): ``argsort`` of the video score (descending), and a hit when
-the label is among the first k.
+``mmaction/core/evaluation/accuracy.py``): ``argsort`` of the video score (descending), and a hit
+when the label is among the first k.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def _top_k_labels(scores: np.ndarray, k: int) -> np.ndarray:
 
 
 def top_k_accuracy(scores: np.ndarray, labels: Sequence[int], k: int) -> float:
-    """Fraction of rows whose label is among their ``k`` highest-scored classes (NaN for no rows)."""
+    """Fraction of rows whose label is among their ``k`` highest-scored classes (NaN: no rows)."""
     scores = np.asarray(scores)
     labels = np.asarray(labels)
     if len(labels) == 0:

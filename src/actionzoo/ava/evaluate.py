@@ -52,8 +52,7 @@ from actionzoo.runtime.distributed import SINGLE, DistContext
 from actionzoo.runtime.progress import ProgressDisplay
 from actionzoo.runtime.streaming import stream_items
 from actionzoo.runtime.timing import StageTimes
-from actionzoo.data.work_item import WorkItem
-from actionzoo.data.work_item import Status
+from actionzoo.data.work_item import Status, WorkItem
 from actionzoo.runtime.workers import load_in_workers
 from actionzoo.zoo.protocols import AvaKeyframePipeline, Protocol
 from actionzoo.zoo.registry import get_model_spec
@@ -334,10 +333,10 @@ def evaluate_ava(
     ``groundtruth``, ``labelmap``, ``excluded``: the official GT CSV, label-map pbtxt and excluded
     timestamps (all read and checked before any keyframe is scored). ``results``: the SQLite
     results file; ``resume`` continues it (it must belong to the same model, protocol, data,
-    engine and weights). ``variant``: :class:`AvaVariant` ``official`` (ActivityNet 2019: top-50 per
-    keyframe) or ``pyslowfast`` (its ``ava_eval_helper``), see :mod:`actionzoo.ava.metric`. ``weights`` only
-    labels the run in the results file. The CSV and mAP are produced once every keyframe is stored
-    (scored or failed); an interrupted run reports ``interrupted`` and no mAP.
+    engine and weights). ``variant``: :class:`AvaVariant` ``official`` (ActivityNet 2019: top-50
+    per keyframe) or ``pyslowfast`` (its ``ava_eval_helper``), see :mod:`actionzoo.ava.metric`.
+    ``weights`` only labels the run in the results file. The CSV and mAP are produced once every
+    keyframe is stored (scored or failed); an interrupted run reports ``interrupted`` and no mAP.
     """
     spec = get_model_spec(model_name)
     protocol = spec.protocol(protocol)
@@ -371,7 +370,8 @@ def evaluate_ava(
     report = AvaEvalReport(
         model=spec.name, protocol=protocol.describe(), engine=info.describe(),
         precision=info.precision, batch_size=batch_size, workers=workers, total=len(test_set),
-        scored=len(ok), failed=[(r.key, r.reason or "") for r in stored if r.status is Status.FAILED],
+        scored=len(ok),
+        failed=[(r.key, r.reason or "") for r in stored if r.status is Status.FAILED],
         metrics={}, times=stats.times, scored_this_run=stats.scored, interrupted=stats.interrupted,
         boxes=sum(len(r.ori_boxes) for r in ok if r.ori_boxes is not None),
         videos_without_boxes=len(test_set.videos_without_boxes),

@@ -17,8 +17,7 @@ import numpy as np
 
 from actionzoo.data.annotations import VideoRecord
 from actionzoo.data.views_dataset import ViewsDataset
-from actionzoo.data.work_item import WorkItem
-from actionzoo.data.work_item import Status
+from actionzoo.data.work_item import Status, WorkItem
 from actionzoo.engines.base import Engine, info_of
 from actionzoo.engines.batches import run_views
 from actionzoo.evaluation.metrics import ClassificationEvaluator, per_class_accuracy

@@ -18,10 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from actionzoo.data.annotations import VideoRecord
+from actionzoo.data.work_item import Status, WorkItem
 from actionzoo.engines import Engine
+from actionzoo.engines.batches import run_views
 from actionzoo.errors import UsageError
 from actionzoo.evaluation.metrics import ClassificationEvaluator
-from actionzoo.engines.batches import run_views
 from actionzoo.evaluation.recognition import view_items
 from actionzoo.fileio.arrays import load_array
 from actionzoo.fileio.atomic import save_npy_atomic, write_bytes_atomic
@@ -30,8 +31,6 @@ from actionzoo.runtime.batching import BatchPacker
 from actionzoo.runtime.progress import ProgressDisplay
 from actionzoo.runtime.streaming import stream_items
 from actionzoo.runtime.timing import StageTimes
-from actionzoo.data.work_item import WorkItem
-from actionzoo.data.work_item import Status
 from actionzoo.zoo.protocols import Protocol
 
 __all__ = ["INDEX_NAME", "IndexRow", "read_index", "preprocess_dataset", "infer_directory",
@@ -133,7 +132,8 @@ def preprocess_dataset(
             record = records[item.position]
             name = f"{item.position:06d}.npy"
             save_npy_atomic(out / name, np.stack([np.asarray(v) for v in item.rows]))
-            writer.write(IndexRow(name, record.video_id, record.label, len(item.rows), Status.OK, ""))
+            writer.write(IndexRow(name, record.video_id, record.label, len(item.rows), Status.OK,
+                                  ""))
             written += 1
             bar.advance()
 

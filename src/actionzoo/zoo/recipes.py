@@ -122,7 +122,8 @@ class AvaTrainPipeline:
     def sized(self, size: int) -> AvaTrainPipeline:
         """``--input-size S``: ``S x S`` crops, the short-side jitter scaled by ``S / 224``."""
         low, high = self.jitter
-        return replace(self, crop_size=size, jitter=(round(low * size / 224), round(high * size / 224)))
+        return replace(self, crop_size=size,
+                       jitter=(round(low * size / 224), round(high * size / 224)))
 
     def describe(self) -> str:
         return (f"{self.num_frames} frames every {self.sampling_rate} around each keyframe; short "
