@@ -18,12 +18,13 @@ PYPROJECT = ROOT / "pyproject.toml"
 def _lint_imports(source_root: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
     """`lint-imports` over the ``actionzoo`` found under ``source_root``, with the project's
     contract; no cache, so nothing is written into the checkout."""
-    script = Path(sys.executable).with_name("lint-imports")
-    command = [str(script)] if script.is_file() else [sys.executable, "-c",
-                                                       "from importlinter.cli import lint_imports_command; lint_imports_command()"]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(source_root), os.environ.get("PYTHONPATH", "")])}
-    return subprocess.run([*command, "--no-cache", "--no-logo", str(PYPROJECT)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)
+    # The console script of the interpreter running the tests, called through it (no PATH lookup).
+    command = [sys.executable, "-c", "from importlinter.cli import lint_imports_command; "
+               "lint_imports_command()"]
+    path = os.pathsep.join([str(source_root), os.environ.get("PYTHONPATH", "")])
+    return subprocess.run([*command, "--no-cache", "--no-logo", str(PYPROJECT)], cwd=cwd,
+                          env={**os.environ, "PYTHONPATH": path}, capture_output=True, text=True,
+                          timeout=120)
 
 
 def _layers() -> list[list[str]]:
@@ -45,8 +46,8 @@ def test_the_contract_sees_an_upward_import_inside_a_function(tmp_path: Path) ->
     shutil.copytree(ROOT / "src" / "actionzoo", copy / "actionzoo",
                     ignore=shutil.ignore_patterns("__pycache__"))
     atomic = copy / "actionzoo" / "fileio" / "atomic.py"
-    atomic.write_text(atomic.read_text() + "\n\ndef _upward():\n    from actionzoo.cli.main import main\n"
-                      "    return main\n")
+    atomic.write_text(atomic.read_text() + "\n\ndef _upward():\n"
+                      "    from actionzoo.cli.main import main\n\n    return main\n")
     done = _lint_imports(copy, tmp_path)
     assert done.returncode == 1, done.stdout[-6000:]
     assert "BROKEN" in done.stdout

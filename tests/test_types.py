@@ -43,7 +43,8 @@ def test_stores_hold_the_status_text_and_give_back_members(tmp_path: Path) -> No
     assert [r.status for r in results] == [Status.OK, Status.FAILED]
     assert all(type(r.status) is Status for r in results)
     with sqlite3.connect(db) as raw:  # the file holds plain text, as before the enum
-        stored = raw.execute("SELECT status, typeof(status) FROM videos ORDER BY position").fetchall()
+        stored = raw.execute("SELECT status, typeof(status) FROM videos ORDER BY position")
+        stored = stored.fetchall()
     assert stored == [("ok", "text"), ("failed", "text")]
     rows = list(csv.reader((tmp_path / "p.csv").open()))
     assert [row[2] for row in rows[1:]] == ["ok", "failed: b.mp4: no video stream"]
