@@ -9,7 +9,7 @@ from actionzoo.runtime.batching import BatchPacker, Deferred
 from actionzoo.runtime.progress import ProgressDisplay
 from actionzoo.runtime.streaming import stream_items
 from actionzoo.runtime.timing import StageTimes
-from actionzoo.runtime.workers import WorkItem
+from actionzoo.data.work_item import WorkItem
 
 
 def test_rows_of_many_items_come_back_to_their_items_in_order() -> None:

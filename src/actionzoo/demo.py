@@ -37,8 +37,8 @@ from actionzoo.fileio.atomic import write_text_atomic
 from actionzoo.training import TrainConfig, train
 from actionzoo.training.config import INIT_NONE
 from actionzoo.training.initialize import initial_model
-from actionzoo.zoo.recipes import MMAction2TrainPipeline
 from actionzoo.zoo.registry import build_model, get_model_spec
+from actionzoo.zoo.spec import Task
 
 __all__ = ["run_demo"]
 
@@ -70,10 +70,10 @@ def run_demo(
 ) -> int:
     started = time.perf_counter()
     spec = get_model_spec(model_name)
-    if spec.task != "recognition":
+    if spec.task is not Task.RECOGNITION:
         raise UsageError(f"the demo trains recognizers; {spec.name} is a detector (see "
                          "`actionzoo train slowfast_r50_ava` and `actionzoo detect`)")
-    adaptive = isinstance(spec.recipe.pipeline, MMAction2TrainPipeline)
+    adaptive = spec.recipe.pipeline.any_size
     out.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(out / "train", ignore_errors=True)  # the demo's own run, redone each time
     start = f"fine-tuning {checkpoint}" if checkpoint else "the reference initialisation"

@@ -47,6 +47,7 @@ from actionzoo.ava.dataset import clip_frame_indices, keyframe_clip, read_keyfra
 from actionzoo.ava.detections import write_detections_csv
 from actionzoo.ava.evaluate import KeyframeRow, run_clips
 from actionzoo.data.decode import VideoFile
+from actionzoo.data.work_item import Status
 from actionzoo.engines.base import Engine, info_of
 from actionzoo.errors import DataError, UsageError
 from actionzoo.evaluation.store import KeyframeResult
@@ -292,7 +293,7 @@ def detect(
         report.keyframes.append(DetectedKeyframe(keyframe.second, keyframe.frame_index,
                                                  keyframe.ori_boxes, scores, labels, path))
         stored.append(KeyframeResult(f"{chosen},{keyframe.second:04d}", len(stored), chosen,
-                                     keyframe.second, "ok", None, keyframe.ori_boxes, scores,
+                                     keyframe.second, Status.OK, None, keyframe.ori_boxes, scores,
                                      None, None))
 
     # Keyframes of one video share a frame size, so every call holds up to batch_size clips.

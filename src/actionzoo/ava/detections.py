@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from actionzoo.data.work_item import Status
 from actionzoo.evaluation.store import KeyframeResult
 from actionzoo.fileio.atomic import atomic_path
 
@@ -32,7 +33,7 @@ def detection_rows(
     (coordinates rounded to 3 decimals, scores to 4), in CSV order; only ``classes`` if given."""
     wanted = None if classes is None else set(classes)
     for r in results:
-        if r.status != "ok" or r.ori_boxes is None or r.scores is None:
+        if r.status is not Status.OK or r.ori_boxes is None or r.scores is None:
             continue
         for box, scores in zip(r.ori_boxes, r.scores):
             x1, y1, x2, y2 = (_coord(v) for v in box)
@@ -48,7 +49,7 @@ def write_detections_csv(results: Iterable[KeyframeResult], out: str | os.PathLi
     rows = 0
     with atomic_path(out) as partial, partial.open("w", newline="") as f:
         for r in results:
-            if r.status != "ok" or r.ori_boxes is None or r.scores is None:
+            if r.status is not Status.OK or r.ori_boxes is None or r.scores is None:
                 continue
             for box, scores in zip(r.ori_boxes, r.scores):
                 prefix = "%s,%04d,%.03f,%.03f,%.03f,%.03f," % (r.video_id, r.second, *box)

@@ -37,6 +37,7 @@ from actionzoo.ava.annotations import (
 from actionzoo.ava.dataset import AvaTestSet, keyframe_clip, load_test_set
 from actionzoo.ava.detections import detection_rows, write_detections_csv
 from actionzoo.ava.metric import ava_frame_map
+from actionzoo.ava.variant import AvaVariant
 from actionzoo.engines.base import Engine, info_of, is_asynchronous, submit
 from actionzoo.errors import UsageError
 from actionzoo.evaluation.report import EvalReport
@@ -51,7 +52,8 @@ from actionzoo.runtime.distributed import SINGLE, DistContext
 from actionzoo.runtime.progress import ProgressDisplay
 from actionzoo.runtime.streaming import stream_items
 from actionzoo.runtime.timing import StageTimes
-from actionzoo.runtime.workers import WorkItem, load_in_workers
+from actionzoo.data.work_item import Status, WorkItem
+from actionzoo.runtime.workers import load_in_workers
 from actionzoo.zoo.protocols import AvaKeyframePipeline, Protocol
 from actionzoo.zoo.registry import get_model_spec
 from actionzoo.zoo.spec import ModelSpec
@@ -319,7 +321,7 @@ def evaluate_ava(
     resume: bool = False,
     model_name: str | ModelSpec = "slowfast_r50_ava",
     protocol: str | Protocol = "official",
-    variant: str = "official",
+    variant: AvaVariant | str = AvaVariant.OFFICIAL,
     weights: str = "random",
     progress: bool = True,
     ctx: DistContext = SINGLE,
@@ -331,18 +333,17 @@ def evaluate_ava(
     ``groundtruth``, ``labelmap``, ``excluded``: the official GT CSV, label-map pbtxt and excluded
     timestamps (all read and checked before any keyframe is scored). ``results``: the SQLite
     results file; ``resume`` continues it (it must belong to the same model, protocol, data,
-    engine and weights). ``variant``: ``"official"`` (ActivityNet 2019: top-50 per keyframe) or
-    ``"pyslowfast"`` (its ``ava_eval_helper``), see :mod:`actionzoo.ava.metric`. ``weights`` only
-    labels the run in the results file. The CSV and mAP are produced once every keyframe is stored
-    (scored or failed); an interrupted run reports ``interrupted`` and no mAP.
+    engine and weights). ``variant``: :class:`AvaVariant` ``official`` (ActivityNet 2019: top-50
+    per keyframe) or ``pyslowfast`` (its ``ava_eval_helper``), see :mod:`actionzoo.ava.metric`.
+    ``weights`` only labels the run in the results file. The CSV and mAP are produced once every
+    keyframe is stored (scored or failed); an interrupted run reports ``interrupted`` and no mAP.
     """
     spec = get_model_spec(model_name)
     protocol = spec.protocol(protocol)
     pipeline = protocol.pipeline
     if not isinstance(pipeline, AvaKeyframePipeline):
         raise UsageError(f"{model_name} protocol {protocol.name} is not an AVA keyframe protocol")
-    if variant not in ("official", "pyslowfast"):
-        raise UsageError(f"unknown AVA evaluation variant {variant!r}; use official or pyslowfast")
+    variant = AvaVariant.parse(variant)
     # Every annotation file is read before any work, so a malformed line fails in seconds.
     classes = read_labelmap(labelmap)
     gt_rows = _read_groundtruth(groundtruth)
@@ -364,12 +365,13 @@ def evaluate_ava(
         keys = {k.key for k in test_set.keyframes}
         stored = [r for r in store.results() if r.key in keys] if ctx.is_main else []
 
-    ok = [r for r in stored if r.status == "ok"]
+    ok = [r for r in stored if r.status is Status.OK]
     info = info_of(engine)
     report = AvaEvalReport(
         model=spec.name, protocol=protocol.describe(), engine=info.describe(),
         precision=info.precision, batch_size=batch_size, workers=workers, total=len(test_set),
-        scored=len(ok), failed=[(r.key, r.reason or "") for r in stored if r.status == "failed"],
+        scored=len(ok),
+        failed=[(r.key, r.reason or "") for r in stored if r.status is Status.FAILED],
         metrics={}, times=stats.times, scored_this_run=stats.scored, interrupted=stats.interrupted,
         boxes=sum(len(r.ori_boxes) for r in ok if r.ori_boxes is not None),
         videos_without_boxes=len(test_set.videos_without_boxes),
@@ -383,7 +385,7 @@ def evaluate_ava(
 
 def _finalize(report: AvaEvalReport, stored: list[KeyframeResult], out_csv: PathLike,
               gt_rows: list[AnnotationRow], classes: dict[int, str], excluded_keys: set[str],
-              variant: str) -> None:
+              variant: AvaVariant) -> None:
     """Write the detections CSV and put the frame-mAP of exactly its values into ``report``."""
     start = time.perf_counter()
     csv_path, rows = write_detections_csv(stored, out_csv)

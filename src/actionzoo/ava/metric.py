@@ -45,7 +45,7 @@ import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Union
+from typing import Any, Union
 
 import numpy as np
 
@@ -59,6 +59,7 @@ from actionzoo.ava.annotations import (
     read_excluded_timestamps,
     read_labelmap,
 )
+from actionzoo.ava.variant import AvaVariant
 from actionzoo.errors import UsageError
 from actionzoo.evaluation.metrics import KeyedResult
 
@@ -67,21 +68,7 @@ __all__ = ["ava_frame_map", "average_precision", "IOU_THRESHOLD", "TOP_K_PER_KEY
 IOU_THRESHOLD = 0.5
 TOP_K_PER_KEYFRAME = 50
 
-Variant = Literal["official", "pyslowfast"]
 PathLike = Union[str, os.PathLike]
-
-_PROTOCOLS = {
-    "official": (
-        "AVA frame-mAP@0.5IoU, ActivityNet 2019 evaluator (get_ava_performance.py @3fee089): "
-        "label-map filter, top-50 detections per keyframe, per-keyframe score sort, "
-        "excluded keyframes skipped, VOC all-point AP, mean over classes with GT"
-    ),
-    "pyslowfast": (
-        "AVA frame-mAP@0.5IoU, PySlowFast ava_eval_helper: official evaluation core without "
-        "top-50 and without per-keyframe sort (input order), excluded keyframes skipped, "
-        "VOC all-point AP, mean over classes with GT"
-    ),
-}
 
 # One entry: (score, action_id, y1, x1, y2, x2), the official tuple; the heap compares it whole.
 _Entry = tuple[float, int, float, float, float, float]
@@ -291,7 +278,7 @@ class FrameMapResult(KeyedResult):
     keyframes: dict[str, int]
     dropped: dict[str, int]
     official: dict[str, float]  # the official output dict
-    variant: str
+    variant: AvaVariant
     mini_val: bool
     protocol: str
 
@@ -401,7 +388,7 @@ def ava_frame_map(
     labelmap: PathLike | Mapping[int, str] | Iterable[int],
     excluded: PathLike | Iterable[str | tuple[str, int]] | None = None,
     *,
-    variant: Variant = "official",
+    variant: AvaVariant | str = AvaVariant.OFFICIAL,
     mini_val: bool = False,
 ) -> FrameMapResult:
     """AVA frame-mAP@0.5IoU of ``detections`` against ``groundtruth``.
@@ -420,11 +407,8 @@ def ava_frame_map(
 
     Returns a :class:`FrameMapResult` (its fields also read by name, ``result["mAP"]``).
     """
-    if variant not in _PROTOCOLS:
-        raise UsageError(
-            f"unknown AVA evaluation variant {variant!r}; use 'official' or 'pyslowfast'"
-        )
-    official_order = variant == "official"
+    variant = AvaVariant.parse(variant)
+    official_order = variant.official_order
     classes = _as_labelmap(labelmap)
     whitelist = set(classes)
     num_class = max(classes)
@@ -467,5 +451,5 @@ def ava_frame_map(
         official=official,
         variant=variant,
         mini_val=mini_val,
-        protocol=_PROTOCOLS[variant] + (" (mini val: seconds % 4 == 0)" if mini_val else ""),
+        protocol=variant.protocol + (" (mini val: seconds % 4 == 0)" if mini_val else ""),
     )

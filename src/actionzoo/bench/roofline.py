@@ -23,7 +23,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from actionzoo.runtime.cpu_precision import SLOWEST_USABLE, cpu_slowdown
-from actionzoo.zoo.spec import ModelSpec
+from actionzoo.zoo.spec import ModelSpec, Task
 
 __all__ = ["matmul_peak_gflops", "gflop_per_clip", "count_gflop", "PEAK_DTYPES"]
 
@@ -95,7 +95,7 @@ def _gflop(name: str, shape: tuple[int, ...], boxes_per_clip: int) -> float:
     from actionzoo.zoo.registry import get_model_spec
 
     spec = get_model_spec(name)
-    if spec.task == "detection":
+    if spec.task is Task.DETECTION:
         model = spec.builder(spec.num_classes).eval()  # RoIAlign needs real box values
         h, w = shape[2], shape[3]
         boxes = torch.tensor([[0.0, 4.0, 4.0, w - 4.0, h - 4.0]] * boxes_per_clip)

@@ -6,6 +6,7 @@ import argparse
 import json
 import math
 
+from actionzoo.ava.variant import AvaVariant
 from actionzoo.fileio.atomic import write_text_atomic
 
 __all__ = ["register"]
@@ -17,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--detections", required=True, help="detections in the official CSV format")
     p.add_argument("--labelmap", required=True, help="ava_action_list_v2.2_for_activitynet_2019.pbtxt")
     p.add_argument("--excluded", help="ava_val_excluded_timestamps_v2.2.csv")
-    p.add_argument("--variant", choices=["official", "pyslowfast"], default="official",
+    p.add_argument("--variant", choices=[v.value for v in AvaVariant], default="official",
                    help="official ActivityNet 2019 evaluator, or PySlowFast's in-training variant")
     p.add_argument("--mini-val", action="store_true", help="only keyframes whose second %% 4 == 0")
     p.add_argument("--per-class", action="store_true", help="print every class's AP")

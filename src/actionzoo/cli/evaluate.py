@@ -9,6 +9,7 @@ import argparse
 import json
 from pathlib import Path
 
+from actionzoo.ava.variant import AvaVariant
 from actionzoo.cli.options import (
     add_ava_layout,
     add_engine,
@@ -44,7 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     recognition.add_argument("--class-names", help="file with one class name per line")
     add_ava_layout(p)
     p.add_argument("--out-csv", help="AVA: detections CSV (default: next to --results)")
-    p.add_argument("--variant", choices=["official", "pyslowfast"], default="official",
+    p.add_argument("--variant", choices=[v.value for v in AvaVariant], default="official",
                    help="AVA: the official evaluator or PySlowFast's variant")
     add_protocol(p)
     p.add_argument("--batch-size", type=positive,

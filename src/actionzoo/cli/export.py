@@ -71,6 +71,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _batches(spec, protocol_name: str, args: argparse.Namespace) -> tuple[list[tuple], str]:
+    from actionzoo.data.work_item import Status
     from actionzoo.evaluation.staged import read_index
     from actionzoo.export.examples import example_inputs
     from actionzoo.export.onnx import verification_shapes
@@ -83,7 +84,7 @@ def _batches(spec, protocol_name: str, args: argparse.Namespace) -> tuple[list[t
     ]
     what = f"random ({len(shapes)} shapes: " + ", ".join(f"{t}x{h}x{w}" for t, h, w in shapes) + ")"
     if getattr(args, "inputs", None):
-        rows = [r for r in read_index(args.inputs) if r.status == "ok"]
+        rows = [r for r in read_index(args.inputs) if r.status is Status.OK]
         index = Path(args.inputs) / "index.csv"
         real = [load_array(path_under(args.inputs, r.file, source=index, what="file"),
                            "preprocessed input") for r in rows[: args.max_videos]]

@@ -95,9 +95,10 @@ def run(args: argparse.Namespace) -> int:
         write_predictions_json,
     )
     from actionzoo.zoo.registry import get_model_spec
+    from actionzoo.zoo.spec import Task
 
     spec = get_model_spec(args.model)
-    if spec.task != "recognition":
+    if spec.task is not Task.RECOGNITION:
         raise UsageError(f"{spec.name} is a detector: it scores person boxes, not videos; use "
                          f"`actionzoo detect VIDEO --proposals BOXES --model {spec.name}`")
     engine, names = model_and_names(args, spec)

@@ -26,6 +26,7 @@ the folder's frame count).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -54,7 +55,8 @@ from actionzoo.zoo.protocols import (
 if TYPE_CHECKING:  # pragma: no cover
     from actionzoo.data.decode import FrameSource, FrameTransform
 
-__all__ = ["build_views", "view_frame_indices", "preprocess"]
+__all__ = ["build_views", "view_frame_indices", "centre_view", "preprocess", "view_family",
+           "VIEW_FAMILIES"]
 
 
 def preprocess(
@@ -102,16 +104,8 @@ def build_views(
     float32 views exactly.
     """
     pipeline = protocol.pipeline if isinstance(protocol, Protocol) else protocol
-    src = _open(source, pipeline, num_frames)
-    if isinstance(pipeline, MMAction2Pipeline):
-        return _mmaction2_views(src, pipeline, num_frames, uint8=uint8)
-    if uint8:
-        raise UsageError(f"{type(pipeline).__name__}: views are resized in float32 (a bilinear "
-                         "blend of uint8 values is not an integer), so they exist only as float32 "
-                         "(uint8 views are for mmaction2 protocols)")
-    if isinstance(pipeline, PySlowFastPipeline):
-        return _pyslowfast_views(src, pipeline)
-    raise TypeError(f"unknown pipeline spec {type(pipeline).__name__}")
+    family = view_family(pipeline)
+    return family.views(_open(source, pipeline, num_frames), pipeline, num_frames, uint8=uint8)
 
 
 def view_frame_indices(
@@ -126,15 +120,100 @@ def view_frame_indices(
     beyond what the source needs to know its length or timestamps.
     """
     pipeline = protocol.pipeline if isinstance(protocol, Protocol) else protocol
-    src = _open(source, pipeline, num_frames)
-    if isinstance(pipeline, MMAction2Pipeline):
+    family = view_family(pipeline)
+    return family.frame_indices(_open(source, pipeline, num_frames), pipeline, num_frames)
+
+
+def centre_view(frames: np.ndarray, protocol: Protocol | Pipeline) -> torch.Tensor:
+    """uint8 RGB frames ``(T, H, W, 3)``, ``T`` the frames of one view -> the protocol's centre
+    view ``(3, T, S, S)`` float32: the view :func:`build_views` makes of the same frames with the
+    centre crop (a sliding window over a stream has its frames already chosen)."""
+    pipeline = protocol.pipeline if isinstance(protocol, Protocol) else protocol
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise ValueError(f"expected uint8 RGB frames (T, H, W, 3), got {frames.dtype} "
+                         f"{tuple(frames.shape)}")
+    if len(frames) != pipeline.view_shape[1]:
+        raise ValueError(f"a view of this protocol has {pipeline.view_shape[1]} frames, "
+                         f"not {len(frames)}")
+    return view_family(pipeline).centre_view(frames, pipeline)
+
+
+# --------------------------------------------------------------------------------------------
+# one adapter per pipeline family, in one table
+# --------------------------------------------------------------------------------------------
+
+
+class _ViewFamily:
+    """How one family of test pipelines turns frames into views. Everything that differs between
+    families is here; :func:`build_views`, :func:`view_frame_indices` and :func:`centre_view`
+    only look the family up."""
+
+    #: Whether clips are sampled by timestamp (a video file), not by frame number.
+    needs_timestamps = False
+
+    def frame_indices(self, src: FrameSource, pipeline, num_frames: int | None) -> np.ndarray:
+        raise NotImplementedError
+
+    def views(self, src: FrameSource, pipeline, num_frames: int | None, *,
+              uint8: bool) -> torch.Tensor:
+        raise NotImplementedError
+
+    def centre_view(self, frames: np.ndarray, pipeline) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class _MMAction2Views(_ViewFamily):
+    def frame_indices(self, src, pipeline: MMAction2Pipeline, num_frames):
         order = _mmaction2_order(src, pipeline, num_frames)
         crops = 3 if pipeline.crop == "three" else 1
         return np.tile(order, crops).reshape(-1, pipeline.frames_per_view)
-    if isinstance(pipeline, PySlowFastPipeline):
+
+    def views(self, src, pipeline: MMAction2Pipeline, num_frames, *, uint8):
+        return _mmaction2_views(src, pipeline, num_frames, uint8=uint8)
+
+    def centre_view(self, frames, pipeline: MMAction2Pipeline):
+        resized = np.stack([mmaction2_resize(f, pipeline.resize_short) for f in frames])
+        box = mmaction2_center_crop_box(resized.shape[1], resized.shape[2], pipeline.crop_size)
+        return _mmaction2_crops(resized, np.arange(len(frames)), [box], pipeline)[0]
+
+
+class _PySlowFastViews(_ViewFamily):
+    needs_timestamps = True
+
+    def frame_indices(self, src, pipeline: PySlowFastPipeline, num_frames):
         temporal = _pyslowfast_temporal(src, pipeline)
         return np.repeat(temporal, pipeline.num_spatial_crops, axis=0)
-    raise TypeError(f"unknown pipeline spec {type(pipeline).__name__}")
+
+    def views(self, src, pipeline: PySlowFastPipeline, num_frames, *, uint8):
+        if uint8:
+            raise UsageError(f"{type(pipeline).__name__}: views are resized in float32 (a bilinear "
+                             "blend of uint8 values is not an integer), so they exist only as "
+                             "float32 (uint8 views are for mmaction2 protocols)")
+        return _pyslowfast_views(src, pipeline)
+
+    def centre_view(self, frames, pipeline: PySlowFastPipeline):
+        resize = partial(pyslowfast_resize_frame, size=pipeline.crop_size, channels_first=True)
+        resized = torch.from_numpy(np.stack([resize(f) for f in frames]))
+        pyslowfast_normalize_(resized, pipeline.mean, pipeline.std, channel_dim=1)
+        return _pyslowfast_crops(resized, np.arange(len(frames))[None], pipeline, spatial=(1,))[0]
+
+
+#: The test-pipeline families that make views; the AVA keyframe pipeline makes clips with boxes
+#: (``actionzoo.ava.dataset``), not views.
+VIEW_FAMILIES: dict[type, _ViewFamily] = {
+    MMAction2Pipeline: _MMAction2Views(),
+    PySlowFastPipeline: _PySlowFastViews(),
+}
+
+
+def view_family(pipeline: Pipeline) -> _ViewFamily:
+    """The adapter of ``pipeline``'s family; a one-line error for a pipeline that has no views."""
+    try:
+        return VIEW_FAMILIES[type(pipeline)]
+    except KeyError:
+        raise UsageError(f"{type(pipeline).__name__} is not a recognition pipeline: it has no "
+                         "views (AVA keyframes are clips with person boxes)") from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -157,7 +236,7 @@ def _open(source: FrameSource | str | Path, pipeline: Pipeline, num_frames: int 
             f"{_name(src)}: num_frames is the frame count of a frame folder's annotation line; "
             "a video's frames are counted by decoding it"
         )
-    if isinstance(pipeline, PySlowFastPipeline) and not is_video:
+    if view_family(pipeline).needs_timestamps and not is_video:
         raise UsageError(
             f"{_name(src)}: PySlowFast protocols sample clips by timestamp and need a video "
             "file, not a frame folder"
@@ -218,9 +297,16 @@ def _mmaction2_views(
         boxes = mmaction2_three_crop_boxes(new_h, new_w, size)
     else:
         boxes = [mmaction2_center_crop_box(new_h, new_w, size)]
+    return _mmaction2_crops(resized, inverse, boxes, pipeline, uint8=uint8)
 
+
+def _mmaction2_crops(resized: np.ndarray, inverse: np.ndarray, boxes: list[tuple[int, int]],
+                     pipeline: MMAction2Pipeline, *, uint8: bool = False) -> torch.Tensor:
+    """Views ``(crops x clips, 3, T, S, S)`` from resized uint8 frames: frame ``inverse[i]`` is
+    the ``i``-th sampled frame; each box crops every clip, crop-major (``FormatShape`` order)."""
+    size = pipeline.crop_size
     t = pipeline.frames_per_view
-    per_crop = order.size // t
+    per_crop = inverse.size // t
     table = mmaction2_normalize_table(pipeline.mean, pipeline.std)
     out = np.empty((len(boxes) * per_crop, 3, t, size, size), dtype=np.uint8 if uint8 else np.float32)
     for c, (y, x) in enumerate(boxes):
@@ -266,17 +352,24 @@ def _pyslowfast_views(src: FrameSource, pipeline: PySlowFastPipeline) -> torch.T
     resize = partial(pyslowfast_resize_frame, size=size, channels_first=True)
     resized = torch.from_numpy(_read(src, distinct, resize, channels_first=True))
     pyslowfast_normalize_(resized, pipeline.mean, pipeline.std, channel_dim=1)
+    return _pyslowfast_crops(resized, inverse, pipeline, spatial=range(crops))
+
+
+def _pyslowfast_crops(resized: torch.Tensor, inverse: np.ndarray, pipeline: PySlowFastPipeline,
+                      spatial: Sequence[int]) -> torch.Tensor:
+    """Views ``(clips x crops, 3, T, S, S)`` from normalised ``(N, C, H', W')`` frames: row ``v``
+    of ``inverse`` lists the frames of clip ``v``; ``spatial``: the ``uniform_crop`` indices."""
+    size = pipeline.crop_size
     height, width = resized.shape[2:4]
     if size > height or size > width:
         raise ValueError(f"uniform_crop({size}) does not fit a {height}x{width} frame")
-    boxes = [pyslowfast_crop_box(height, width, size, spatial) for spatial in range(crops)]
-
-    out = torch.empty(
-        (temporal.shape[0] * crops, 3, pipeline.num_frames, size, size), dtype=torch.float32
-    )
-    for i in range(temporal.shape[0]):
-        for spatial, (y, x) in enumerate(boxes):
-            view = out[i * crops + spatial]
+    boxes = [pyslowfast_crop_box(height, width, size, index) for index in spatial]
+    crops = len(boxes)
+    out = torch.empty((inverse.shape[0] * crops, 3, inverse.shape[1], size, size),
+                      dtype=torch.float32)
+    for i in range(inverse.shape[0]):
+        for spatial_index, (y, x) in enumerate(boxes):
+            view = out[i * crops + spatial_index]
             for t, row in enumerate(inverse[i].tolist()):  # one copy of whole rows per frame
                 view[:, t] = resized[row, :, y : y + size, x : x + size]
     return out

@@ -14,9 +14,9 @@ import numpy as np
 from actionzoo.engines.base import EngineBase, EngineInfo, default_threads
 from actionzoo.engines.signal_stack import permanent_signal_stack
 from actionzoo.errors import UsageError
-from actionzoo.precision.int8 import read_metadata
 
-__all__ = ["OpenVinoEngine", "OPENVINO_PRECISIONS"]
+__all__ = ["OpenVinoEngine", "OPENVINO_PRECISIONS", "RT_INFO", "METADATA_KEYS", "read_metadata",
+           "write_metadata"]
 
 #: Our precision names -> the plugin's INFERENCE_PRECISION_HINT values.
 OPENVINO_PRECISIONS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
@@ -83,3 +83,32 @@ class OpenVinoEngine(EngineBase):
         arrays = [np.ascontiguousarray(a, dtype=np.float32) for a in inputs]
         result = self.request.infer(arrays)
         return np.asarray(result[self.compiled.output(0)], dtype=np.float32)
+
+
+# What actionzoo writes into an IR's ``rt_info`` (``export --precision int8``) and reads back when
+# it loads the file: kept here, beside the engine that reads it, so that the engine never imports
+# the exporter.
+
+#: rt_info section of the IR that holds what actionzoo knows about the file.
+RT_INFO = "actionzoo"
+#: The keys of that section.
+METADATA_KEYS = ("model", "protocol", "weights", "fp32_reference", "calibration",
+                 "calibration_views", "calibration_videos")
+
+
+def write_metadata(model: object, values: dict[str, str]) -> None:
+    """Store ``values`` (keys from :data:`METADATA_KEYS`) in ``model``'s ``actionzoo`` rt_info."""
+    unknown = set(values) - set(METADATA_KEYS)
+    if unknown:
+        raise ValueError(f"unknown IR metadata keys {sorted(unknown)}; known: {METADATA_KEYS}")
+    for key, value in values.items():
+        model.set_rt_info(value, [RT_INFO, key])  # type: ignore[attr-defined]
+
+
+def read_metadata(model: object) -> dict[str, str]:
+    """The ``actionzoo`` rt_info of an OpenVINO model (empty for a file we did not write)."""
+    info: dict[str, str] = {}
+    for key in METADATA_KEYS:
+        if model.has_rt_info([RT_INFO, key]):  # type: ignore[attr-defined]
+            info[key] = model.get_rt_info([RT_INFO, key]).astype(str)  # type: ignore[attr-defined]
+    return info

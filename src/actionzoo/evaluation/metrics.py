@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
+from actionzoo.scores import top_k_accuracy
+
 __all__ = ["top_k_accuracy", "mean_class_accuracy", "ClassificationEvaluator",
            "ClassificationMetrics", "KeyedResult", "per_class_accuracy"]
 
@@ -36,19 +38,6 @@ class ClassificationMetrics(KeyedResult):
     top5: float
     mean_class_accuracy: float
     videos: int
-
-
-def _top_k_labels(scores: np.ndarray, k: int) -> np.ndarray:
-    return np.argsort(scores, axis=1)[:, -k:][:, ::-1]
-
-
-def top_k_accuracy(scores: np.ndarray, labels: Sequence[int], k: int) -> float:
-    scores = np.asarray(scores)
-    labels = np.asarray(labels)
-    if len(labels) == 0:
-        return float("nan")
-    hits = (_top_k_labels(scores, k) == labels[:, None]).any(axis=1)
-    return float(hits.mean())
 
 
 def mean_class_accuracy(scores: np.ndarray, labels: Sequence[int]) -> float:

@@ -10,68 +10,35 @@ the run goes on.
 from __future__ import annotations
 
 import csv
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from actionzoo.data.annotations import VideoRecord
-from actionzoo.engines.base import Engine, info_of, is_asynchronous, submit
+from actionzoo.data.views_dataset import ViewsDataset
+from actionzoo.data.work_item import Status, WorkItem
+from actionzoo.engines.base import Engine, info_of
+from actionzoo.engines.batches import run_views
 from actionzoo.evaluation.metrics import ClassificationEvaluator, per_class_accuracy
 from actionzoo.evaluation.report import EvalReport
 from actionzoo.evaluation.store import ResultsStore
 from actionzoo.fileio.atomic import atomic_path
-from actionzoo.runtime.batching import BatchPacker, Deferred
+from actionzoo.runtime.batching import BatchPacker
 from actionzoo.runtime.distributed import SINGLE, DistContext
 from actionzoo.runtime.progress import ProgressDisplay
 from actionzoo.runtime.streaming import stream_items
 from actionzoo.runtime.timing import StageTimes
-from actionzoo.runtime.workers import WorkItem, load_in_workers
+from actionzoo.runtime.workers import load_in_workers
 from actionzoo.zoo.protocols import Protocol
-from actionzoo.data.item_errors import DATA_ERRORS, item_error
 
 __all__ = [
     "EvalReport",
-    "ViewsDataset",
     "view_items",
-    "run_views",
     "evaluate_records",
     "load_report",
     "write_predictions",
 ]
-
-
-class ViewsDataset(torch.utils.data.Dataset):
-    """One video per item: all of its views under ``protocol``, built from one decode."""
-
-    def __init__(self, records: Sequence[tuple[int, VideoRecord]], protocol: Protocol,
-                 uint8: bool = False) -> None:
-        self.records = records
-        self.protocol = protocol
-        self.uint8 = uint8
-
-    def __len__(self) -> int:
-        return len(self.records)
-
-    def __getitem__(self, i: int) -> WorkItem:
-        from actionzoo.data.decode import open_source
-        from actionzoo.data.views import build_views
-
-        position, record = self.records[i]
-        start = time.perf_counter()
-        source = None
-        try:
-            source = open_source(record.path, num_frames=record.num_frames)
-            views = build_views(source, self.protocol, num_frames=record.num_frames,
-                                uint8=self.uint8)
-            rows, error = list(views), None
-        except DATA_ERRORS as exc:  # a corrupt file ends this video, not the run
-            rows, error = None, item_error(record.path, exc)
-        total = time.perf_counter() - start
-        decode = source.read_seconds if source is not None else total
-        return WorkItem(position, rows, error, decode, max(total - decode, 0.0))
 
 
 def view_items(records: Sequence[tuple[int, VideoRecord]], protocol: Protocol, workers: int,
@@ -79,28 +46,6 @@ def view_items(records: Sequence[tuple[int, VideoRecord]], protocol: Protocol, w
     """Work items of ``records`` (position, record), built by ``workers`` decode processes;
     ``uint8``: views before normalisation, for an engine that normalises them itself."""
     return load_in_workers(ViewsDataset(records, protocol, uint8), workers)
-
-
-def run_views(engine: Engine, batch_size: int) -> Callable[[Sequence[torch.Tensor]], np.ndarray]:
-    """The engine call for a batch of views: stacked and zero-padded to exactly ``batch_size``
-    rows, so every call has one shape (compiled graphs and runtimes plan for it); the padding
-    rows' outputs are dropped. An asynchronous engine's outputs come back :class:`Deferred`."""
-    asynchronous = is_asynchronous(engine)
-
-    def run(views: Sequence[torch.Tensor]) -> np.ndarray:
-        arrays = [np.asarray(v) for v in views]
-        dtype = np.uint8 if arrays[0].dtype == np.uint8 else np.float32
-        batch = np.stack([a.astype(dtype, copy=False) for a in arrays])
-        if len(views) < batch_size:
-            pad = np.zeros((batch_size - len(views), *batch.shape[1:]), dtype=batch.dtype)
-            batch = np.concatenate([batch, pad])
-        count = len(views)
-        if asynchronous:
-            pending = submit(engine, batch)
-            return Deferred(lambda: np.asarray(pending())[:count])
-        return np.asarray(engine.run(batch))[:count]
-
-    return run
 
 
 def evaluate_records(
@@ -175,9 +120,9 @@ def load_report(
     stored = 0
     for result in store.results():
         stored += 1
-        if result.status == "ok" and result.scores is not None and result.label is not None:
+        if result.status is Status.OK and result.scores is not None and result.label is not None:
             evaluator.process(result.video_id, result.scores, result.label)
-        elif result.status == "failed":
+        elif result.status is Status.FAILED:
             failed.append((result.video_id, result.reason or ""))
     per_class = []
     if class_names is not None and evaluator.scores:
@@ -218,7 +163,7 @@ def write_predictions(
             header += [f"top{i}", f"score{i}"]
         writer.writerow(header)
         for r in store.results():
-            row = [r.video_id, name(r.label), r.status if r.status == "ok" else f"failed: {r.reason}"]
+            row = [r.video_id, name(r.label), r.status.describe(r.reason)]
             if r.scores is not None:
                 top = np.argsort(r.scores)[-k:][::-1]
                 for c in top:

@@ -18,10 +18,12 @@ from pathlib import Path
 import numpy as np
 
 from actionzoo.data.annotations import VideoRecord
+from actionzoo.data.work_item import Status, WorkItem
 from actionzoo.engines import Engine
+from actionzoo.engines.batches import run_views
 from actionzoo.errors import UsageError
 from actionzoo.evaluation.metrics import ClassificationEvaluator
-from actionzoo.evaluation.recognition import run_views, view_items
+from actionzoo.evaluation.recognition import view_items
 from actionzoo.fileio.arrays import load_array
 from actionzoo.fileio.atomic import save_npy_atomic, write_bytes_atomic
 from actionzoo.fileio.paths import file_name_part, path_under
@@ -29,7 +31,6 @@ from actionzoo.runtime.batching import BatchPacker
 from actionzoo.runtime.progress import ProgressDisplay
 from actionzoo.runtime.streaming import stream_items
 from actionzoo.runtime.timing import StageTimes
-from actionzoo.runtime.workers import WorkItem
 from actionzoo.zoo.protocols import Protocol
 
 __all__ = ["INDEX_NAME", "IndexRow", "read_index", "preprocess_dataset", "infer_directory",
@@ -48,7 +49,7 @@ class IndexRow:
     video_id: str
     label: int | None
     num_views: int
-    status: str  # "ok" or "failed"
+    status: Status
     reason: str
 
 
@@ -70,10 +71,10 @@ def read_index(directory: str | Path) -> list[IndexRow]:
                     raise ValueError
                 label = int(row["label"]) if row["label"] not in ("", None) else None
                 rows.append(IndexRow(row["file"], row["video_id"], label, int(row["num_views"] or 0),
-                                     row["status"], row["reason"] or ""))
+                                     Status(row["status"]), row["reason"] or ""))
             except (KeyError, TypeError, ValueError):
                 raise UsageError(f"{path}:{n}: malformed index row") from None
-            if rows[-1].status == "ok":
+            if rows[-1].status is Status.OK:
                 # The file a row names is read, and written under another folder: a plain name.
                 file_name_part(rows[-1].file, source=f"{path}:{n}", what="file")
     return rows
@@ -131,14 +132,16 @@ def preprocess_dataset(
             record = records[item.position]
             name = f"{item.position:06d}.npy"
             save_npy_atomic(out / name, np.stack([np.asarray(v) for v in item.rows]))
-            writer.write(IndexRow(name, record.video_id, record.label, len(item.rows), "ok", ""))
+            writer.write(IndexRow(name, record.video_id, record.label, len(item.rows), Status.OK,
+                                  ""))
             written += 1
             bar.advance()
 
         def fail(item: WorkItem) -> None:
             record = records[item.position]
             failed.append((record.video_id, item.error or ""))
-            writer.write(IndexRow("", record.video_id, record.label, 0, "failed", item.error or ""))
+            writer.write(IndexRow("", record.video_id, record.label, 0, Status.FAILED,
+                                  item.error or ""))
             bar.advance()
 
         try:
@@ -162,7 +165,7 @@ def infer_directory(
     inputs = Path(inputs_dir)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    rows = [r for r in read_index(inputs) if r.status == "ok"]
+    rows = [r for r in read_index(inputs) if r.status is Status.OK]
     index = inputs / INDEX_NAME
     # Every path an index row names, checked before anything is read or run.
     sources = {r.file: path_under(inputs, r.file, source=index, what="file") for r in rows}
@@ -197,7 +200,7 @@ def postprocess(
     missing: list[str] = []
     failed: list[str] = []
     for row in read_index(directory):
-        if row.status != "ok":
+        if row.status is not Status.OK:
             failed.append(row.video_id)
             continue
         label = labels.get(row.video_id) if labels is not None else row.label

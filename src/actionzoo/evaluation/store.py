@@ -23,6 +23,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from actionzoo.data.work_item import Status
 from actionzoo.errors import UsageError
 from actionzoo.fileio.display import escape, shown
 
@@ -31,6 +32,7 @@ __all__ = ["ResultsStore", "KeyframeStore", "VideoResult", "KeyframeResult", "op
 
 # A run setting is a short JSON value (a model name, a protocol, a path).
 _MAX_CONFIG_VALUE = 1 << 16
+_STATUSES = frozenset(status.value for status in Status)
 _RUN_TABLE = "CREATE TABLE IF NOT EXISTS run (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
 
 
@@ -178,7 +180,7 @@ class VideoResult:
     position: int
     path: str
     label: int | None
-    status: str
+    status: Status
     reason: str | None
     num_views: int | None
     scores: np.ndarray | None
@@ -193,13 +195,13 @@ class ResultsStore(_Store):
     KEY = "video_id"
     COLUMNS = ["video_id", "position", "path", "label", "status", "reason", "num_views", "scores",
                "decode_s", "preprocess_s", "finished_at"]
-    SCHEMA = """
+    SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS videos (
     video_id TEXT PRIMARY KEY,
     position INTEGER NOT NULL,
     path TEXT NOT NULL,
     label INTEGER,
-    status TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
+    status TEXT NOT NULL CHECK (status IN ({Status.sql_values()})),
     reason TEXT,
     num_views INTEGER,
     scores BLOB,
@@ -222,16 +224,17 @@ CREATE TABLE IF NOT EXISTS videos (
     ) -> None:
         blob = np.ascontiguousarray(scores, dtype=np.float64).tobytes()
         self._db.execute(
-            "INSERT OR REPLACE INTO videos VALUES (?, ?, ?, ?, 'ok', NULL, ?, ?, ?, ?, ?)",
-            (video_id, position, path, label, num_views, blob, decode_s, preprocess_s, time.time()),
+            "INSERT OR REPLACE INTO videos VALUES (?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?)",
+            (video_id, position, path, label, Status.OK, num_views, blob, decode_s, preprocess_s,
+             time.time()),
         )
 
     def record_failure(
         self, video_id: str, position: int, path: str, label: int | None, reason: str
     ) -> None:
         self._db.execute(
-            "INSERT OR REPLACE INTO videos VALUES (?, ?, ?, ?, 'failed', ?, NULL, NULL, NULL, NULL, ?)",
-            (video_id, position, path, label, reason, time.time()),
+            "INSERT OR REPLACE INTO videos VALUES (?, ?, ?, ?, ?, ?, NULL, NULL, NULL, NULL, ?)",
+            (video_id, position, path, label, Status.FAILED, reason, time.time()),
         )
 
     def results(self) -> Iterator[VideoResult]:
@@ -245,11 +248,12 @@ CREATE TABLE IF NOT EXISTS videos (
         )
         for vid, pos, path, label, status, reason, views, blob, dec, pre in rows:
             if not (isinstance(vid, str) and type(pos) is int and isinstance(path, str)
-                    and (label is None or type(label) is int) and status in ("ok", "failed")
+                    and (label is None or type(label) is int) and status in _STATUSES
                     and (blob is None or (isinstance(blob, bytes) and len(blob) % 8 == 0))):
                 raise self._malformed(vid)
             scores = np.frombuffer(blob, dtype=np.float64) if blob is not None else None
-            yield VideoResult(vid, pos, path, label, status, reason, views, scores, dec, pre)
+            yield VideoResult(vid, pos, path, label, Status(status), reason, views, scores, dec,
+                              pre)
 
 
 @dataclass(frozen=True)
@@ -258,7 +262,7 @@ class KeyframeResult:
     position: int  # index in the test set's order
     video_id: str
     second: int
-    status: str  # "ok" or "failed"
+    status: Status
     reason: str | None
     ori_boxes: np.ndarray | None  # (K, 4) float64, normalised
     scores: np.ndarray | None  # (K, num_classes) float64
@@ -273,13 +277,13 @@ class KeyframeStore(_Store):
     KEY = "key"
     COLUMNS = ["key", "position", "video_id", "second", "status", "reason", "num_boxes", "boxes",
                "scores", "decode_s", "preprocess_s", "finished_at"]
-    SCHEMA = """
+    SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS keyframes (
     key TEXT PRIMARY KEY,
     position INTEGER NOT NULL,
     video_id TEXT NOT NULL,
     second INTEGER NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
+    status TEXT NOT NULL CHECK (status IN ({Status.sql_values()})),
     reason TEXT,
     num_boxes INTEGER,
     boxes BLOB,
@@ -301,17 +305,17 @@ CREATE TABLE IF NOT EXISTS keyframes (
         if scores.ndim != 2 or len(scores) != len(boxes):
             raise RuntimeError(f"{key}: scores {scores.shape} for {len(boxes)} boxes")
         self._db.execute(
-            "INSERT OR REPLACE INTO keyframes VALUES (?, ?, ?, ?, 'ok', NULL, ?, ?, ?, ?, ?, ?)",
-            (key, position, video_id, second, len(boxes), boxes.tobytes(), scores.tobytes(),
-             decode_s, preprocess_s, time.time()),
+            "INSERT OR REPLACE INTO keyframes VALUES (?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?)",
+            (key, position, video_id, second, Status.OK, len(boxes), boxes.tobytes(),
+             scores.tobytes(), decode_s, preprocess_s, time.time()),
         )
 
     def record_failure(self, position: int, key: str, video_id: str, second: int,
                        reason: str) -> None:
         self._db.execute(
             "INSERT OR REPLACE INTO keyframes VALUES "
-            "(?, ?, ?, ?, 'failed', ?, NULL, NULL, NULL, NULL, NULL, ?)",
-            (key, position, video_id, second, reason, time.time()),
+            "(?, ?, ?, ?, ?, ?, NULL, NULL, NULL, NULL, NULL, ?)",
+            (key, position, video_id, second, Status.FAILED, reason, time.time()),
         )
 
     def results(self) -> Iterator[KeyframeResult]:
@@ -326,9 +330,10 @@ CREATE TABLE IF NOT EXISTS keyframes (
         for key, pos, video, second, status, reason, count, boxes, scores, dec, pre in rows:
             ori = sc = None
             if not (isinstance(key, str) and type(pos) is int and isinstance(video, str)
-                    and type(second) is int and status in ("ok", "failed")):
+                    and type(second) is int and status in _STATUSES):
                 raise self._malformed(key)
-            if status == "ok" and boxes is not None and scores is not None:
+            status = Status(status)
+            if status is Status.OK and boxes is not None and scores is not None:
                 try:
                     if type(count) is not int or count < 0:
                         raise ValueError

@@ -21,7 +21,7 @@ from actionzoo.fileio.atomic import atomic_path
 from actionzoo.export.adapters import for_target, roi_align_as_onnx_op
 from actionzoo.export.examples import example_inputs
 from actionzoo.zoo.registry import build_model, get_model_spec
-from actionzoo.zoo.spec import ModelSpec
+from actionzoo.zoo.spec import ModelSpec, Task
 
 __all__ = ["DEFAULT_OPSET", "export_onnx", "export_model", "dynamic_axes_for", "verification_shapes"]
 
@@ -89,7 +89,7 @@ def dynamic_axes_for(spec: ModelSpec, *, static: bool = False) -> dict[str, dict
         if spec.dynamic_time:
             video[2] = "time"
         video.update({3: "height", 4: "width"})
-    if spec.task == "detection":
+    if spec.task is Task.DETECTION:
         return {"video": video, "boxes": {0: "boxes"}, "scores": {0: "boxes"}}
     return {"video": video, "scores": {0: "batch"}}
 
@@ -137,7 +137,7 @@ def export_model(
         net = build_model(spec, checkpoint, trusted=trusted)
     # A batch of 2 keeps the exporter from specialising the batch axis to 1.
     example = tuple(torch.from_numpy(a) for a in example_inputs(proto, batch=2))
-    names = ("video", "boxes") if spec.task == "detection" else ("video",)
+    names = spec.task.inputs
     if target not in TARGETS:
         raise UsageError(f"export target {target!r}: choose {' or '.join(TARGETS)}")
     path = export_onnx(for_target(net, target), example, out, input_names=names, opset=opset,

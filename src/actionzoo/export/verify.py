@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from actionzoo.engines.base import Engine, info_of
-from actionzoo.precision.drift import top1_agreement, topk_set_agreement
+from actionzoo.scores import top1_agreement, topk_set_agreement
 
 __all__ = ["VERIFY_TOLERANCE", "VerifyReport", "verify_engine"]
 

@@ -14,29 +14,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from actionzoo.evaluation.metrics import top_k_accuracy
+from actionzoo.scores import top1_agreement, top_k_accuracy, topk_set_agreement
 
-__all__ = ["DriftReport", "compare_scores", "top1_agreement", "topk_set_agreement"]
-
-
-def top1_agreement(reference: np.ndarray, candidate: np.ndarray) -> float:
-    """Fraction of rows whose arg-max class is the same (1.0 for no rows)."""
-    if len(reference) == 0:
-        return 1.0
-    return float(np.mean(reference.argmax(1) == candidate.argmax(1)))
-
-
-def _topk_sets(scores: np.ndarray, k: int) -> list[frozenset[int]]:
-    k = min(k, scores.shape[1])
-    return [frozenset(np.argsort(-row, kind="stable")[:k].tolist()) for row in scores]
-
-
-def topk_set_agreement(reference: np.ndarray, candidate: np.ndarray, k: int = 5) -> float:
-    """Fraction of rows whose top-``k`` classes are the same set (order inside it ignored)."""
-    if len(reference) == 0:
-        return 1.0
-    pairs = zip(_topk_sets(reference, k), _topk_sets(candidate, k))
-    return float(np.mean([a == b for a, b in pairs]))
+__all__ = ["DriftReport", "compare_scores"]
 
 
 @dataclass(frozen=True)

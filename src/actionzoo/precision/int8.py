@@ -20,16 +20,15 @@ import numpy as np
 import torch
 
 from actionzoo.data.annotations import VideoRecord
+from actionzoo.data.views_dataset import ViewsDataset
+from actionzoo.engines.openvino import write_metadata
 from actionzoo.engines.signal_stack import permanent_signal_stack
 from actionzoo.errors import UsageError
+from actionzoo.runtime.workers import load_in_workers
 from actionzoo.zoo.protocols import Protocol
-from actionzoo.zoo.spec import ModelSpec
+from actionzoo.zoo.spec import ModelSpec, Task
 
-__all__ = ["Int8Export", "quantize_int8", "calibration_views", "fp32_sibling", "read_metadata",
-           "RT_INFO"]
-
-#: rt_info section of the IR that holds what actionzoo knows about the file.
-RT_INFO = "actionzoo"
+__all__ = ["Int8Export", "quantize_int8", "calibration_views", "fp32_sibling"]
 
 
 @dataclass(frozen=True)
@@ -65,12 +64,10 @@ def calibration_views(
     """Up to ``size`` model-input views ``(1, C, T, H, W)`` from ``records``, the test protocol's
     own views, a few from each of the first ``min(len(records), size)`` videos. Videos that
     cannot be read are skipped and listed in ``skipped``."""
-    from actionzoo.evaluation.recognition import view_items
-
     videos = list(enumerate(records[: min(len(records), size)]))
     per_video = math.ceil(size / max(len(videos), 1))
     taken = 0
-    for item in view_items(videos, protocol, workers):
+    for item in load_in_workers(ViewsDataset(videos, protocol), workers):
         if item.rows is None:
             if skipped is not None:
                 skipped.append((str(records[item.position].path), item.error or "unreadable"))
@@ -101,7 +98,7 @@ def quantize_int8(
 
     from actionzoo.export.onnx import export_model
 
-    if spec.task != "recognition":
+    if spec.task is not Task.RECOGNITION:
         raise UsageError(f"{spec.name}: INT8 export covers the recognizers (the detector's RoIAlign "
                          "has no quantized form here)")
     output = Path(output)
@@ -127,7 +124,7 @@ def quantize_int8(
     with permanent_signal_stack():  # NNCF compiles the model on the CPU plugin for statistics
         model = core.read_model(str(fp32_file))
         quantized = nncf.quantize(model, nncf.Dataset(views), subset_size=len(views))
-    for key, value in {
+    write_metadata(quantized, {
         "model": spec.name,
         "protocol": proto.describe(),
         "weights": weights,
@@ -135,17 +132,7 @@ def quantize_int8(
         "calibration": calibration_name,
         "calibration_views": str(len(views)),
         "calibration_videos": str(used_videos),
-    }.items():
-        quantized.set_rt_info(value, [RT_INFO, key])
+    })
     ov.save_model(quantized, str(output), compress_to_fp16=False)
     return Int8Export(output, fp32_file, len(views), used_videos, tuple(skipped))
 
-
-def read_metadata(model: object) -> dict[str, str]:
-    """The ``actionzoo`` rt_info of an OpenVINO model (empty for a file we did not write)."""
-    info: dict[str, str] = {}
-    for key in ("model", "protocol", "weights", "fp32_reference", "calibration",
-                "calibration_views", "calibration_videos"):
-        if model.has_rt_info([RT_INFO, key]):  # type: ignore[attr-defined]
-            info[key] = model.get_rt_info([RT_INFO, key]).astype(str)  # type: ignore[attr-defined]
-    return info

@@ -2,9 +2,9 @@
 
 :func:`fp32_reference` finds the engine a reduced-precision one is compared with: the same PyTorch
 model without autocast, the same OpenVINO file at f32, the fp32 graph an INT8 IR was quantized from
-(named in the IR), or what the user names. :func:`drift_on_videos` scores videos through the
-evaluation loop with the reference (and the candidate, unless its scores are at hand) and compares
-the per-video scores; :func:`drift_on_batches` does the same for model inputs.
+(named in the IR), or what the user names. :func:`drift_on_videos` scores videos through the run
+loop evaluation uses, with the reference (and the candidate, unless its scores are at hand), and
+compares the per-video scores; :func:`drift_on_batches` does the same for model inputs.
 """
 
 from __future__ import annotations
@@ -16,9 +16,17 @@ import numpy as np
 import torch
 
 from actionzoo.data.annotations import VideoRecord
+from actionzoo.data.views_dataset import ViewsDataset
+from actionzoo.data.work_item import WorkItem
 from actionzoo.engines.base import Engine, info_of
+from actionzoo.engines.batches import run_views
 from actionzoo.errors import UsageError
 from actionzoo.precision.drift import DriftReport, compare_scores
+from actionzoo.runtime.batching import BatchPacker
+from actionzoo.runtime.progress import ProgressDisplay
+from actionzoo.runtime.streaming import stream_items
+from actionzoo.runtime.timing import StageTimes
+from actionzoo.runtime.workers import load_in_workers
 from actionzoo.zoo.protocols import Protocol
 
 __all__ = ["fp32_reference", "score_videos", "drift_on_videos", "drift_on_batches"]
@@ -74,14 +82,24 @@ def score_videos(
     progress: bool = False,
     label: str = "score",
 ) -> dict[str, np.ndarray]:
-    """Per-video scores (views combined as the protocol combines them) of every readable video."""
-    from actionzoo.evaluation.recognition import evaluate_records
-    from actionzoo.evaluation.store import ResultsStore
+    """Per-video scores (views combined as the protocol combines them) of every readable video.
 
-    with ResultsStore(":memory:", {}, resume=False) as store:
-        evaluate_records(records, model_name=label, protocol=protocol, engine=engine, store=store,
-                         batch_size=batch_size, workers=workers, progress=progress)
-        return {r.video_id: r.scores for r in store.results() if r.scores is not None}
+    The pieces of an evaluation run (decode workers, the batch packer, the run loop) without its
+    results store: the videos of a drift measurement are few, and their scores stay in memory.
+    A video that cannot be read is left out."""
+    todo = list(enumerate(records))
+    scores: dict[str, np.ndarray] = {}
+    uint8 = bool(getattr(engine, "takes_uint8", False))
+    with ProgressDisplay(len(todo), f"eval {label}", "videos", enabled=progress) as bar:
+
+        def finish(item: WorkItem, rows: list[np.ndarray]) -> None:
+            scores[records[item.position].video_id] = protocol.aggregation.combine(np.stack(rows))
+            bar.advance()
+
+        packer = BatchPacker(run_views(engine, batch_size), batch_size, finish)
+        stream_items(load_in_workers(ViewsDataset(todo, protocol, uint8), workers), packer,
+                     on_failure=lambda item: bar.advance(), times=StageTimes())
+    return scores
 
 
 def drift_on_videos(

@@ -23,23 +23,16 @@ import numpy as np
 import torch
 
 from actionzoo.data.stream import StreamFrame, open_stream
-from actionzoo.data.transforms import (
-    mmaction2_center_crop_box,
-    mmaction2_normalize_table,
-    mmaction2_resize,
-    pyslowfast_normalize_,
-    pyslowfast_resize_frame,
-    pyslowfast_uniform_crop,
-)
+from actionzoo.data.views import centre_view
 from actionzoo.engines.base import Engine, info_of
 from actionzoo.errors import UsageError
 from actionzoo.fileio.atomic import atomic_path, write_text_atomic
 from actionzoo.prediction.videos import ClassScore
 from actionzoo.runtime.batching import BatchPacker
 from actionzoo.runtime.progress import ProgressDisplay
-from actionzoo.zoo.protocols import MMAction2Pipeline, Protocol, PySlowFastPipeline
+from actionzoo.zoo.protocols import Protocol
 from actionzoo.zoo.registry import get_model_spec
-from actionzoo.zoo.spec import ModelSpec
+from actionzoo.zoo.spec import ModelSpec, Task
 
 __all__ = ["WindowResult", "Timeline", "timeline", "window_view", "write_timeline",
            "plot_timeline", "render_video"]
@@ -80,24 +73,9 @@ class Timeline:
 
 
 def window_view(frames: np.ndarray, protocol: Protocol) -> torch.Tensor:
-    """uint8 RGB ``(T, H, W, 3)`` -> the protocol's centre view ``(3, T, S, S)`` float32."""
-    p = protocol.pipeline
-    if isinstance(p, MMAction2Pipeline):
-        resized = np.stack([mmaction2_resize(f, p.resize_short) for f in frames])
-        top, left = mmaction2_center_crop_box(resized.shape[1], resized.shape[2], p.crop_size)
-        crop = resized[:, top:top + p.crop_size, left:left + p.crop_size]
-        table = mmaction2_normalize_table(p.mean, p.std)
-        out = np.empty((3, *crop.shape[:3]), dtype=np.float32)
-        for c in range(3):
-            out[c] = table[crop[..., c], c]
-        return torch.from_numpy(out)
-    if isinstance(p, PySlowFastPipeline):
-        # resize first, normalise at the small size: equal to the reference's order within 1e-5
-        # (see actionzoo.data.transforms), without float copies of the full-size frames
-        resized = torch.from_numpy(np.stack([pyslowfast_resize_frame(f, p.crop_size) for f in frames]))
-        clip = pyslowfast_normalize_(resized, p.mean, p.std).permute(3, 0, 1, 2)
-        return pyslowfast_uniform_crop(clip, p.crop_size, 1).contiguous()
-    raise UsageError(f"protocol {protocol.name} is not a recognition protocol")
+    """uint8 RGB ``(T, H, W, 3)`` -> the protocol's centre view ``(3, T, S, S)`` float32, made by
+    the same code as the views of ``eval`` (:func:`actionzoo.data.views.centre_view`)."""
+    return centre_view(frames, protocol)
 
 
 @dataclass
@@ -168,7 +146,7 @@ def timeline(
     """Classify every window of ``source``; ``on_window`` sees each result as soon as it is known.
     Ctrl-C ends the run with the windows finished so far (``interrupted`` is set)."""
     spec = get_model_spec(model)
-    if spec.task != "recognition":
+    if spec.task is not Task.RECOGNITION:
         raise UsageError(f"{spec.name} is a detector; `actionzoo detect` scores person boxes")
     if window <= 0 or stride <= 0:
         raise UsageError(f"--window and --stride must be positive, got {window} and {stride}")

@@ -20,6 +20,7 @@ import numpy as np
 
 from actionzoo.checkpoint.write import actionzoo_state
 from actionzoo.data.annotations import VideoRecord
+from actionzoo.data.work_item import Status
 from actionzoo.engines.base import Engine, info_of
 from actionzoo.errors import UsageError
 from actionzoo.evaluation.recognition import evaluate_records
@@ -27,7 +28,7 @@ from actionzoo.evaluation.store import ResultsStore
 from actionzoo.fileio.atomic import atomic_path, write_text_atomic
 from actionzoo.zoo.protocols import Protocol
 from actionzoo.zoo.registry import get_model_spec
-from actionzoo.zoo.spec import ModelSpec
+from actionzoo.zoo.spec import ModelSpec, Task
 
 __all__ = ["ClassScore", "Prediction", "predict", "collect_videos",
            "resolve_class_names", "write_predictions_json", "write_predictions_csv", "render_table"]
@@ -86,10 +87,10 @@ def resolve_class_names(spec: ModelSpec, num_classes: int, *, names_file: str | 
                         checkpoint_extras: dict | None = None) -> list[str]:
     """``--class-names`` if given, else the names a trained checkpoint carries, else the registry's
     list when it has ``num_classes`` entries, else ``class <i>``."""
-    from actionzoo.zoo.categories import read_names_file
+    from actionzoo.data.annotations import read_class_names
 
     if names_file is not None:
-        names = read_names_file(names_file)
+        names = read_class_names(names_file)
         if len(names) != num_classes:
             raise UsageError(f"{names_file}: {len(names)} class names for a {num_classes}-class model")
         return names
@@ -114,7 +115,7 @@ def predict(
     """Top-k classes of every video (or frame folder) in ``videos``, in order, batched across
     videos through the evaluation loop. A video that cannot be read gets its reason in ``error``."""
     spec = get_model_spec(model)
-    if spec.task != "recognition":
+    if spec.task is not Task.RECOGNITION:
         raise UsageError(f"{spec.name} is a detector: it scores person boxes, not videos; use "
                          f"`actionzoo detect VIDEO --proposals BOXES --model {spec.name}`")
     proto = spec.protocol(protocol)
@@ -173,7 +174,8 @@ def write_predictions_csv(predictions: Sequence[Prediction], out: str | Path, to
             header += [f"top{k}", f"probability{k}", f"score{k}"]
         writer.writerow(header)
         for p in predictions:
-            row = [p.video, p.protocol, p.engine, "ok" if p.ok else f"failed: {p.error}"]
+            row = [p.video, p.protocol, p.engine,
+                   (Status.OK if p.ok else Status.FAILED).describe(p.error)]
             for c in p.top:
                 row += [c.name, f"{c.probability:.6g}", f"{c.score:.6g}"]
             writer.writerow(row)

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 
 from actionzoo.runtime.batching import BatchPacker
 from actionzoo.runtime.timing import StageTimes
-from actionzoo.runtime.workers import WorkItem
+from actionzoo.data.work_item import WorkItem
 
 __all__ = ["stream_items"]
 

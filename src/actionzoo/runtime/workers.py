@@ -10,31 +10,13 @@ from __future__ import annotations
 
 import multiprocessing
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Any
 
 import torch
 
-__all__ = ["WorkItem", "load_in_workers", "worker_context", "limit_worker_threads"]
+__all__ = ["load_in_workers", "worker_context", "limit_worker_threads"]
 
 # What the fork server imports once, so that each worker starts with the decode stack loaded.
 _PRELOAD = ["actionzoo.data.views", "actionzoo.data.decode"]
-
-
-@dataclass
-class WorkItem:
-    """One unit of work built by a worker: the engine rows it yields, or the reason it failed.
-
-    ``rows`` are the model inputs for one video (its views) or one keyframe (its clip with boxes);
-    ``None`` when the item could not be built, with ``error`` saying why.
-    """
-
-    position: int
-    rows: list[Any] | None
-    error: str | None
-    decode_s: float
-    preprocess_s: float
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def limit_worker_threads(_: int = 0) -> None:

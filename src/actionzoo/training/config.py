@@ -23,15 +23,10 @@ import dataclasses
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from actionzoo.checkpoint.read import CheckpointFormat
 from actionzoo.errors import UsageError
 from actionzoo.zoo.protocols import Protocol
-from actionzoo.zoo.recipes import (
-    AvaTrainPipeline,
-    MMAction2TrainPipeline,
-    PySlowFastTrainPipeline,
-    ScheduleRecipe,
-    TrainPipeline,
-)
+from actionzoo.zoo.recipes import ScheduleRecipe, TrainPipeline
 from actionzoo.zoo.spec import ModelSpec
 
 __all__ = ["TrainConfig", "TrainPlan", "plan_training", "INIT_NONE", "describe_start",
@@ -123,7 +118,7 @@ class TrainPlan:
     precise_bn_batches: int
     val_every: int
     checkpoint_every: int
-    checkpoint_format: str
+    checkpoint_format: CheckpointFormat
     seed: int
     deterministic: bool
     device: str
@@ -136,6 +131,8 @@ class TrainPlan:
 
     def to_dict(self) -> dict[str, object]:
         data = asdict(self)
+        # Enums become their values here, where the plan is serialised, and nowhere before.
+        data["checkpoint_format"] = str(self.checkpoint_format)
         data["pipeline"] = {"kind": type(self.pipeline).__name__, **asdict(self.pipeline),
                             "description": self.pipeline.describe()}
         data["val_protocol"] = self.val_protocol.describe()
@@ -217,16 +214,10 @@ def _sized(pipeline: TrainPipeline, val: Protocol, size: int | None, flip: float
         pipeline = replace(pipeline, flip=flip)
     if size is None:
         return pipeline, val
-    short = round(size * 256 / 224)
-    if isinstance(pipeline, MMAction2TrainPipeline):
-        return replace(pipeline, crop_size=size, resize_short=short), val.scaled(size)
-    if isinstance(pipeline, AvaTrainPipeline):
-        low, high = pipeline.jitter
-        pipeline = replace(pipeline, crop_size=size, jitter=(round(low * size / 224),
-                                                             round(high * size / 224)))
-        return pipeline, val.scaled(size)
-    raise UsageError(f"--input-size: {spec.name}'s head pools a window fixed by its "
-                     f"{pipeline.crop_size} train crop; it trains at that size only")
+    if not pipeline.any_size:
+        raise UsageError(f"--input-size: {spec.name}'s head pools a window fixed by its "
+                         f"{pipeline.crop_size} train crop; it trains at that size only")
+    return pipeline.sized(size), val.scaled(size)
 
 
 def plan_training(config: TrainConfig, spec: ModelSpec, *, num_classes: int,
@@ -262,9 +253,7 @@ def plan_training(config: TrainConfig, spec: ModelSpec, *, num_classes: int,
                      "the same thing there")
         sync_bn = False
     pipeline, val = _sized(recipe.pipeline, recipe.val_protocol, config.input_size, config.flip, spec)
-    # PySlowFast's train loaders drop the last partial batch (slowfast/datasets/loader.py
-    # ``drop_last = split in ["train"]``); mmaction2 0.x keeps it.
-    drop_last = isinstance(pipeline, (AvaTrainPipeline, PySlowFastTrainPipeline))
+    drop_last = pipeline.drop_last  # as the reference's train loader (see the pipelines)
     share = -(-train_samples // world_size)
     iters = share // per_process if drop_last else -(-share // per_process)
     if iters < 1:
@@ -277,7 +266,7 @@ def plan_training(config: TrainConfig, spec: ModelSpec, *, num_classes: int,
         notes.append(f"BN normalises over {bn_batch} clips per forward "
                      f"({'all processes x ' if sync_bn else ''}{micro} per micro-batch); the "
                      f"reference over {recipe.bn_batch} per device: BN statistics differ from it")
-    if isinstance(pipeline, AvaTrainPipeline) and config.boxes is None:
+    if pipeline.takes_boxes and config.boxes is None:
         notes.append("training boxes: ground truth only (no --boxes); the reference also trains on "
                      f"detector boxes with score >= {pipeline.box_score_threshold:g}")
     return TrainPlan(
@@ -307,7 +296,7 @@ def plan_training(config: TrainConfig, spec: ModelSpec, *, num_classes: int,
                             else config.precise_bn_batches),
         val_every=config.val_every or recipe.val_every,
         checkpoint_every=config.checkpoint_every or recipe.checkpoint_every,
-        checkpoint_format=str(recipe.writes),
+        checkpoint_format=recipe.writes,
         seed=config.seed,
         deterministic=config.deterministic,
         device=config.device,

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from actionzoo.checkpoint.read import CheckpointFormat, read_checkpoint
+from actionzoo.checkpoint.read import read_checkpoint
 from actionzoo.checkpoint.write import (
     SUFFIX,
     actionzoo_state,
@@ -456,7 +456,7 @@ class _Run:
             "within_epoch": within,  # None at an epoch's end
         }
         payload = checkpoint_payload(
-            CheckpointFormat(plan.checkpoint_format), model.state_dict(), optimizer.state_dict(),
+            plan.checkpoint_format, model.state_dict(), optimizer.state_dict(),
             epochs_done=done, iteration=iteration, seed=plan.seed, config=ours["plan"], ours=ours,
             scaler=ours["scaler"])
         save_checkpoint(self.work_dir / f"last{self.suffix}", payload)

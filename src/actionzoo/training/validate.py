@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from actionzoo.data.work_item import Status
 from actionzoo.engines.pytorch import TorchEngine
 from actionzoo.evaluation.metrics import ClassificationEvaluator
 from actionzoo.evaluation.store import KeyframeStore, ResultsStore
@@ -50,7 +51,7 @@ def _recognition(engine, data: TrainingData, plan: TrainPlan, ctx: DistContext,
         evaluate_records(data.val_records, model_name=plan.model, protocol=plan.val_protocol,
                          engine=engine, store=store, batch_size=_VAL_BATCH, workers=workers,
                          progress=False, ctx=ctx)
-        mine = [(r.video_id, r.label, r.scores) for r in store.results() if r.status == "ok"]
+        mine = [(r.video_id, r.label, r.scores) for r in store.results() if r.status is Status.OK]
     gathered = ctx.all_gather_object(mine)
     if not ctx.is_main:
         return {}

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 
@@ -103,9 +103,20 @@ class MMAction2Pipeline:
     mean: tuple[float, float, float] = IMAGENET_MEAN_255
     std: tuple[float, float, float] = IMAGENET_STD_255
 
+    # A view is exactly a uint8 crop before normalisation (resize and crop on uint8 frames,
+    # ``Normalize`` last), so it can travel as uint8 and be normalised later.
+    uint8_views: ClassVar[bool] = True
+    is_detection: ClassVar[bool] = False
+
     @property
     def normalization(self) -> Normalization:
         return Normalization(self.mean, self.std, 255.0)
+
+    def scaled(self, size: int) -> tuple[MMAction2Pipeline, str]:
+        """Crops of ``size`` from a short side scaled by the same factor (256/224 for a center
+        crop of 224 from 256; three crops of the whole short side stay so), and the note."""
+        short = round(size * self.resize_short / self.crop_size)
+        return replace(self, crop_size=size, resize_short=short), f"scaled to {size}"
 
     @property
     def view_shape(self) -> tuple[int, int, int, int]:
@@ -132,9 +143,17 @@ class PySlowFastPipeline:
     mean: tuple[float, float, float] = KINETICS_MEAN_01
     std: tuple[float, float, float] = KINETICS_STD_01
 
+    # Normalised before the float resize: its views exist only as floats.
+    uint8_views: ClassVar[bool] = False
+    is_detection: ClassVar[bool] = False
+
     @property
     def normalization(self) -> Normalization:
         return Normalization(self.mean, self.std, 1.0)
+
+    def scaled(self, size: int) -> None:
+        """None: a PySlowFast recognizer pools over a window fixed by its crop (one size)."""
+        return None
 
     @property
     def view_shape(self) -> tuple[int, int, int, int]:
@@ -161,9 +180,16 @@ class AvaKeyframePipeline:
     mean: tuple[float, float, float] = KINETICS_MEAN_01
     std: tuple[float, float, float] = KINETICS_STD_01
 
+    uint8_views: ClassVar[bool] = False
+    is_detection: ClassVar[bool] = True
+
     @property
     def normalization(self) -> Normalization:
         return Normalization(self.mean, self.std, 1.0)
+
+    def scaled(self, size: int) -> tuple[AvaKeyframePipeline, str]:
+        """The frame's short side ``size`` (the detector takes any frame size), and the note."""
+        return replace(self, short_side=size), f"short side {size}"
 
     @property
     def view_shape(self) -> tuple[int, int, int, int]:
@@ -199,14 +225,14 @@ class Protocol:
 
     @property
     def is_detection(self) -> bool:
-        return isinstance(self.pipeline, AvaKeyframePipeline)
+        return self.pipeline.is_detection
 
     @property
     def uint8_views(self) -> bool:
         """Whether a view is exactly a uint8 crop before normalisation (mmaction2: resize and crop
         on uint8 frames, ``Normalize`` last), so it can travel as uint8 and be normalised later.
         PySlowFast normalises before its float resize: its views exist only as floats."""
-        return isinstance(self.pipeline, MMAction2Pipeline)
+        return self.pipeline.uint8_views
 
     def scaled(self, size: int) -> Protocol:
         """The same protocol at another input size: mmaction2 crops of ``size`` from a short side
@@ -215,15 +241,12 @@ class Protocol:
         PySlowFast recognizers pool over a window fixed by their crop: they have one size."""
         if size < 8:
             raise UsageError(f"input size {size}: too small for any of these models")
-        if isinstance(self.pipeline, MMAction2Pipeline):
-            short = round(size * self.pipeline.resize_short / self.pipeline.crop_size)
-            pipeline = replace(self.pipeline, crop_size=size, resize_short=short)
-            return replace(self, pipeline=pipeline, summary=f"{self.summary} (scaled to {size})")
-        if isinstance(self.pipeline, AvaKeyframePipeline):
-            return replace(self, pipeline=replace(self.pipeline, short_side=size),
-                           summary=f"{self.summary} (short side {size})")
-        raise UsageError(f"the {self.name} protocol ({self.summary}) has one input size: its "
-                         "model pools over a window fixed by the crop")
+        scaled = self.pipeline.scaled(size)
+        if scaled is None:
+            raise UsageError(f"the {self.name} protocol ({self.summary}) has one input size: its "
+                             "model pools over a window fixed by the crop")
+        pipeline, note = scaled
+        return replace(self, pipeline=pipeline, summary=f"{self.summary} ({note})")
 
     def describe(self) -> str:
         rule = self.aggregation.value if self.aggregation else "per-box sigmoid scores"

@@ -9,8 +9,8 @@ the checkpoint container the reference writes. ``actionzoo train`` flags overrid
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass, field, replace
+from typing import ClassVar, Literal
 
 from actionzoo.checkpoint.read import CheckpointFormat
 from actionzoo.models.init import InitRule
@@ -48,6 +48,17 @@ class MMAction2TrainPipeline:
     mean: tuple[float, float, float] = IMAGENET_MEAN_255
     std: tuple[float, float, float] = IMAGENET_STD_255
 
+    # What differs between the train-pipeline families, stated by each family (no isinstance):
+    # whether its models train at any input size (``--input-size``), whether the reference's train
+    # loader drops the last partial batch, and whether its samples carry person boxes.
+    any_size: ClassVar[bool] = True  # the recognizers' heads pool adaptively
+    drop_last: ClassVar[bool] = False  # mmaction2 0.x keeps the last partial batch
+    takes_boxes: ClassVar[bool] = False
+
+    def sized(self, size: int) -> MMAction2TrainPipeline:
+        """``--input-size S``: ``S x S`` crops from a short side of ``round(S * 256 / 224)``."""
+        return replace(self, crop_size=size, resize_short=round(size * 256 / 224))
+
     def describe(self) -> str:
         s = self.sampling
         crop = "RandomResizedCrop" if self.crop == "random_resized" else "MultiScaleCrop"
@@ -72,6 +83,15 @@ class PySlowFastTrainPipeline:
     # TRAIN_JITTER_SCALES[0]: frames arrive already shrunk to this short side, then are jittered.
     decode_short_side: int | None = None
 
+    any_size: ClassVar[bool] = False  # the head pools a window fixed by the train crop
+    # PySlowFast's train loaders drop the last partial batch (slowfast/datasets/loader.py
+    # ``drop_last = split in ["train"]``).
+    drop_last: ClassVar[bool] = True
+    takes_boxes: ClassVar[bool] = False
+
+    def sized(self, size: int) -> PySlowFastTrainPipeline:
+        raise ValueError(f"a PySlowFast recognizer trains at its {self.crop_size} crop only")
+
     def describe(self) -> str:
         decoded = (f"decoded at short side {self.decode_short_side}, "
                    if self.decode_short_side else "")
@@ -94,6 +114,16 @@ class AvaTrainPipeline:
     box_score_threshold: float = 0.8
     mean: tuple[float, float, float] = KINETICS_MEAN_01
     std: tuple[float, float, float] = KINETICS_STD_01
+
+    any_size: ClassVar[bool] = True
+    drop_last: ClassVar[bool] = True  # PySlowFast's train loader, as above
+    takes_boxes: ClassVar[bool] = True
+
+    def sized(self, size: int) -> AvaTrainPipeline:
+        """``--input-size S``: ``S x S`` crops, the short-side jitter scaled by ``S / 224``."""
+        low, high = self.jitter
+        return replace(self, crop_size=size,
+                       jitter=(round(low * size / 224), round(high * size / 224)))
 
     def describe(self) -> str:
         return (f"{self.num_frames} frames every {self.sampling_rate} around each keyframe; short "

@@ -22,8 +22,15 @@ __all__ = ["Task", "Output", "OfficialAccuracy", "ModelSpec"]
 
 
 class Task(enum.StrEnum):
+    """What a model computes, with the model inputs that takes."""
+
     RECOGNITION = "recognition"  # a clip -> one score per class
     DETECTION = "detection"  # a clip + person boxes -> one score per box and class
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """The model's inputs in call order (also their names in an exported graph)."""
+        return ("video", "boxes") if self is Task.DETECTION else ("video",)
 
 
 class Output(enum.StrEnum):

@@ -15,12 +15,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from importlib import resources
-from pathlib import Path
 
 from actionzoo.errors import UsageError
 
-__all__ = ["CATEGORY_LISTS", "category_names", "ava_action_names", "ava_evaluated_ids",
-           "read_names_file"]
+__all__ = ["CATEGORY_LISTS", "category_names", "ava_action_names", "ava_evaluated_ids"]
 
 CATEGORY_LISTS = ("kinetics400", "sthv2", "ucf101", "ava_v2.2")
 
@@ -56,9 +54,3 @@ def ava_evaluated_ids() -> tuple[int, ...]:
     """The 60 action ids the ActivityNet AVA evaluation scores."""
     return tuple(int(line) for line in _text("ava_v2.2_evaluated.txt").splitlines() if line.strip())
 
-
-def read_names_file(path: str | Path) -> list[str]:
-    """One class name per line (blank lines ignored); ``--class-names`` files."""
-    from actionzoo.data.annotations import read_class_names
-
-    return read_class_names(path)

@@ -1,0 +1,106 @@
+"""The enums that replace strings: Task, Status, AvaVariant, and the plan's checkpoint format.
+Their values are what files and reports hold, so each is checked against a real file or report."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import actionzoo
+from actionzoo.ava.metric import ava_frame_map
+from actionzoo.ava.variant import AvaVariant
+from actionzoo.checkpoint.read import CheckpointFormat
+from actionzoo.data.work_item import Status
+from actionzoo.errors import UsageError
+from actionzoo.evaluation.recognition import write_predictions
+from actionzoo.evaluation.staged import read_index
+from actionzoo.evaluation.store import KeyframeStore, ResultsStore
+from actionzoo.export.examples import example_inputs
+from actionzoo.training.config import TrainConfig, plan_training
+from actionzoo.zoo.spec import Task
+
+
+@pytest.mark.parametrize("name", actionzoo.list_models())
+def test_a_task_names_as_many_inputs_as_its_models_take(name: str) -> None:
+    spec = actionzoo.get_model_spec(name)
+    assert isinstance(spec.task, Task)
+    inputs = example_inputs(spec.official, batch=1)
+    assert len(spec.task.inputs) == len(inputs) and spec.task.inputs[0] == "video"
+
+
+def test_stores_hold_the_status_text_and_give_back_members(tmp_path: Path) -> None:
+    db = tmp_path / "r.db"
+    with ResultsStore(db, {"model": "m"}, resume=False) as store:
+        store.record_success("v1", 0, "a.mp4", 1, np.array([0.2, 0.8]), 3, 0.1, 0.1)
+        store.record_failure("v2", 1, "b.mp4", 0, "b.mp4: no video stream")
+        results = list(store.results())
+        write_predictions(store, tmp_path / "p.csv", ["a", "b"], k=1)
+    assert [r.status for r in results] == [Status.OK, Status.FAILED]
+    assert all(type(r.status) is Status for r in results)
+    with sqlite3.connect(db) as raw:  # the file holds plain text, as before the enum
+        stored = raw.execute("SELECT status, typeof(status) FROM videos ORDER BY position")
+        stored = stored.fetchall()
+    assert stored == [("ok", "text"), ("failed", "text")]
+    rows = list(csv.reader((tmp_path / "p.csv").open()))
+    assert [row[2] for row in rows[1:]] == ["ok", "failed: b.mp4: no video stream"]
+
+    frames = tmp_path / "k.db"
+    with KeyframeStore(frames, {"model": "m"}, resume=False) as store:
+        store.record_success(0, "v,0902", "v", 902, np.zeros((1, 4)), np.ones((1, 3)), 0.0, 0.0)
+        store.record_failure(1, "v,0903", "v", 903, "no frames")
+        assert [r.status for r in store.results()] == [Status.OK, Status.FAILED]
+
+
+def test_a_store_refuses_a_status_it_does_not_know(tmp_path: Path) -> None:
+    db = tmp_path / "r.db"
+    with ResultsStore(db, {"model": "m"}, resume=False) as store:
+        store.record_success("v1", 0, "a.mp4", 1, np.array([0.2, 0.8]), 3, 0.1, 0.1)
+    with sqlite3.connect(db) as raw:  # the schema's CHECK names exactly the enum's values
+        with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+            raw.execute("UPDATE videos SET status = 'skipped'")
+        schema = raw.execute("SELECT sql FROM sqlite_master WHERE name = 'videos'").fetchone()[0]
+    assert "CHECK (status IN ('ok', 'failed'))" in schema
+
+
+def test_a_staged_index_with_an_unknown_status_is_one_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "index.csv").write_text("file,video_id,label,num_views,status,reason\n"
+                                        "000000.npy,v0,0,1,ok,\n"
+                                        ",v1,0,0,failed,unreadable\n"
+                                        "000002.npy,v2,0,1,done,\n")
+    with pytest.raises(UsageError) as caught:
+        read_index(tmp_path)
+    assert str(caught.value) == f"{tmp_path / 'index.csv'}:4: malformed index row"
+    (tmp_path / "index.csv").write_text("file,video_id,label,num_views,status,reason\n"
+                                        "000000.npy,v0,0,1,ok,\n"
+                                        ",v1,0,0,failed,unreadable\n")
+    assert [r.status for r in read_index(tmp_path)] == [Status.OK, Status.FAILED]
+
+
+def test_the_ava_variant_is_parsed_once_and_carries_its_protocol() -> None:
+    assert AvaVariant.parse("pyslowfast") is AvaVariant.PYSLOWFAST
+    assert AvaVariant.parse(AvaVariant.OFFICIAL) is AvaVariant.OFFICIAL
+    with pytest.raises(UsageError, match=r"unknown AVA evaluation variant 'mmaction2'; use "
+                                         r"official or pyslowfast"):
+        AvaVariant.parse("mmaction2")
+    truth = [("v", 902, 0.1, 0.1, 0.5, 0.9, 12, 1)]
+    dets = [("v", 902, 0.1, 0.1, 0.5, 0.9, 12, 0.9)]
+    for variant in AvaVariant:
+        result = ava_frame_map(truth, dets, [12], variant=variant.value)
+        assert result.variant is variant and result.protocol == variant.protocol
+        assert json.loads(json.dumps(result.to_dict()))["variant"] == variant.value
+
+
+def test_the_plan_keeps_its_checkpoint_format_until_it_is_written(tmp_path: Path) -> None:
+    for name, written in (("x3d_s_k400", "pyslowfast"), ("tsm_r50_1x1x8_sthv2", "mmaction2")):
+        spec = actionzoo.get_model_spec(name)
+        plan = plan_training(TrainConfig(model=name, work_dir=tmp_path, batch_size=2), spec,
+                             num_classes=2, class_names=None, train_samples=4, world_size=1)
+        assert plan.checkpoint_format is spec.recipe.writes
+        assert isinstance(plan.checkpoint_format, CheckpointFormat)
+        assert plan.to_dict()["checkpoint_format"] == written
+        assert json.loads(json.dumps(plan.to_dict(), default=str))["checkpoint_format"] == written
