@@ -213,7 +213,8 @@ def test_every_recognizer_quantizes_to_an_int8_ir_that_runs(name: str, few_video
     if protocol.uint8_views:  # mmaction2 recognizers run at any size: keep the test small
         protocol = protocol.scaled(64)
     else:  # PySlowFast's have one size: 1 clip x 3 crops instead of 10 x 3 (drift of 3 views, not 30)
-        protocol = replace(protocol, pipeline=replace(protocol.pipeline, num_temporal_views=1))
+        protocol = replace(protocol, pipeline=replace(protocol.pipeline, num_temporal_views=1),
+                           summary=f"1 clip × 3 crops × {protocol.pipeline.crop_size}")
     records = read_video_list(few_videos / "videos.txt", few_videos).records
     torch.manual_seed(0)
     result = quantize_int8(spec, tmp / "q.xml", records, net=actionzoo.build_model(spec),
