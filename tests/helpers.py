@@ -122,3 +122,22 @@ def run_cli(args: list[str], timeout: int = 600, torchrun: int = 0) -> subproces
                     "--master-addr", "127.0.0.1", "--master-port", str(free_port()), "-m", "actionzoo"]
     return subprocess.run(launcher + args, env=CLI_ENV, capture_output=True, text=True,
                           timeout=timeout)
+
+
+def run_in_process(args: list[str]) -> subprocess.CompletedProcess:
+    """``actionzoo ARGS`` through :func:`actionzoo.cli.main.main` in this interpreter, returned as
+    :func:`run_cli` returns it. For tests where the process boundary is not the point: a fresh
+    interpreter costs 3-5 s of imports here (torch, OpenVINO, ONNX Runtime, NNCF) and starts its
+    own decode-worker server, where this process has both already."""
+    import contextlib
+    import io
+
+    from actionzoo.cli.main import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(args)
+        except SystemExit as exit:  # argparse's usage errors, as the command line exits on them
+            code = exit.code if isinstance(exit.code, int) else 1
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())

@@ -49,9 +49,15 @@ def test_exported_graph_matches_pytorch(tmp: Path, name: str) -> None:
     assert report.passed and report.top1_agreement == 1.0
 
 
+@pytest.fixture(scope="module")
+def x3d_export(tmp_path_factory: pytest.TempPathFactory):
+    """(path, model) of one X3D-S export with random weights, for the tests that need any graph."""
+    return export_model("x3d_s_k400", tmp_path_factory.mktemp("x3d") / "x3d.onnx", protocol="official")
+
+
 @pytest.mark.slow
-def test_openvino_runs_f32_unless_asked_and_reports_precision(tmp: Path) -> None:
-    path, model = export_model("x3d_s_k400", tmp / "x3d.onnx", protocol="official")
+def test_openvino_runs_f32_unless_asked_and_reports_precision(x3d_export) -> None:
+    path, model = x3d_export
     protocol = get_model_spec("x3d_s_k400").protocol("official")
     engine = OpenVinoEngine(path)
     assert engine.precision == "fp32"
@@ -65,8 +71,8 @@ def test_openvino_runs_f32_unless_asked_and_reports_precision(tmp: Path) -> None
 
 
 @pytest.mark.slow
-def test_verification_fails_a_wrong_graph(tmp: Path) -> None:
-    path, model = export_model("x3d_s_k400", tmp / "x3d.onnx")
+def test_verification_fails_a_wrong_graph(x3d_export) -> None:
+    path, _ = x3d_export
     other = actionzoo.build_model("x3d_s_k400")  # different random weights
     protocol = get_model_spec("x3d_s_k400").protocol("official")
     report = verify_engine(TorchEngine(other), OnnxRuntimeEngine(path), [example_inputs(protocol, 2)])
@@ -145,14 +151,14 @@ def test_cli_export_verifies_on_two_shapes(tmp: Path, capsys: pytest.CaptureFixt
 
 
 @pytest.mark.slow
-def test_the_engine_table_and_what_each_engine_reports(tmp: Path) -> None:
+def test_the_engine_table_and_what_each_engine_reports(tmp: Path, x3d_export) -> None:
     from actionzoo.engines import ENGINES, engine_kind
 
     assert {k for k, kind in ENGINES.items() if kind.needs_model} == {"pytorch", "pytorch-compile"}
     assert engine_kind("openvino").precisions == ("fp32", "bf16", "fp16", "int8")
     with pytest.raises(UsageError, match="runs fp32, not 'bf16'"):
         create_engine("onnxruntime", model_file=tmp / "m.onnx", precision="bf16")
-    path, model = export_model("x3d_s_k400", tmp / "x3d.onnx")
+    path, model = x3d_export
     infos = [create_engine("pytorch", model=model).info,
              create_engine("onnxruntime", model_file=path).info,
              create_engine("openvino", model_file=path).info]

@@ -8,13 +8,14 @@ import json
 import shutil
 import sqlite3
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from conftest import TRAINED_MODEL
-from helpers import cpu_runs, random_state, run_cli
+from helpers import cpu_runs, random_state, run_in_process
 
 import actionzoo
 from actionzoo.data.synthetic import write_synthetic_videos
@@ -64,7 +65,7 @@ def int8(trained_slowfast, train_videos: Path, tmp_path_factory: pytest.TempPath
     work, trained = trained_slowfast
     assert trained.returncode == 0, trained.stderr[-3000:]
     out = tmp_path_factory.mktemp("int8")
-    done = run_cli(["export", TRAINED_MODEL, "--checkpoint", str(work / "best.pth"),
+    done = run_in_process(["export", TRAINED_MODEL, "--checkpoint", str(work / "best.pth"),
                     "--precision", "int8", "--calibration", str(train_videos / "videos.txt"),
                     "--data-root", str(train_videos), "--calibration-size", "16",
                     "--drift-ann", str(train_videos / "heldout.txt"), *SIZE, "--workers", "1",
@@ -75,7 +76,7 @@ def int8(trained_slowfast, train_videos: Path, tmp_path_factory: pytest.TempPath
 
 
 def _eval(videos: Path, results: Path, *extra: str) -> subprocess.CompletedProcess:
-    return run_cli(["eval", TRAINED_MODEL, "--ann", str(videos / "heldout.txt"), "--data-root",
+    return run_in_process(["eval", TRAINED_MODEL, "--ann", str(videos / "heldout.txt"), "--data-root",
                     str(videos), *SIZE, "--batch-size", "4", "--workers", "1", "--no-progress",
                     "--results", str(results), "--json", str(results.with_suffix(".json")), *extra])
 
@@ -211,6 +212,9 @@ def test_every_recognizer_quantizes_to_an_int8_ir_that_runs(name: str, few_video
     protocol = spec.protocol("official")
     if protocol.uint8_views:  # mmaction2 recognizers run at any size: keep the test small
         protocol = protocol.scaled(64)
+    else:  # PySlowFast's have one size: 1 clip x 3 crops instead of 10 x 3 (drift of 3 views, not 30)
+        protocol = replace(protocol, pipeline=replace(protocol.pipeline, num_temporal_views=1),
+                           summary=f"1 clip × 3 crops × {protocol.pipeline.crop_size}")
     records = read_video_list(few_videos / "videos.txt", few_videos).records
     torch.manual_seed(0)
     result = quantize_int8(spec, tmp / "q.xml", records, net=actionzoo.build_model(spec),
@@ -249,11 +253,11 @@ def test_int8_export_refuses_the_detector_and_a_non_xml_output(few_videos: Path,
     ava = actionzoo.get_model_spec("slowfast_r50_ava")
     with pytest.raises(UsageError, match="INT8 export covers the recognizers"):
         quantize_int8(ava, tmp / "a.xml", [], net=torch.nn.Identity())
-    done = run_cli(["export", "x3d_s_k400", "--precision", "int8", "--calibration",
+    done = run_in_process(["export", "x3d_s_k400", "--precision", "int8", "--calibration",
                     str(few_videos / "videos.txt"), "--data-root", str(few_videos), "-o",
                     str(tmp / "x.onnx")])
     assert done.returncode == 2 and "x.onnx: an INT8 model is saved as OpenVINO IR" in done.stderr
-    missing = run_cli(["export", "x3d_s_k400", "--precision", "int8", "-o", str(tmp / "x.xml")])
+    missing = run_in_process(["export", "x3d_s_k400", "--precision", "int8", "-o", str(tmp / "x.xml")])
     assert missing.returncode == 2 and "needs --calibration, --data-root" in missing.stderr
 
 
@@ -267,9 +271,9 @@ def test_uint8_views_normalised_by_the_engine_score_exactly_as_float32(few_video
               "--ann", str(few_videos / "videos.txt"),
               "--data-root", str(few_videos), "--input-size", "64", "--batch-size", "3",
               "--workers", "1", "--no-progress"]
-    floats = run_cli([*common, "--results", str(tmp / "f.db"), "--upload", "float32"])
+    floats = run_in_process([*common, "--results", str(tmp / "f.db"), "--upload", "float32"])
     assert floats.returncode == 0, floats.stderr[-3000:]
-    uint8 = run_cli([*common, "--results", str(tmp / "u.db"), "--upload", "uint8"])
+    uint8 = run_in_process([*common, "--results", str(tmp / "u.db"), "--upload", "uint8"])
     assert uint8.returncode == 0, uint8.stderr[-3000:]
     assert "uint8 upload on" in uint8.stdout
     a, b = _scores(tmp / "f.db"), _scores(tmp / "u.db")
@@ -326,7 +330,7 @@ def test_pytorch_engine_device_settings_are_named_and_change_no_result() -> None
 @pytest.mark.slow
 @native_bf16
 def test_bench_at_a_reduced_precision_prints_and_writes_its_drift(tmp: Path) -> None:
-    done = run_cli(["bench", "r2plus1d_r34_8x8x1_ucf101", "--precision", "bf16", "--input-size", "32",
+    done = run_in_process(["bench", "r2plus1d_r34_8x8x1_ucf101", "--precision", "bf16", "--input-size", "32",
                     "--batch-sizes", "1", "--min-seconds", "0.1", "--warmup", "0",
                     "--out", str(tmp / "b")])
     assert done.returncode == 0, done.stderr[-3000:]
@@ -339,14 +343,14 @@ def test_bench_at_a_reduced_precision_prints_and_writes_its_drift(tmp: Path) -> 
 @native_bf16
 def test_predict_at_a_reduced_precision_prints_its_drift(few_videos: Path, tmp: Path) -> None:
     torch.save({"state_dict": random_state("r2plus1d_r34_8x8x1_ucf101")}, tmp / "w.pth")
-    done = run_cli(["predict", "r2plus1d_r34_8x8x1_ucf101", str(few_videos / "videos"),
+    done = run_in_process(["predict", "r2plus1d_r34_8x8x1_ucf101", str(few_videos / "videos"),
                     "--checkpoint", str(tmp / "w.pth"), "--precision", "bf16", "--input-size", "64",
                     "--batch-size", "3", "--workers", "1", "--no-progress"])
     assert done.returncode == 0, done.stderr[-3000:]
     assert "drift of bf16 vs fp32 on 2 predicted videos:" in done.stdout
     assert "reference: pytorch (eager, cpu, fp32" in done.stdout
     assert "accuracy: no labels on these inputs" in done.stdout
-    skipped = run_cli(["predict", "r2plus1d_r34_8x8x1_ucf101", str(few_videos / "videos"),
+    skipped = run_in_process(["predict", "r2plus1d_r34_8x8x1_ucf101", str(few_videos / "videos"),
                        "--checkpoint", str(tmp / "w.pth"), "--precision", "bf16", "--input-size",
                        "64", "--batch-size", "3", "--workers", "1", "--no-progress",
                        "--drift-videos", "0"])

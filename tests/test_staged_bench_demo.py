@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import random_state
+from helpers import random_state, run_in_process
 
 from actionzoo.cli.main import main
 from actionzoo.data.synthetic import write_synthetic_videos
@@ -45,22 +45,24 @@ def test_preprocess_infer_postprocess_equals_fused_eval(dataset: Path) -> None:
     assert "FAILED videos/gone.mp4" in done.stdout
     arrays = sorted(pre.glob("*.npy"))
     assert [np.load(a).shape for a in arrays] == [(1, 3, 32, 224, 224)] * 3
-    # a second run finds everything done and rewrites nothing
-    done = _cli("preprocess", MODEL, *common, "--protocol", "ascend", "--out", str(pre))
+    # a second run finds everything done and rewrites nothing (in this interpreter: the steps
+    # that only read and write files skip a process start each)
+    done = run_in_process(["preprocess", MODEL, *common, "--protocol", "ascend", "--out", str(pre)])
     assert done.returncode == 0 and "wrote 0 inputs" in done.stdout
 
-    done = _cli("infer", "--engine", "pytorch", "--checkpoint", str(dataset / "w.pth"),
-                "--inputs", str(pre), "--out", str(scores), "--batch-size", "2")
+    done = run_in_process(["infer", "--engine", "pytorch", "--checkpoint", str(dataset / "w.pth"),
+                           "--inputs", str(pre), "--out", str(scores), "--batch-size", "2"])
     assert done.returncode == 0, done.stderr
     assert [np.load(scores / a.name).shape for a in arrays] == [(1, 400)] * 3
-    done = _cli("postprocess", "--scores", str(scores), "--json")
+    done = run_in_process(["postprocess", "--scores", str(scores), "--json"])
     assert done.returncode == 0, done.stderr
     staged = json.loads(done.stdout)
     assert staged["videos"] == 3 and staged["failed_preprocess"] == ["videos/gone.mp4"]
 
     db = dataset / "fused.db"
-    done = _cli("eval", MODEL, *common, "--protocol", "ascend", "--checkpoint",
-                str(dataset / "w.pth"), "--results", str(db), "--workers", "0", "--no-progress")
+    done = run_in_process(["eval", MODEL, *common, "--protocol", "ascend", "--checkpoint",
+                           str(dataset / "w.pth"), "--results", str(db), "--workers", "0",
+                           "--no-progress"])
     assert done.returncode == 0, done.stderr
     with ResultsStore(db, {}, resume=True) as store:
         fused = {r.video_id: r.scores for r in store.results() if r.scores is not None}
@@ -71,7 +73,7 @@ def test_preprocess_infer_postprocess_equals_fused_eval(dataset: Path) -> None:
         np.testing.assert_allclose(combined, fused[index[a.name]], rtol=1e-5, atol=1e-7)
 
     # inputs made for the ascend views cannot be scored under the official protocol's 30 views
-    done = _cli("postprocess", "--scores", str(scores), "--protocol", "official")
+    done = run_in_process(["postprocess", "--scores", str(scores), "--protocol", "official"])
     assert done.returncode == 2 and "needs other views" in done.stderr
 
 
