@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from actionzoo.bench.throughput import machine_info
+from actionzoo.engines.throughput import machine_info
 from actionzoo.runtime.cpu_precision import SLOWEST_USABLE, cpu_flags_for, cpu_slowdown
 from actionzoo.runtime.timing import fastest_seconds
 

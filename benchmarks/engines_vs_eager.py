@@ -19,9 +19,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from actionzoo.bench.throughput import machine_info
+from actionzoo.engines.throughput import machine_info
 from actionzoo.engines import OnnxRuntimeEngine, OpenVinoEngine, TorchEngine
-from actionzoo.export import example_inputs, export_model, verify_engine
+from actionzoo.data.examples import example_inputs
+from actionzoo.export import export_model, verify_engine
 from actionzoo.zoo.registry import get_model_spec, list_models
 
 

@@ -32,8 +32,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from actionzoo.bench.throughput import machine_info
-from actionzoo.export.examples import example_inputs
+from actionzoo.engines.throughput import machine_info
+from actionzoo.data.examples import example_inputs
 from actionzoo.precision.drift import compare_scores
 from actionzoo.zoo.registry import build_model, get_model_spec, list_models
 
@@ -195,7 +195,7 @@ def best_rows(rows: list[Row], drifts: list[dict]) -> dict[str, dict]:
 
 def end_to_end(args, name: str, device: torch.device, best: dict | None, video_dir: Path,
                budget: Budget) -> dict:
-    from actionzoo.cli.precision import apply_upload
+    from actionzoo.engines.options import apply_upload
     from actionzoo.data.annotations import read_video_list
     from actionzoo.engines.pytorch import TorchEngine
     from actionzoo.evaluation.recognition import evaluate_records
@@ -212,8 +212,7 @@ def end_to_end(args, name: str, device: torch.device, best: dict | None, video_d
     model, _ = _load(name, args.checkpoints)
     engine = TorchEngine(model, device=str(device), precision=precision, compile=compiled,
                          channels_last=args.channels_last)
-    upload = argparse.Namespace(upload="auto")
-    apply_upload(upload, engine, protocol)
+    apply_upload(engine, protocol, "auto")
     records = read_video_list(video_dir / "videos.txt", video_dir).records
     workers = args.workers if args.workers is not None else max(1, len(os.sched_getaffinity(0)))
     # warm-up outside the timed run (compile, cudnn autotune) at the batch shape used

@@ -22,11 +22,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from actionzoo.bench.throughput import machine_info
+from actionzoo.engines.throughput import machine_info
 from actionzoo.data.annotations import read_video_list
 from actionzoo.data.synthetic import write_synthetic_videos
 from actionzoo.engines.openvino import OpenVinoEngine
-from actionzoo.export.examples import example_inputs
+from actionzoo.data.examples import example_inputs
 from actionzoo.precision.int8 import quantize_int8
 from actionzoo.precision.measure import drift_on_videos
 from actionzoo.training import TrainConfig, train

@@ -16,10 +16,10 @@ import json
 import tempfile
 from pathlib import Path
 
-from actionzoo.bench.throughput import machine_info
+from actionzoo.engines.throughput import machine_info
 from actionzoo.data.annotations import read_video_list
 from actionzoo.data.synthetic import write_synthetic_videos
-from actionzoo.export.examples import example_inputs
+from actionzoo.data.examples import example_inputs
 from actionzoo.precision.int8 import quantize_int8
 from actionzoo.precision.layer_profile import compare_profiles, profile_layers
 from actionzoo.zoo.registry import build_model, get_model_spec

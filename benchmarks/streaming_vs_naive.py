@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from actionzoo.bench.throughput import machine_info
+from actionzoo.engines.throughput import machine_info
 from actionzoo.data.annotations import read_video_list
 from actionzoo.data.decode import VideoFile
 from actionzoo.data.synthetic import write_synthetic_videos

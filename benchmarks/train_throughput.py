@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from actionzoo.bench.throughput import machine_info
+from actionzoo.engines.throughput import machine_info
 from actionzoo.errors import ActionZooError
 from actionzoo.data.synthetic import write_synthetic_ava, write_synthetic_videos
 from actionzoo.training import TrainConfig, train

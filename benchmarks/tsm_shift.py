@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 import actionzoo.models.tsm as tsm
-from actionzoo.bench.throughput import machine_info
+from actionzoo.engines.throughput import machine_info
 from actionzoo.engines.onnxruntime import OnnxRuntimeEngine
 from actionzoo.engines.openvino import OpenVinoEngine
 from actionzoo.export.adapters import TSMAs3d

@@ -17,9 +17,9 @@ from actionzoo.engines import (
     create_engine,
 )
 from actionzoo.errors import UsageError
+from actionzoo.data.examples import example_inputs
 from actionzoo.export import (
     VERIFY_TOLERANCE,
-    example_inputs,
     export_model,
     verify_engine,
 )

@@ -227,7 +227,7 @@ def test_every_recognizer_quantizes_to_an_int8_ir_that_runs(name: str, few_video
                             inputs="videos")
     assert drift.samples == 1 and np.isfinite(drift.max_abs_diff)
     if name == "x3d_s_k400":  # the per-layer profile that says why INT8 does not pay for X3D
-        from actionzoo.export.examples import example_inputs
+        from actionzoo.data.examples import example_inputs
         from actionzoo.precision.layer_profile import compare_profiles, profile_layers
 
         inputs = example_inputs(protocol, 1)

@@ -14,7 +14,7 @@ import pytest
 import torch
 from torch import nn
 
-from actionzoo.bench.autobatch import best_batch_size
+from actionzoo.engines.batch_size import best_batch_size
 from actionzoo.bench.roofline import gflop_per_clip, matmul_peak_gflops
 from actionzoo.cli import main
 from actionzoo.engines.base import EngineBase, EngineInfo

@@ -20,7 +20,7 @@ from actionzoo.errors import UsageError
 from actionzoo.evaluation.recognition import write_predictions
 from actionzoo.evaluation.staged import read_index
 from actionzoo.evaluation.store import KeyframeStore, ResultsStore
-from actionzoo.export.examples import example_inputs
+from actionzoo.data.examples import example_inputs
 from actionzoo.training.config import TrainConfig, plan_training
 from actionzoo.zoo.spec import Task
 

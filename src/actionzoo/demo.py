@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from actionzoo.bench.throughput import bench_engine, plot_rows, render_rows, write_rows
+from actionzoo.engines.throughput import bench_engine, plot_rows, render_rows, write_rows
 from actionzoo.data.annotations import read_video_list
 from actionzoo.data.synthetic import write_synthetic_videos
 from actionzoo.engines.onnxruntime import OnnxRuntimeEngine
@@ -30,7 +30,7 @@ from actionzoo.engines.pytorch import TorchEngine
 from actionzoo.errors import UsageError
 from actionzoo.evaluation.recognition import evaluate_records
 from actionzoo.evaluation.store import ResultsStore
-from actionzoo.export.examples import example_inputs
+from actionzoo.data.examples import example_inputs
 from actionzoo.export.onnx import export_model, verification_shapes
 from actionzoo.export.verify import verify_engine
 from actionzoo.fileio.atomic import write_text_atomic

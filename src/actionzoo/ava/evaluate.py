@@ -376,6 +376,9 @@ def evaluate_ava(
         boxes=sum(len(r.ori_boxes) for r in ok if r.ori_boxes is not None),
         videos_without_boxes=len(test_set.videos_without_boxes),
     )
+    if info.precision != "fp32":  # drift is measured on model inputs, not on keyframes
+        report.drift_note = (f"for the detector, `actionzoo bench {spec.name} --precision "
+                             f"{info.precision}` measures it on model inputs")
     if stats.interrupted or len(stored) < len(test_set) or not ctx.is_main:
         return report
 

@@ -16,16 +16,15 @@ from actionzoo.cli.options import (
     add_progress,
     add_protocol,
     add_weights,
-    batch_size_for,
     build_engine,
+    engine_options,
     non_negative,
     positive,
     protocol_for,
     random_weights_note,
-    read_records,
     require,
 )
-from actionzoo.cli.precision import add_drift, apply_upload, default_workers, video_drift
+from actionzoo.cli.precision import add_drift, drift_options
 from actionzoo.fileio.atomic import write_text_atomic
 
 __all__ = ["register"]
@@ -81,82 +80,39 @@ def run(args: argparse.Namespace) -> int:
     try:
         if ctx.is_main:
             random_weights_note(args)
-        if protocol.is_detection:
-            return _run_ava(args, spec, protocol, ctx)
-        return _run_recognition(args, spec, protocol, ctx)
+        run_one = _run_ava if protocol.is_detection else _run_recognition
+        report = run_one(args, spec, protocol, ctx)
+        if ctx.is_main:
+            _write_reports(args, report)
+        return 130 if report.interrupted else 0
     finally:
         ctx.close()
 
 
-def _run_recognition(args: argparse.Namespace, spec, protocol, ctx) -> int:
-    from actionzoo.evaluation.recognition import (
-        evaluate_records,
-        load_report,
-        write_predictions,
-    )
-    from actionzoo.evaluation.store import ResultsStore, gather_parts, open_sharded
+def _run_recognition(args: argparse.Namespace, spec, protocol, ctx):
+    from actionzoo.evaluation import EvaluationOptions, evaluate
 
     require(args, f"evaluating {spec.name}", ["--ann", "--data-root"])
-    annotations = read_records(args)
-    class_names = annotations.class_names or spec.class_names()
-    engine = build_engine(args, spec)
-    apply_upload(args, engine, protocol)
-    args.workers = default_workers(args)
-    args.batch_size = batch_size_for(args, spec, protocol, engine) if ctx.is_main else args.batch_size
-    args.batch_size = ctx.broadcast_object(args.batch_size)
-    config = {
-        "model": spec.name, "protocol": protocol.describe(),
-        "annotation": str(Path(args.ann).resolve()), "data_root": str(Path(args.data_root).resolve()),
-        **engine.info.key(),
-        "weights": str(args.checkpoint or args.model_file or "random"),
-    }
-    with open_sharded(ResultsStore, args.results, config, resume=args.resume, ctx=ctx) as store:
-        report = evaluate_records(annotations.records, model_name=spec.name, protocol=protocol,
-                                  engine=engine, store=store, batch_size=args.batch_size,
-                                  workers=args.workers, progress=not args.no_progress and ctx.is_main,
-                                  class_names=class_names, ctx=ctx)
-        interrupted = any(ctx.all_gather_object(report.interrupted))
-        scored = sum(ctx.all_gather_object(report.scored_this_run))
-        gather_parts(store, ctx)
-        if not ctx.is_main:
-            return 130 if interrupted else 0
-        if ctx.distributed:  # the report over every process's videos
-            times = report.times
-            report = load_report(store, annotations.records, model_name=spec.name,
-                                 protocol=protocol, engine=report.engine,
-                                 precision=report.precision, batch_size=args.batch_size,
-                                 workers=args.workers, class_names=class_names)
-            report.times, report.scored_this_run, report.interrupted = times, scored, interrupted
-        scores = {r.video_id: r.scores for r in store.results() if r.scores is not None}
-        report.drift, report.drift_note = video_drift(
-            args, spec, protocol, engine, annotations.records, candidate_scores=scores,
-            batch_size=args.batch_size, workers=args.workers, inputs=f"videos of {args.ann}")
-        _write_reports(args, report)
-        if args.predictions:
-            write_predictions(store, args.predictions, class_names)
-    return 130 if report.interrupted else 0
+    options = EvaluationOptions(
+        batch_size=args.batch_size, workers=args.workers, resume=args.resume,
+        progress=not args.no_progress, drift=drift_options(args), predictions=args.predictions,
+        ann_format=args.ann_format, labels=args.labels, class_names=args.class_names)
+    return evaluate(spec, args.ann, args.data_root, results=args.results,
+                    engine=engine_options(args), protocol=protocol, options=options, ctx=ctx)
 
 
-def _run_ava(args: argparse.Namespace, spec, protocol, ctx) -> int:
+def _run_ava(args: argparse.Namespace, spec, protocol, ctx):
     from actionzoo.ava.evaluate import evaluate_ava
+    from actionzoo.engines.options import default_workers
 
     require(args, f"evaluating {spec.name}",
             ["--frames-dir", "--frame-list", "--boxes", "--gt", "--labelmap"])
     engine = build_engine(args, spec)
-    args.workers = default_workers(args)
-    args.batch_size = args.batch_size or 8
     out_csv = args.out_csv or str(Path(args.results).with_suffix(".detections.csv"))
-    report = evaluate_ava(
+    return evaluate_ava(
         args.frames_dir, args.frame_list, args.boxes, args.gt, args.labelmap, args.excluded,
-        engine=engine, results=args.results, out_csv=out_csv, batch_size=args.batch_size,
-        workers=args.workers, resume=args.resume, model_name=spec, protocol=protocol,
-        variant=args.variant, weights=str(args.checkpoint or args.model_file or "random"),
+        engine=engine, results=args.results, out_csv=out_csv, batch_size=args.batch_size or 8,
+        workers=default_workers(args.workers, args.device), resume=args.resume, model_name=spec,
+        protocol=protocol, variant=args.variant, weights=engine_options(args).weights,
         progress=not args.no_progress and ctx.is_main, ctx=ctx,
     )
-    if not ctx.is_main:
-        return 130 if report.interrupted else 0
-    if engine.info.precision != "fp32":
-        report.drift_note = ("for the detector, `actionzoo bench slowfast_r50_ava --precision "
-                             f"{engine.info.precision}` measures it on model inputs")
-    _write_reports(args, report)
-    return 130 if report.interrupted else 0

@@ -10,9 +10,7 @@ from pathlib import Path
 
 from actionzoo.cli.options import add_weights, non_negative, positive, random_weights_note
 from actionzoo.cli.precision import add_drift
-from actionzoo.fileio.arrays import load_array
 from actionzoo.fileio.atomic import write_text_atomic
-from actionzoo.fileio.paths import path_under
 
 __all__ = ["register", "verify_and_print"]
 
@@ -70,52 +68,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run_verify)
 
 
-def _batches(spec, protocol_name: str, args: argparse.Namespace) -> tuple[list[tuple], str]:
-    from actionzoo.data.work_item import Status
-    from actionzoo.evaluation.staged import read_index
-    from actionzoo.export.examples import example_inputs
-    from actionzoo.export.onnx import verification_shapes
-
-    protocol = spec.protocol(protocol_name)
-    shapes = verification_shapes(spec, protocol_name, static=args.static)
-    batches: list[tuple] = [
-        example_inputs(protocol, batch=2, seed=s, num_frames=t, frame_size=(h, w))
-        for t, h, w in shapes for s in range(args.num_random)
-    ]
-    what = f"random ({len(shapes)} shapes: " + ", ".join(f"{t}x{h}x{w}" for t, h, w in shapes) + ")"
-    if getattr(args, "inputs", None):
-        rows = [r for r in read_index(args.inputs) if r.status is Status.OK]
-        index = Path(args.inputs) / "index.csv"
-        real = [load_array(path_under(args.inputs, r.file, source=index, what="file"),
-                           "preprocessed input") for r in rows[: args.max_videos]]
-        batches = [(views,) for views in real] + batches
-        what = f"{what} + {len(real)} preprocessed-video"
-    return batches, what
-
-
 def verify_and_print(args: argparse.Namespace, spec, net, model_file: Path) -> int:
-    from actionzoo.engines.onnxruntime import OnnxRuntimeEngine
-    from actionzoo.engines.openvino import OpenVinoEngine
-    from actionzoo.engines.pytorch import TorchEngine
-    from actionzoo.export.verify import verify_engine
+    from actionzoo.export.check import VerifyOptions, verify_export
 
-    batches, what = _batches(spec, args.protocol, args)
-    reference = TorchEngine(net)
-    candidates = []
-    if Path(model_file).suffix == ".onnx":
-        candidates.append(OnnxRuntimeEngine(model_file, threads=args.threads))
-    if args.openvino or Path(model_file).suffix == ".xml" or getattr(args, "target", "") == "openvino":
-        candidates.append(OpenVinoEngine(model_file, threads=args.threads))
-    status = 0
-    reports = []
-    for candidate in candidates:
-        report = verify_engine(reference, candidate, batches, inputs=what)
+    from actionzoo.evaluation.staged import preprocessed_views
+
+    inputs = getattr(args, "inputs", None)
+    options = VerifyOptions(protocol=args.protocol, static=args.static, num_random=args.num_random,
+                            real_inputs=preprocessed_views(inputs, args.max_videos) if inputs else (),
+                            openvino=args.openvino, target=getattr(args, "target", ""),
+                            threads=args.threads)
+    reports = verify_export(spec, net, model_file, options)
+    for report in reports:
         print(report.render())
-        reports.append(report.to_dict())
-        status |= 0 if report.passed else 1
     if getattr(args, "report", None):
-        write_text_atomic(args.report, json.dumps(reports, indent=2) + "\n")
-    return status
+        write_text_atomic(args.report, json.dumps([r.to_dict() for r in reports], indent=2) + "\n")
+    return 0 if all(report.passed for report in reports) else 1
 
 
 def run_export(args: argparse.Namespace) -> int:
@@ -147,56 +115,22 @@ def run_verify(args: argparse.Namespace) -> int:
 
 def _export_int8(args: argparse.Namespace, spec) -> int:
     from actionzoo.cli.options import protocol_for, require
-    from actionzoo.data.annotations import read_annotations
-    from actionzoo.engines.openvino import OpenVinoEngine
-    from actionzoo.precision.int8 import quantize_int8
-    from actionzoo.precision.measure import drift_on_videos
-    from actionzoo.zoo.registry import build_model
+    from actionzoo.precision import Int8Options, export_int8
 
     require(args, "export --precision int8", ["--calibration", "--data-root"])
     if args.static or args.target != "onnxruntime" or args.simplify:
         print("note: an INT8 export is traced for OpenVINO with dynamic shapes; --static, "
               "--target and --simplify do not apply", file=sys.stderr)
-    calibration = read_annotations(args.calibration, args.data_root, format=args.ann_format,
-                                   labels=args.labels)
-    net = build_model(spec, args.checkpoint, trusted=args.trust_checkpoint)
-    protocol = protocol_for(args, spec)
-    result = quantize_int8(spec, args.output, calibration.records, net=net, protocol=protocol,
-                           calibration_size=args.calibration_size, calibration_name=args.calibration,
-                           workers=args.workers, weights=str(args.checkpoint or "random"))
-    for video, why in result.skipped_videos:
-        print(f"skipped for calibration: {why if video in why else f'{video}: {why}'}",
-              file=sys.stderr)
-    print(f"quantized {spec.name} to INT8 on {result.calibration_views} views of "
-          f"{result.calibration_videos} videos of {args.calibration}: {result.model_file} "
-          f"(fp32 graph: {result.fp32_file})")
-
-    if args.drift_ann:
-        held_out = read_annotations(args.drift_ann, args.data_root, format=args.ann_format,
-                                    labels=args.labels).records
-        inputs = f"videos of {args.drift_ann}"
-    else:
-        used = min(len(calibration.records), args.calibration_size)
-        held_out = calibration.records[used:]
-        inputs = f"held-out videos of {args.calibration} (not calibrated on)"
-        if not held_out:
-            held_out = calibration.records
-            inputs = f"videos of {args.calibration} (the calibration videos: none was held out)"
-    held_out = held_out[: args.drift_videos]
-    drift = None
-    if held_out:
-        reference = OpenVinoEngine(result.fp32_file, threads=args.threads)
-        candidate = OpenVinoEngine(result.model_file, threads=args.threads)
-        drift = drift_on_videos(held_out, protocol, reference=reference, candidate=candidate,
-                                batch_size=8, workers=args.workers, inputs=inputs)
-        print(drift.render())
-    else:
-        print("drift of int8 vs fp32: not measured (--drift-videos 0)")
+    options = Int8Options(protocol=protocol_for(args, spec), calibration_size=args.calibration_size,
+                          drift_ann=args.drift_ann, drift_videos=args.drift_videos,
+                          ann_format=args.ann_format, labels=args.labels, workers=args.workers,
+                          threads=args.threads)
+    result = export_int8(spec, args.output, args.calibration, args.data_root,
+                         checkpoint=args.checkpoint, trusted=args.trust_checkpoint, options=options)
+    for line in result.skipped_lines():
+        print(line, file=sys.stderr)
+    print(result.summary())
+    print(result.drift_text())
     if args.report:
-        write_text_atomic(args.report, json.dumps({
-            "model_file": str(result.model_file), "fp32_file": str(result.fp32_file),
-            "calibration_views": result.calibration_views,
-            "calibration_videos": result.calibration_videos,
-            "drift": drift.to_dict() if drift is not None else None},
-            indent=2) + "\n")
+        write_text_atomic(args.report, json.dumps(result.to_dict(), indent=2) + "\n")
     return 0

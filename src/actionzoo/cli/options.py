@@ -25,9 +25,7 @@ __all__ = [
     "add_ava_layout",
     "build_engine",
     "engine_names",
-    "fp32_reference_for",
-    "read_records",
-    "batch_size_for",
+    "engine_options",
     "random_weights_note",
     "require",
     "table",
@@ -155,63 +153,30 @@ def add_ava_layout(p: argparse.ArgumentParser, title: str = "AVA detector (slowf
 # ------------------------------------------------------------------------------- conversions
 
 
-def build_engine(args: argparse.Namespace, model: object = None, engine_name: str | None = None):
-    """The engine the options ask for: PyTorch engines from --checkpoint (or random weights),
-    the others from --model-file."""
-    from actionzoo.engines.registry import create_engine, engine_kind
-    from actionzoo.zoo.registry import build_model
+def engine_options(args: argparse.Namespace, engine_name: str | None = None):
+    """The engine the options ask for (``engine_name``, else the first ``--engine``), as the
+    typed value the API takes."""
+    from actionzoo.engines.options import EngineOptions
 
-    kind = engine_kind(engine_name or engine_names(args)[0])
-    net = None
-    if kind.needs_model:
-        if getattr(args, "model_file", None):
-            raise UsageError(f"--model-file is for the onnxruntime/openvino engines; the {kind.name} "
-                             "engine takes --checkpoint")
-        net = build_model(model if model is not None else args.model,
-                          getattr(args, "checkpoint", None),
-                          trusted=getattr(args, "trust_checkpoint", False))
-    return create_engine(kind, model=net, model_file=getattr(args, "model_file", None),
-                         threads=getattr(args, "threads", None),
-                         precision=getattr(args, "precision", "fp32"),
-                         device=getattr(args, "device", "cpu"),
-                         channels_last=getattr(args, "channels_last", False),
-                         cuda_graphs=getattr(args, "cuda_graphs", False))
-
-
-def fp32_reference_for(args: argparse.Namespace, spec, engine):
-    """(fp32 engine, how found) to measure ``engine``'s drift against; (None, why) if none. An
-    INT8 file with no fp32 graph beside it falls back to the model of ``--checkpoint``."""
-    from actionzoo.precision.measure import fp32_reference
-    from actionzoo.zoo.registry import build_model
-
-    model = None
-    sibling = getattr(engine, "fp32_reference_file", None)
-    if (getattr(args, "checkpoint", None) and engine.info.precision == "int8"
-            and not (sibling is not None and sibling.is_file())):
-        model = build_model(spec, args.checkpoint, trusted=getattr(args, "trust_checkpoint", False))
-    return fp32_reference(engine, model=model, reference_file=getattr(args, "reference", None),
-                          threads=getattr(args, "threads", None))
-
-
-def batch_size_for(args: argparse.Namespace, spec, protocol, engine) -> int:
-    """``--batch-size`` if given, else the batch size measured fastest for this model, engine and
-    machine (printed, with how it was chosen)."""
-    if args.batch_size is not None:
-        return args.batch_size
-    from actionzoo.bench.autobatch import best_batch_size
-
-    batch, how = best_batch_size(spec, protocol, engine)
-    print(f"batch size {batch} views per engine call: {how}; --batch-size sets it", flush=True)
-    return batch
-
-
-def read_records(args: argparse.Namespace, num_classes: int | None = None):
-    from actionzoo.data.annotations import read_annotations
-
-    return read_annotations(
-        args.ann, args.data_root, format=args.ann_format, labels=args.labels,
-        class_names=args.class_names, num_classes=num_classes,
+    return EngineOptions(
+        engine=engine_name or engine_names(args)[0],
+        checkpoint=getattr(args, "checkpoint", None),
+        trust_checkpoint=getattr(args, "trust_checkpoint", False),
+        model_file=getattr(args, "model_file", None),
+        precision=getattr(args, "precision", "fp32"),
+        device=getattr(args, "device", "cpu"),
+        threads=getattr(args, "threads", None),
+        channels_last=getattr(args, "channels_last", False),
+        cuda_graphs=getattr(args, "cuda_graphs", False),
+        upload=getattr(args, "upload", "auto"),
     )
+
+
+def build_engine(args: argparse.Namespace, model: object = None, engine_name: str | None = None):
+    """The engine the options ask for, built by the API from :func:`engine_options`."""
+    from actionzoo.engines.options import build_engine as build
+
+    return build(model if model is not None else args.model, engine_options(args, engine_name))
 
 
 def random_weights_note(args: argparse.Namespace) -> None:

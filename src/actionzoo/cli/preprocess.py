@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 
-from actionzoo.cli.options import add_data, add_progress, non_negative, read_records
-from actionzoo.errors import UsageError
-from actionzoo.fileio.atomic import write_text_atomic
+from actionzoo.cli.options import add_data, add_progress, non_negative
 
 __all__ = ["register"]
 
@@ -25,21 +21,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from actionzoo.evaluation.staged import preprocess_dataset
-    from actionzoo.zoo.registry import get_model_spec
+    from actionzoo.evaluation.staged import preprocess_for_model
 
-    spec = get_model_spec(args.model)
-    protocol = spec.protocol(args.protocol)
-    if protocol.is_detection:
-        raise UsageError(f"{spec.name} is a detector: `actionzoo eval {spec.name}` reads its "
-                         "AVA-layout data directly")
-    annotations = read_records(args)
-    summary = preprocess_dataset(annotations.records, protocol, args.out, workers=args.workers,
-                                 progress=not args.no_progress)
-    meta = {"model": spec.name, "protocol": protocol.name, "summary": protocol.describe(),
-            "annotation": str(args.ann)}
-    write_text_atomic(Path(args.out) / "meta.json", json.dumps(meta, indent=2) + "\n")
-    print(f"wrote {summary.written} inputs to {args.out} ({protocol.describe()}); "
+    summary = preprocess_for_model(args.model, args.ann, args.data_root, args.out,
+                                   protocol=args.protocol, ann_format=args.ann_format,
+                                   labels=args.labels, class_names=args.class_names,
+                                   workers=args.workers, progress=not args.no_progress)
+    print(f"wrote {summary.written} inputs to {args.out} ({summary.protocol}); "
           f"{summary.skipped} already there; {len(summary.failed)} failed")
     for video, reason in summary.failed:
         print(f"FAILED {video}: {reason}")

@@ -5,19 +5,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
-from actionzoo.cli.options import (
-    add_engine,
-    add_weights,
-    build_engine,
-    engine_names,
-    positive,
-    read_records,
-)
-from actionzoo.errors import UsageError
+from actionzoo.cli.options import add_engine, add_weights, engine_options, positive
 from actionzoo.fileio.atomic import write_text_atomic
-from actionzoo.fileio.display import escape
 
 __all__ = ["register"]
 
@@ -47,69 +37,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run_postprocess)
 
 
-def _meta(folder: str) -> dict:
-    path = Path(folder) / "meta.json"
-    if not path.is_file():
-        return {}
-    try:
-        if path.stat().st_size > 1 << 20:
-            raise ValueError("larger than 1 MiB")
-        meta = json.loads(path.read_text(errors="replace"))
-    except (OSError, ValueError, RecursionError) as error:
-        raise UsageError(f"{path}: not a meta.json that preprocess wrote "
-                         f"({escape(str(error) or type(error).__name__, 120)})") from None
-    if not isinstance(meta, dict) or not all(isinstance(v, (str, int, float, bool, type(None), list, dict))
-                                             for v in meta.values()):
-        raise UsageError(f"{path}: not a meta.json that preprocess wrote (expected an object)")
-    return meta
-
-
 def run_infer(args: argparse.Namespace) -> int:
-    from actionzoo.engines.registry import engine_kind
-    from actionzoo.evaluation.staged import infer_directory
+    from actionzoo.evaluation.staged import infer_folder
 
-    meta = _meta(args.inputs)
-    kind = engine_kind(engine_names(args)[0])
-    if kind.needs_model and not args.model:
-        args.model = meta.get("model")
-        if not args.model:
-            raise UsageError(f"the {kind.name} engine needs --model (and --checkpoint)")
-    engine = build_engine(args)
-    written = infer_directory(engine, args.inputs, args.out, batch_size=args.batch_size)
-    if meta:
-        write_text_atomic(Path(args.out) / "meta.json",
-                          json.dumps({**meta, "engine": engine.info.describe()}, indent=2) + "\n")
-    print(f"wrote outputs for {written} inputs to {args.out} with {engine.info.describe()}")
+    run = infer_folder(args.inputs, args.out, engine=engine_options(args), model=args.model,
+                       batch_size=args.batch_size)
+    print(f"wrote outputs for {run.written} inputs to {args.out} with {run.engine}")
     return 0
 
 
 def run_postprocess(args: argparse.Namespace) -> int:
-    from actionzoo.evaluation.staged import postprocess
-    from actionzoo.zoo.registry import get_model_spec
+    from actionzoo.evaluation.staged import postprocess_folder
 
-    meta = _meta(args.scores)
-    model = args.model or meta.get("model")
-    if not model:
-        raise UsageError(f"{args.scores}: no meta.json to name the model; pass --model")
-    spec = get_model_spec(model)
-    protocol = spec.protocol(args.protocol or meta.get("protocol", "official"))
-    if meta.get("protocol") and meta["protocol"] != protocol.name:
-        made = spec.protocol(meta["protocol"])
-        if made.pipeline != protocol.pipeline:
-            raise UsageError(
-                f"{args.scores}: inputs were made with the {made.name} protocol ({made.summary}); "
-                f"{protocol.name} needs other views ({protocol.summary})"
-            )
-    labels = None
-    if args.ann:
-        labels = {r.video_id: r.label for r in read_records(args).records}
-    result = postprocess(args.scores, protocol, labels=labels)
+    accuracy = postprocess_folder(args.scores, model=args.model, protocol=args.protocol,
+                                  ann=args.ann, data_root=args.data_root, ann_format=args.ann_format,
+                                  labels=args.labels, class_names=args.class_names)
     if args.json == "-":
-        print(json.dumps(result, indent=2))
+        print(json.dumps(accuracy.result, indent=2))
         return 0
     if args.json:
-        write_text_atomic(args.json, json.dumps(result, indent=2) + "\n")
-    print(f"{spec.name} [{protocol.describe()}]: top-1 {100 * result['top1']:.2f}  "
-          f"top-5 {100 * result['top5']:.2f}  mean class accuracy "
-          f"{100 * result['mean_class_accuracy']:.2f}  ({result['videos']} videos)")
+        write_text_atomic(args.json, json.dumps(accuracy.result, indent=2) + "\n")
+    print(accuracy.summary())
     return 0

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from actionzoo.cli.options import add_engine, add_progress, add_weights, positive
+from actionzoo.cli.options import add_engine, add_progress, add_weights, engine_options, positive
 from actionzoo.cli.precision import unmeasured_note
 
 __all__ = ["register"]
@@ -38,51 +37,32 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run)
 
 
+def _line(window) -> str:
+    top = ", ".join(f"{c.name} {c.probability:.2f}" for c in window.top[:3])
+    return f"[{window.start:8.2f} - {window.end:8.2f} s] {top}"
+
+
 def run(args: argparse.Namespace) -> int:
-    from actionzoo.cli.predict import model_and_names
-    from actionzoo.data.stream import is_live
-    from actionzoo.prediction.timeline import (
-        plot_timeline,
-        render_video,
-        timeline,
-        write_timeline,
-    )
+    from actionzoo.prediction.classifier import load_classifier
+    from actionzoo.prediction.timeline_folder import TimelineOptions, timeline_to_folder
     from actionzoo.zoo.registry import get_model_spec
 
     spec = get_model_spec(args.model)
-    engine, names = model_and_names(args, spec)
+    engine, names = load_classifier(spec, engine_options(args), args.class_names)
     if args.checkpoint is None and args.model_file is None:
         print("note: no --checkpoint given: the weights are RANDOM", file=sys.stderr)
     unmeasured_note(engine, "timeline", f"`actionzoo predict {spec.name} VIDEOS --precision "
                     f"{engine.info.precision}` (same options) measures it")
-    live = is_live(args.source)
-
-    def show(window) -> None:
-        if live:  # each result the moment it is known
-            top = ", ".join(f"{c.name} {c.probability:.2f}" for c in window.top[:3])
-            print(f"[{window.start:8.2f} - {window.end:8.2f} s] {top}", flush=True)
-
-    result = timeline(spec, args.source, engine=engine, window=args.window, stride=args.stride,
-                      class_names=names, protocol=args.protocol, top_k=args.top_k,
-                      batch_size=args.batch_size, fmt=args.fmt, on_window=show,
-                      progress=not args.no_progress)
-    out = Path(args.out)
-    csv_path, json_path = write_timeline(result, out)
-    png = plot_timeline(result, out / "timeline.png")
-    written = [csv_path, json_path, png]
-    if args.render:
-        if live:
-            print("note: --render re-reads the source; a live source cannot be re-read, so no MP4",
-                  file=sys.stderr)
-        else:
-            written.append(render_video(result, args.source, out / "timeline.mp4", fmt=args.fmt))
-    if not live:
-        for w in result.windows:
-            top = ", ".join(f"{c.name} {c.probability:.2f}" for c in w.top[:3])
-            print(f"[{w.start:8.2f} - {w.end:8.2f} s] {top}")
-    status = "interrupted; " if result.interrupted else ""
-    print(f"{status}{len(result.windows)} windows over {result.seconds_read:.1f} s of video in "
-          f"{result.wall:.1f} s ({result.windows_per_s:.2f} windows/s, {result.realtime_factor:.2f}x "
-          f"real time) with {result.engine}")
-    print("wrote " + ", ".join(map(str, written)))
-    return 130 if result.interrupted else 0
+    options = TimelineOptions(window=args.window, stride=args.stride, protocol=args.protocol,
+                              top_k=args.top_k, batch_size=args.batch_size, fmt=args.fmt,
+                              render=args.render, progress=not args.no_progress)
+    run = timeline_to_folder(spec, args.source, args.out, engine=engine, class_names=names,
+                             options=options, on_live_window=lambda w: print(_line(w), flush=True))
+    for note in run.notes:
+        print(f"note: {note}", file=sys.stderr)
+    if not run.live:  # a live source's windows were printed as they came
+        for window in run.result.windows:
+            print(_line(window))
+    print(run.summary())
+    print("wrote " + ", ".join(map(str, run.written)))
+    return 130 if run.result.interrupted else 0

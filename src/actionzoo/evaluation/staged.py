@@ -33,8 +33,9 @@ from actionzoo.runtime.streaming import stream_items
 from actionzoo.runtime.timing import StageTimes
 from actionzoo.zoo.protocols import Protocol
 
-__all__ = ["INDEX_NAME", "IndexRow", "read_index", "preprocess_dataset", "infer_directory",
-           "postprocess"]
+__all__ = ["INDEX_NAME", "META_NAME", "IndexRow", "read_index", "preprocess_dataset",
+           "infer_directory", "postprocess", "read_meta", "write_meta", "preprocess_for_model",
+           "InferRun", "infer_folder", "StagedAccuracy", "postprocess_folder"]
 
 INDEX_NAME = "index.csv"
 _FIELDS = ["file", "video_id", "label", "num_views", "status", "reason"]
@@ -106,6 +107,7 @@ class PreprocessSummary:
     written: int
     failed: list[tuple[str, str]]
     skipped: int
+    protocol: str = ""  # the protocol's description, when known
 
 
 def preprocess_dataset(
@@ -218,3 +220,169 @@ def postprocess(
     result["failed_preprocess"] = failed
     result["missing_scores"] = missing
     return result
+
+
+# ------------------------------------------------------------------- the folders and meta.json
+#
+# Each stage's folder carries ``meta.json``: preprocess writes the model, the protocol (name and
+# description) and the annotation; infer copies it beside its outputs and adds the engine. The
+# later stages read it, so a user names the model and protocol once.
+
+META_NAME = "meta.json"
+_MAX_META_BYTES = 1 << 20
+
+
+def read_meta(folder: str | Path) -> dict[str, object]:
+    """The ``meta.json`` of a stage's folder ({} when there is none), checked to be what
+    preprocess writes: a small JSON object of plain values."""
+    import json
+
+    from actionzoo.fileio.display import escape
+
+    path = Path(folder) / META_NAME
+    if not path.is_file():
+        return {}
+    try:
+        if path.stat().st_size > _MAX_META_BYTES:
+            raise ValueError("larger than 1 MiB")
+        meta = json.loads(path.read_text(errors="replace"))
+    except (OSError, ValueError, RecursionError) as error:
+        raise UsageError(f"{path}: not a meta.json that preprocess wrote "
+                         f"({escape(str(error) or type(error).__name__, 120)})") from None
+    if not isinstance(meta, dict) or not all(isinstance(v, (str, int, float, bool, type(None), list, dict))
+                                             for v in meta.values()):
+        raise UsageError(f"{path}: not a meta.json that preprocess wrote (expected an object)")
+    for key in ("model", "protocol"):
+        if not isinstance(meta.get(key, ""), str):
+            raise UsageError(f"{path}: not a meta.json that preprocess wrote ({key} is not a name)")
+    return meta
+
+
+def write_meta(folder: str | Path, meta: dict[str, object]) -> Path:
+    import json
+
+    from actionzoo.fileio.atomic import write_text_atomic
+
+    path = Path(folder) / META_NAME
+    write_text_atomic(path, json.dumps(meta, indent=2) + "\n")
+    return path
+
+
+def preprocess_for_model(
+    model,
+    ann: str | Path,
+    data_root: str | Path,
+    out_dir: str | Path,
+    *,
+    protocol="official",
+    ann_format: str = "auto",
+    labels: str | Path | None = None,
+    class_names: str | Path | None = None,
+    workers: int = 2,
+    progress: bool = False,
+) -> PreprocessSummary:
+    """``actionzoo preprocess``: one ``.npy`` model input per video of the annotation file
+    ``ann`` (read as :func:`~actionzoo.data.annotations.read_annotations` reads it) under
+    ``protocol`` (a name or Protocol), and the folder's ``meta.json`` naming the model, the
+    protocol and the annotation."""
+    from actionzoo.data.annotations import read_annotations
+    from actionzoo.zoo.registry import get_model_spec
+
+    spec = get_model_spec(model)
+    protocol = spec.protocol(protocol)
+    if protocol.is_detection:
+        raise UsageError(f"{spec.name} is a detector: `actionzoo eval {spec.name}` reads its "
+                         "AVA-layout data directly")
+    records = read_annotations(ann, data_root, format=ann_format, labels=labels,
+                               class_names=class_names).records
+    summary = preprocess_dataset(records, protocol, out_dir, workers=workers, progress=progress)
+    write_meta(out_dir, {"model": spec.name, "protocol": protocol.name,
+                         "summary": protocol.describe(), "annotation": str(ann)})
+    summary.protocol = protocol.describe()
+    return summary
+
+
+@dataclass
+class InferRun:
+    written: int
+    engine: str  # the engine's description
+
+
+def infer_folder(inputs_dir: str | Path, out_dir: str | Path, *, engine, model=None,
+                 batch_size: int = 1) -> InferRun:
+    """``actionzoo infer``: the engine ``engine`` (:class:`~actionzoo.engines.options.
+    EngineOptions`) asks for over a preprocessed folder; a PyTorch engine builds ``model``, by
+    default the one the folder's ``meta.json`` names. The outputs' folder gets the ``meta.json``
+    with the engine added."""
+    from actionzoo.engines.options import build_engine
+    from actionzoo.engines.registry import engine_kind
+
+    meta = read_meta(inputs_dir)
+    kind = engine_kind(engine.engine)
+    if kind.needs_model and not model:
+        model = meta.get("model")
+        if not model:
+            raise UsageError(f"the {kind.name} engine needs --model (and --checkpoint)")
+    runner = build_engine(model, engine)
+    written = infer_directory(runner, inputs_dir, out_dir, batch_size=batch_size)
+    description = runner.info.describe()
+    if meta:
+        write_meta(out_dir, {**meta, "engine": description})
+    return InferRun(written, description)
+
+
+@dataclass
+class StagedAccuracy:
+    model: str
+    protocol: Protocol
+    result: dict[str, object]  # what :func:`postprocess` returns
+
+    def summary(self) -> str:
+        r = self.result
+        return (f"{self.model} [{self.protocol.describe()}]: top-1 {100 * r['top1']:.2f}  "
+                f"top-5 {100 * r['top5']:.2f}  mean class accuracy "
+                f"{100 * r['mean_class_accuracy']:.2f}  ({r['videos']} videos)")
+
+
+def postprocess_folder(scores_dir: str | Path, *, model=None, protocol=None,
+                       ann: str | Path | None = None, data_root: str | Path = ".",
+                       ann_format: str = "auto", labels: str | Path | None = None,
+                       class_names: str | Path | None = None) -> StagedAccuracy:
+    """``actionzoo postprocess``: accuracy of an ``infer`` folder. ``model`` and ``protocol``
+    default to those of its ``meta.json``; a protocol whose views differ from those the inputs
+    were made with is refused. The labels come from the annotation file ``ann`` when given
+    (read as :func:`~actionzoo.data.annotations.read_annotations` reads it), else the index."""
+    from actionzoo.data.annotations import read_annotations
+    from actionzoo.zoo.registry import get_model_spec
+
+    meta = read_meta(scores_dir)
+    model = model or meta.get("model")
+    if not model:
+        raise UsageError(f"{scores_dir}: no meta.json to name the model; pass --model")
+    spec = get_model_spec(model)
+    chosen = spec.protocol(protocol or meta.get("protocol", "official"))
+    if meta.get("protocol") and meta["protocol"] != chosen.name:
+        made = spec.protocol(meta["protocol"])
+        if made.pipeline != chosen.pipeline:
+            raise UsageError(
+                f"{scores_dir}: inputs were made with the {made.name} protocol ({made.summary}); "
+                f"{chosen.name} needs other views ({chosen.summary})"
+            )
+    truth = None
+    if ann:
+        truth = {r.video_id: r.label for r in read_annotations(
+            ann, data_root, format=ann_format, labels=labels, class_names=class_names).records}
+    return StagedAccuracy(spec.name, chosen, postprocess(scores_dir, chosen, labels=truth))
+
+
+def preprocessed_views(folder: str | Path, max_videos: int) -> tuple:
+    """The views of the first ``max_videos`` videos a ``preprocess`` folder holds (its index's
+    ``ok`` rows), as arrays: real inputs for ``export --verify --inputs``."""
+    from actionzoo.data.work_item import Status
+    from actionzoo.fileio.arrays import load_array
+    from actionzoo.fileio.paths import path_under
+
+    rows = [r for r in read_index(folder) if r.status is Status.OK]
+    index = Path(folder) / INDEX_NAME
+    return tuple(load_array(path_under(folder, r.file, source=index, what="file"), "preprocessed input")
+                 for r in rows[:max_videos])

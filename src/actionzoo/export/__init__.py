@@ -1,7 +1,7 @@
 """Export to ONNX (and OpenVINO IR) and the verification of an export against PyTorch.
 
-Names load on first use, so that ``actionzoo.export.examples`` (random model inputs, used by the
-torch-only benchmarks) does not import ONNX.
+Names load on first use, so that importing the package does not import ONNX. Random model inputs
+shaped like a protocol's views are ``actionzoo.data.examples.example_inputs``.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 from actionzoo.lazy import lazy_getattr
 
 _LAZY = {
-    "example_inputs": "examples",
     "DEFAULT_OPSET": "onnx",
     "export_model": "onnx",
     "export_onnx": "onnx",

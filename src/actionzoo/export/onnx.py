@@ -19,7 +19,7 @@ import torch
 from actionzoo.errors import UsageError
 from actionzoo.fileio.atomic import atomic_path
 from actionzoo.export.adapters import for_target, roi_align_as_onnx_op
-from actionzoo.export.examples import example_inputs
+from actionzoo.data.examples import example_inputs
 from actionzoo.zoo.registry import build_model, get_model_spec
 from actionzoo.zoo.spec import ModelSpec, Task
 

@@ -15,7 +15,7 @@ from actionzoo.runtime.tuning import remembered, store
 from actionzoo.zoo.protocols import Protocol
 from actionzoo.zoo.spec import ModelSpec
 
-__all__ = ["best_batch_size", "remember_sweep", "DEFAULT_BATCH", "CANDIDATES", "CUDA_CANDIDATES"]
+__all__ = ["best_batch_size", "batch_size_or_best", "remember_sweep", "DEFAULT_BATCH", "CANDIDATES", "CUDA_CANDIDATES"]
 
 DEFAULT_BATCH = 8  # when measuring is off (ACTIONZOO_TUNING=off)
 CANDIDATES = (1, 2, 4, 8, 16)
@@ -32,8 +32,8 @@ def best_batch_size(spec: ModelSpec, protocol: Protocol, engine: Engine,
     """(batch size, how it was chosen). Measures clips/s at each candidate (one warm-up, two timed
     calls) until throughput falls twice in a row; remembered per model, view, engine and machine.
     The candidates go up to 16 views on a CPU and 128 on a CUDA device."""
-    from actionzoo.bench.throughput import bench_engine
-    from actionzoo.export.examples import example_inputs
+    from actionzoo.engines.throughput import bench_engine
+    from actionzoo.data.examples import example_inputs
 
     if candidates is None:
         on_cuda = info_of(engine).device.startswith("cuda")
@@ -65,6 +65,17 @@ def best_batch_size(spec: ModelSpec, protocol: Protocol, engine: Engine,
     rate = choice["clips_per_s"][str(choice["batch"])]
     how = "measured now" if measured else "measured earlier on this machine"
     return int(choice["batch"]), f"the fastest here ({rate:.2f} clips/s; {how})"
+
+
+def batch_size_or_best(batch_size: int | None, spec: ModelSpec, protocol: Protocol,
+                       engine: Engine) -> int:
+    """``batch_size`` if given, else the one measured fastest for this model, engine and machine,
+    printed with how it was chosen (the user sees which one a run used)."""
+    if batch_size is not None:
+        return batch_size
+    batch, how = best_batch_size(spec, protocol, engine)
+    print(f"batch size {batch} views per engine call: {how}; --batch-size sets it", flush=True)
+    return batch
 
 
 def remember_sweep(spec: ModelSpec, protocol: Protocol, info: EngineInfo, rows) -> None:
