@@ -93,7 +93,7 @@ def _run_recognition(args: argparse.Namespace, spec, protocol, ctx) -> int:
         load_report,
         write_predictions,
     )
-    from actionzoo.evaluation.store import ResultsStore, gather_parts, open_sharded
+    from actionzoo.evaluation.store import ResultsStore, merge_shards, open_sharded
 
     require(args, f"evaluating {spec.name}", ["--ann", "--data-root"])
     annotations = read_records(args)
@@ -114,9 +114,8 @@ def _run_recognition(args: argparse.Namespace, spec, protocol, ctx) -> int:
                                   engine=engine, store=store, batch_size=args.batch_size,
                                   workers=args.workers, progress=not args.no_progress and ctx.is_main,
                                   class_names=class_names, ctx=ctx)
-        interrupted = any(ctx.all_gather_object(report.interrupted))
-        scored = sum(ctx.all_gather_object(report.scored_this_run))
-        gather_parts(store, ctx)
+        interrupted, scored = merge_shards(store, ctx, interrupted=report.interrupted,
+                                           scored=report.scored_this_run)
         if not ctx.is_main:
             return 130 if interrupted else 0
         if ctx.distributed:  # the report over every process's videos

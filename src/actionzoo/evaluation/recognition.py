@@ -19,7 +19,7 @@ import torch
 
 from actionzoo.data.annotations import VideoRecord
 from actionzoo.engines.base import Engine, info_of, is_asynchronous, submit
-from actionzoo.evaluation.metrics import ClassificationEvaluator, per_class_accuracy
+from actionzoo.evaluation.evaluator import TopKEvaluator
 from actionzoo.evaluation.report import EvalReport
 from actionzoo.evaluation.store import ResultsStore
 from actionzoo.fileio.atomic import atomic_path
@@ -30,7 +30,7 @@ from actionzoo.runtime.streaming import stream_items
 from actionzoo.runtime.timing import StageTimes
 from actionzoo.runtime.workers import WorkItem, load_in_workers
 from actionzoo.zoo.protocols import Protocol
-from actionzoo.data.item_errors import DATA_ERRORS, item_error
+from actionzoo.data.item_errors import attempt
 
 __all__ = [
     "EvalReport",
@@ -61,16 +61,16 @@ class ViewsDataset(torch.utils.data.Dataset):
 
         position, record = self.records[i]
         start = time.perf_counter()
-        source = None
-        try:
-            source = open_source(record.path, num_frames=record.num_frames)
-            views = build_views(source, self.protocol, num_frames=record.num_frames,
-                                uint8=self.uint8)
-            rows, error = list(views), None
-        except DATA_ERRORS as exc:  # a corrupt file ends this video, not the run
-            rows, error = None, item_error(record.path, exc)
+        opened = []
+
+        def load() -> list:
+            opened.append(open_source(record.path, num_frames=record.num_frames))
+            return list(build_views(opened[0], self.protocol, num_frames=record.num_frames,
+                                    uint8=self.uint8))
+
+        rows, error = attempt(record.path, load)
         total = time.perf_counter() - start
-        decode = source.read_seconds if source is not None else total
+        decode = opened[0].read_seconds if opened else total
         return WorkItem(position, rows, error, decode, max(total - decode, 0.0))
 
 
@@ -170,21 +170,10 @@ def load_report(
     class_names: Sequence[str] | None = None,
 ) -> EvalReport:
     """Metrics over every video in the store (this run's and earlier runs')."""
-    evaluator = ClassificationEvaluator()
-    failed: list[tuple[str, str]] = []
-    stored = 0
-    for result in store.results():
-        stored += 1
-        if result.status == "ok" and result.scores is not None and result.label is not None:
-            evaluator.process(result.video_id, result.scores, result.label)
-        elif result.status == "failed":
-            failed.append((result.video_id, result.reason or ""))
-    per_class = []
-    if class_names is not None and evaluator.scores:
-        accuracy = per_class_accuracy(np.stack(evaluator.scores), evaluator.labels, len(class_names))
-        per_class = [(c, class_names[c], accuracy.get(c)) for c in range(len(class_names))
-                     if c in accuracy]
-    metrics = evaluator.evaluate()
+    evaluator = TopKEvaluator(class_names)
+    evaluator.process(store.results())
+    result = evaluator.evaluate()  # the store holds every video: nothing to gather
+    metrics = result.metrics
     return EvalReport(
         model=model_name,
         protocol=protocol.describe(),
@@ -192,11 +181,11 @@ def load_report(
         precision=precision,
         batch_size=batch_size,
         workers=workers,
-        total=len(records) if records is not None else stored,
+        total=len(records) if records is not None else result.stored,
         scored=metrics.videos,
-        failed=failed,
+        failed=result.failed,
         metrics=metrics.to_dict(),
-        per_class=per_class,
+        per_class=result.per_class,
     )
 
 

@@ -4,21 +4,21 @@ Recognizers: top-1/top-5 under the recipe's validation protocol (one clip per vi
 detector: frame-mAP@0.5 with the official evaluator over the validation keyframes, the
 detections CSV written to ``<work dir>/val/``. Under torchrun every process scores its share of
 the videos or keyframes (no padding, so none is counted twice) and rank 0 computes the metric
-over all of them.
+over all of them, through the evaluators ``eval`` uses (:class:`TopKEvaluator`,
+``FrameMapEvaluator``). Ctrl-C during validation stops the run (no metric over part of the set).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
 from actionzoo.engines.pytorch import TorchEngine
-from actionzoo.evaluation.metrics import ClassificationEvaluator
+from actionzoo.evaluation.evaluator import TopKEvaluator
 from actionzoo.evaluation.store import KeyframeStore, ResultsStore
-from actionzoo.runtime.distributed import DistContext
+from actionzoo.runtime.distributed import DistContext, gather_items
 from actionzoo.training.config import TrainPlan
 from actionzoo.training.datasets import TrainingData
 from actionzoo.zoo.spec import Task
@@ -46,18 +46,17 @@ def _recognition(engine, data: TrainingData, plan: TrainPlan, ctx: DistContext,
                  workers: int) -> dict[str, object]:
     from actionzoo.evaluation.recognition import evaluate_records
 
+    evaluator = TopKEvaluator()
     with ResultsStore(":memory:", {}, resume=False) as store:
-        evaluate_records(data.val_records, model_name=plan.model, protocol=plan.val_protocol,
-                         engine=engine, store=store, batch_size=_VAL_BATCH, workers=workers,
-                         progress=False, ctx=ctx)
-        mine = [(r.video_id, r.label, r.scores) for r in store.results() if r.status == "ok"]
-    gathered = ctx.all_gather_object(mine)
-    if not ctx.is_main:
+        report = evaluate_records(data.val_records, model_name=plan.model,
+                                  protocol=plan.val_protocol, engine=engine, store=store,
+                                  batch_size=_VAL_BATCH, workers=workers, progress=False, ctx=ctx)
+        evaluator.process(store.results())
+    _stop_if_interrupted(ctx, report.interrupted)
+    result = evaluator.evaluate(ctx)
+    if result is None:  # not rank 0
         return {}
-    evaluator = ClassificationEvaluator()
-    for video, label, scores in (row for part in gathered for row in part):
-        evaluator.process(video, np.asarray(scores), label)
-    metrics = evaluator.evaluate()
+    metrics = result.metrics
     return {"metric": "top1", "top1": metrics.top1, "top5": metrics.top5,
             "mean_class_accuracy": metrics.mean_class_accuracy, "videos": metrics.videos,
             "of": len(data.val_records), "protocol": plan.val_protocol.describe()}
@@ -71,25 +70,32 @@ def _ava(engine, data: TrainingData, plan: TrainPlan, work_dir: Path, epoch: int
         read_labelmap,
     )
     from actionzoo.ava.dataset import load_test_set
-    from actionzoo.ava.detections import detection_rows, write_detections_csv
     from actionzoo.ava.evaluate import run_keyframes
-    from actionzoo.ava.metric import ava_frame_map
+    from actionzoo.ava.evaluator import FrameMapEvaluator
 
     c = data.config
     pipeline = plan.val_protocol.pipeline
     test_set = load_test_set(c.frames_dir, c.val_frame_list, c.val_boxes, pipeline=pipeline)
+    evaluator = FrameMapEvaluator(
+        [k.key for k in test_set.keyframes], read_annotations_csv(c.val_gt),
+        read_labelmap(c.labelmap), read_excluded_timestamps(c.excluded) if c.excluded else set(),
+        out_csv=work_dir / "val" / f"detections_epoch_{epoch}.csv")
     with KeyframeStore(":memory:", {}, resume=False) as store:
-        run_keyframes(test_set, engine, store, batch_size=1, workers=workers,
-                      num_classes=plan.num_classes, progress=False, ctx=ctx)
-        mine = [r for r in store.results()]
-    results = sorted((r for part in ctx.all_gather_object(mine) for r in part),
-                     key=lambda r: r.position)
-    if not ctx.is_main:
+        stats = run_keyframes(test_set, engine, store, batch_size=1, workers=workers,
+                              num_classes=plan.num_classes, progress=False, ctx=ctx)
+        evaluator.process(store.results())
+    _stop_if_interrupted(ctx, stats.interrupted)
+    outcome = evaluator.evaluate(ctx)
+    if outcome is None:  # not rank 0
         return {}
-    classes = read_labelmap(c.labelmap)
-    excluded = read_excluded_timestamps(c.excluded) if c.excluded else set()
-    write_detections_csv(results, work_dir / "val" / f"detections_epoch_{epoch}.csv")
-    result = ava_frame_map(read_annotations_csv(c.val_gt), detection_rows(results, classes),
-                           classes, excluded)
-    return {"metric": "mAP", "mAP": float(result.mAP), "keyframes": len(results),
-            "protocol": f"{plan.val_protocol.describe()}; {result.protocol}"}
+    assert outcome.frame_map is not None, "every process scored its share to the end"
+    return {"metric": "mAP", "mAP": float(outcome.frame_map.mAP), "keyframes": outcome.stored,
+            "protocol": f"{plan.val_protocol.describe()}; {outcome.frame_map.protocol}"}
+
+
+def _stop_if_interrupted(ctx: DistContext, interrupted: bool) -> None:
+    """Ctrl-C during validation stops the run, as it does during a training step: a metric over
+    part of the validation set is no reference's number and must not pick the best checkpoint.
+    Every process stops together (torchrun delivers the signal to each; the gather makes sure)."""
+    if any(gather_items(ctx, [interrupted])):
+        raise KeyboardInterrupt
