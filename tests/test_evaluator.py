@@ -152,8 +152,8 @@ def test_training_validation_writes_the_csv_and_map_that_eval_writes(layout, tmp
     written = tmp_path / "work" / "val" / "detections_epoch_5.csv"
     assert written.read_bytes() == (tmp_path / "eval.csv").read_bytes()
     assert report.detection_rows == 3 * 80 and report.scored == 3  # B,0903's box scores < 0.8
-    assert val["mAP"] == report.mAP and 0 < report.mAP <= 1
-    assert val["keyframes"] == 3 and val["protocol"].endswith(report.metric_protocol)
+    assert val.mAP == report.mAP and val.value == val.mAP and 0 < report.mAP <= 1
+    assert val.keyframes == 3 and val.protocol.endswith(report.metric_protocol)
 
 
 def test_ctrl_c_during_validation_stops_training_instead_of_reporting_part_of_the_set(

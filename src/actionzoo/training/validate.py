@@ -10,7 +10,10 @@ over all of them, through the evaluators ``eval`` uses (:class:`TopKEvaluator`,
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import ClassVar, Union
 
 import torch
 from torch import nn
@@ -23,14 +26,81 @@ from actionzoo.training.config import TrainPlan
 from actionzoo.training.datasets import TrainingData
 from actionzoo.zoo.spec import Task
 
-__all__ = ["validate"]
+__all__ = ["validate", "RecognitionValidation", "DetectionValidation", "ValidationResult",
+           "validation_from_dict"]
 
 _VAL_BATCH = 8
 
 
+@dataclass(frozen=True)
+class RecognitionValidation:
+    """A recognizer's validation: top-1 picks the best checkpoint."""
+
+    top1: float
+    top5: float
+    mean_class_accuracy: float
+    videos: int  # scored
+    of: int  # in the validation set
+    protocol: str
+
+    metric: ClassVar[str] = "top1"
+
+    @property
+    def value(self) -> float:
+        return self.top1
+
+    def figures(self) -> dict[str, float | int]:
+        """The numbers, by name, as the log records them."""
+        return {"top1": self.top1, "top5": self.top5, "mean_class_accuracy": self.mean_class_accuracy,
+                "videos": self.videos, "of": self.of}
+
+    def to_dict(self) -> dict[str, object]:
+        """As a checkpoint's history holds it (the layout resume reads)."""
+        return {"metric": self.metric, **self.figures(), "protocol": self.protocol}
+
+
+@dataclass(frozen=True)
+class DetectionValidation:
+    """The AVA detector's validation: frame-mAP@0.5 picks the best checkpoint."""
+
+    mAP: float
+    keyframes: int  # stored, scored or failed
+    protocol: str
+
+    metric: ClassVar[str] = "mAP"
+
+    @property
+    def value(self) -> float:
+        return self.mAP
+
+    def figures(self) -> dict[str, float | int]:
+        return {"mAP": self.mAP, "keyframes": self.keyframes}
+
+    def to_dict(self) -> dict[str, object]:
+        return {"metric": self.metric, **self.figures(), "protocol": self.protocol}
+
+
+ValidationResult = Union[RecognitionValidation, DetectionValidation]
+
+
+def validation_from_dict(data: Mapping[str, object]) -> ValidationResult:
+    """The inverse of ``to_dict`` (a checkpoint's history entry); KeyError / TypeError /
+    ValueError on anything else."""
+    kinds = {cls.metric: cls for cls in (RecognitionValidation, DetectionValidation)}
+    cls = kinds[str(data["metric"])]
+    values = {f.name: data[f.name] for f in fields(cls)}
+    for f in fields(cls):
+        kind = {"float": float, "int": int, "str": str}[str(f.type)]
+        if kind is float and isinstance(values[f.name], int) and not isinstance(values[f.name], bool):
+            values[f.name] = float(values[f.name])
+        if not isinstance(values[f.name], kind) or isinstance(values[f.name], bool):
+            raise TypeError(f"{f.name}: {type(values[f.name]).__name__}")
+    return cls(**values)
+
+
 def validate(model: nn.Module, data: TrainingData, plan: TrainPlan, device: torch.device,
-             work_dir: Path, epoch: int, ctx: DistContext, *, workers: int) -> dict[str, object]:
-    """The validation metrics (on rank 0; other ranks get an empty dict)."""
+             work_dir: Path, epoch: int, ctx: DistContext, *, workers: int) -> ValidationResult | None:
+    """The validation result (on rank 0; ``None`` on the other ranks)."""
     module = model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
     was_training = module.training
     engine = TorchEngine(module, device=str(device))
@@ -43,7 +113,7 @@ def validate(model: nn.Module, data: TrainingData, plan: TrainPlan, device: torc
 
 
 def _recognition(engine, data: TrainingData, plan: TrainPlan, ctx: DistContext,
-                 workers: int) -> dict[str, object]:
+                 workers: int) -> RecognitionValidation | None:
     from actionzoo.evaluation.recognition import evaluate_records
 
     evaluator = TopKEvaluator()
@@ -55,15 +125,14 @@ def _recognition(engine, data: TrainingData, plan: TrainPlan, ctx: DistContext,
     _stop_if_interrupted(ctx, report.interrupted)
     result = evaluator.evaluate(ctx)
     if result is None:  # not rank 0
-        return {}
-    metrics = result.metrics
-    return {"metric": "top1", "top1": metrics.top1, "top5": metrics.top5,
-            "mean_class_accuracy": metrics.mean_class_accuracy, "videos": metrics.videos,
-            "of": len(data.val_records), "protocol": plan.val_protocol.describe()}
+        return None
+    m = result.metrics
+    return RecognitionValidation(m.top1, m.top5, m.mean_class_accuracy, m.videos,
+                                 len(data.val_records), plan.val_protocol.describe())
 
 
 def _ava(engine, data: TrainingData, plan: TrainPlan, work_dir: Path, epoch: int,
-         ctx: DistContext, workers: int) -> dict[str, object]:
+         ctx: DistContext, workers: int) -> DetectionValidation | None:
     from actionzoo.ava.annotations import (
         read_annotations_csv,
         read_excluded_timestamps,
@@ -87,10 +156,10 @@ def _ava(engine, data: TrainingData, plan: TrainPlan, work_dir: Path, epoch: int
     _stop_if_interrupted(ctx, stats.interrupted)
     outcome = evaluator.evaluate(ctx)
     if outcome is None:  # not rank 0
-        return {}
+        return None
     assert outcome.frame_map is not None, "every process scored its share to the end"
-    return {"metric": "mAP", "mAP": float(outcome.frame_map.mAP), "keyframes": outcome.stored,
-            "protocol": f"{plan.val_protocol.describe()}; {outcome.frame_map.protocol}"}
+    return DetectionValidation(float(outcome.frame_map.mAP), outcome.stored,
+                               f"{plan.val_protocol.describe()}; {outcome.frame_map.protocol}")
 
 
 def _stop_if_interrupted(ctx: DistContext, interrupted: bool) -> None:
