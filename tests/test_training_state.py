@@ -70,7 +70,9 @@ def test_the_record_reads_and_writes_the_checkpoint_layout_unchanged(tmp_path: P
     record = CheckpointRecord.from_dict(path, stored)
     assert record.history[0].validation == RecognitionValidation(0.25, 1.0, 0.25, 4, 4, PROTOCOL)
     assert record.best.value == 0.25 and (record.within_epoch is not None) == within
-    assert _same(record.to_dict(), ours)
+    assert _same(record.to_dict(), stored)  # what resume reads is what the next write writes
+    # ...and the record the loop builds writes exactly the layout above
+    assert _same(CheckpointRecord.from_dict(path, ours).to_dict(), ours)
 
 
 def test_a_detector_history_round_trips() -> None:
