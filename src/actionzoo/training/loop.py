@@ -5,6 +5,12 @@ reference's groups; then per epoch: train every step (LR set per iteration, AMP,
 micro-batches), recompute BN statistics where the recipe does, validate, and write checkpoints in
 the reference's container. Under ``torchrun`` the model is wrapped in DDP (gloo on CPUs, NCCL on
 CUDA), each process reads its share of every epoch, and only global rank 0 writes and prints.
+
+``_train`` reads like a reference's ``main`` (torchvision's ``references/video_classification/
+train.py``): set-up, then ``train_one_epoch(state, run)`` and ``end_of_epoch(state, run)`` per
+epoch. Everything a step changes lives in one :class:`~actionzoo.training.state.TrainState`;
+what the run fixes before its first step in one :class:`TrainRun`; what a checkpoint keeps for
+``--resume`` in one :class:`~actionzoo.training.state.CheckpointRecord`.
 """
 
 from __future__ import annotations
