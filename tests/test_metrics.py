@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from actionzoo.evaluation.evaluator import TopKEvaluator
 from actionzoo.evaluation.metrics import (
-    ClassificationEvaluator,
     mean_class_accuracy,
     top_k_accuracy,
 )
+from actionzoo.evaluation.store import VideoResult
 from actionzoo.zoo.protocols import ScoreAggregation
 
 
@@ -28,15 +29,32 @@ def test_mean_class_accuracy_counts_predicted_only_classes_as_zero() -> None:
     assert mean_class_accuracy(scores, labels) == pytest.approx((0.5 + 1.0 + 0.0) / 3)
 
 
+def _video(video_id: str, position: int, scores: np.ndarray | None, label: int,
+           reason: str | None = None) -> VideoResult:
+    return VideoResult(video_id, position, f"{video_id}.mp4", label, "failed" if reason else "ok",
+                       reason, None if reason else 1, scores, None, None)
+
+
 def test_evaluator_accumulates_videos() -> None:
-    ev = ClassificationEvaluator()
-    ev.process("a", np.array([0.0, 1.0]), 1)
-    ev.process("b", np.array([1.0, 0.0]), 1)
-    result = ev.evaluate()
+    ev = TopKEvaluator()
+    ev.process([_video("a", 0, np.array([0.0, 1.0]), 1)])
+    ev.process([_video("b", 1, np.array([1.0, 0.0]), 1)])
+    result = ev.evaluate().metrics
     assert result["top1"] == pytest.approx(0.5)
     assert result["videos"] == 2
     ev.reset()
-    assert ev.evaluate()["videos"] == 0
+    assert ev.evaluate().metrics["videos"] == 0
+
+
+def test_top_k_evaluator_keeps_failed_videos_apart_in_annotation_order() -> None:
+    ev = TopKEvaluator(class_names=["walk", "run"])
+    # items arrive in any order (each process's share, one after the other)
+    ev.process([_video("c", 2, np.array([0.2, 0.8]), 1), _video("b", 1, None, 0, reason="b.mp4: bad"),
+                _video("a", 0, np.array([0.9, 0.1]), 1)])
+    result = ev.evaluate()
+    assert result.failed == [("b", "b.mp4: bad")] and result.stored == 3
+    assert result.metrics.videos == 2 and result.metrics.top1 == pytest.approx(0.5)
+    assert result.per_class == [(1, "run", pytest.approx(0.5))]
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:

@@ -36,28 +36,23 @@ from actionzoo.ava.annotations import (
 )
 from actionzoo.ava.dataset import AvaTestSet, keyframe_clip, load_test_set
 from actionzoo.ava.detections import detection_rows, write_detections_csv
-from actionzoo.ava.metric import ava_frame_map
+from actionzoo.ava.evaluator import FrameMapEvaluator, FrameMapOutcome
 from actionzoo.ava.variant import AvaVariant
 from actionzoo.engines.base import Engine, info_of, is_asynchronous, submit
 from actionzoo.errors import UsageError
 from actionzoo.evaluation.report import EvalReport
-from actionzoo.evaluation.store import (
-    KeyframeResult,
-    KeyframeStore,
-    gather_parts,
-    open_sharded,
-)
+from actionzoo.evaluation.store import KeyframeResult, KeyframeStore, merge_shards, open_sharded
 from actionzoo.runtime.batching import BatchPacker, Deferred
 from actionzoo.runtime.distributed import SINGLE, DistContext
 from actionzoo.runtime.progress import ProgressDisplay
 from actionzoo.runtime.streaming import stream_items
 from actionzoo.runtime.timing import StageTimes
-from actionzoo.data.work_item import Status, WorkItem
+from actionzoo.data.work_item import WorkItem
 from actionzoo.runtime.workers import load_in_workers
 from actionzoo.zoo.protocols import AvaKeyframePipeline, Protocol
 from actionzoo.zoo.registry import get_model_spec
 from actionzoo.zoo.spec import ModelSpec
-from actionzoo.data.item_errors import DATA_ERRORS, item_error
+from actionzoo.data.item_errors import attempt
 
 __all__ = [
     "AvaResultsStore",
@@ -210,19 +205,19 @@ class _KeyframeDataset(torch.utils.data.Dataset):
         keyframe = self.test_set.keyframes[position]
         p = self.test_set.pipeline
         start = time.perf_counter()
-        source = None
-        before = 0.0
-        try:
+        opened: list[tuple[object, float]] = []  # the source and its read time before this keyframe
+
+        def load() -> list[KeyframeRow]:
             source = self._source_for(keyframe.video_id)
-            before = source.read_seconds
+            opened.append((source, source.read_seconds))
             frames = source.read(self.test_set.frame_indices(keyframe))
             x, boxes = keyframe_clip(frames, keyframe.boxes, short_side=p.short_side, mean=p.mean,
                                      std=p.std)
-            rows, error = [KeyframeRow(x, boxes)], None
-        except DATA_ERRORS as exc:  # a corrupt frame ends this keyframe, not the run
-            rows, error = None, item_error(keyframe.key, exc)
+            return [KeyframeRow(x, boxes)]
+
+        rows, error = attempt(keyframe.key, load)
         total = time.perf_counter() - start
-        decode = source.read_seconds - before if source is not None else total
+        decode = opened[0][0].read_seconds - opened[0][1] if opened else total
         return WorkItem(position, rows, error, decode, max(total - decode, 0.0))
 
 
@@ -356,49 +351,42 @@ def evaluate_ava(
         "boxes": str(Path(boxes).resolve()), "box_score_threshold": pipeline.box_score_threshold,
         **info_of(engine).key(), "weights": str(weights),
     }
+    evaluator = FrameMapEvaluator([k.key for k in test_set.keyframes], gt_rows, classes,
+                                  excluded_keys, out_csv=out_csv, variant=variant)
     with open_sharded(KeyframeStore, results, config, resume=resume, ctx=ctx) as store:
         stats = run_keyframes(test_set, engine, store, batch_size=batch_size, workers=workers,
                               num_classes=spec.num_classes, progress=progress, ctx=ctx)
-        stats.interrupted = any(ctx.all_gather_object(stats.interrupted))
-        stats.scored = sum(ctx.all_gather_object(stats.scored))
-        gather_parts(store, ctx)
-        keys = {k.key for k in test_set.keyframes}
-        stored = [r for r in store.results() if r.key in keys] if ctx.is_main else []
-
-    ok = [r for r in stored if r.status is Status.OK]
+        stats.interrupted, stats.scored = merge_shards(store, ctx, interrupted=stats.interrupted,
+                                                       scored=stats.scored)
+        if ctx.is_main:  # rank 0's store now holds every process's keyframes
+            evaluator.process(store.results())
     info = info_of(engine)
     report = AvaEvalReport(
         model=spec.name, protocol=protocol.describe(), engine=info.describe(),
         precision=info.precision, batch_size=batch_size, workers=workers, total=len(test_set),
-        scored=len(ok),
-        failed=[(r.key, r.reason or "") for r in stored if r.status is Status.FAILED],
-        metrics={}, times=stats.times, scored_this_run=stats.scored, interrupted=stats.interrupted,
-        boxes=sum(len(r.ori_boxes) for r in ok if r.ori_boxes is not None),
-        videos_without_boxes=len(test_set.videos_without_boxes),
+        scored=0, failed=[], metrics={}, times=stats.times, scored_this_run=stats.scored,
+        interrupted=stats.interrupted, videos_without_boxes=len(test_set.videos_without_boxes),
     )
     if info.precision != "fp32":  # drift is measured on model inputs, not on keyframes
         report.drift_note = (f"for the detector, `actionzoo bench {spec.name} --precision "
                              f"{info.precision}` measures it on model inputs")
-    if stats.interrupted or len(stored) < len(test_set) or not ctx.is_main:
+    if not ctx.is_main:
         return report
-
-    _finalize(report, stored, out_csv, gt_rows, classes, excluded_keys, variant)
+    evaluator.interrupted = stats.interrupted  # then no CSV and no mAP, whatever was stored
+    _fill(report, evaluator.evaluate(), classes)
     return report
 
 
-def _finalize(report: AvaEvalReport, stored: list[KeyframeResult], out_csv: PathLike,
-              gt_rows: list[AnnotationRow], classes: dict[int, str], excluded_keys: set[str],
-              variant: AvaVariant) -> None:
-    """Write the detections CSV and put the frame-mAP of exactly its values into ``report``."""
-    start = time.perf_counter()
-    csv_path, rows = write_detections_csv(stored, out_csv)
-    # Non-label-map classes are left out here, which both evaluator variants do first anyway
-    # (it saves a quarter of the rows).
-    result = ava_frame_map(gt_rows, detection_rows(stored, classes), classes, excluded_keys,
-                           variant=variant)
-    report.finalize_s = time.perf_counter() - start
-    report.detections_csv = str(csv_path)
-    report.detection_rows = rows
-    report.metric_protocol = result.protocol
-    report.metrics = {"mAP": float(result.mAP)}
-    report.per_class = [(c, classes[c], result.per_class.get(c)) for c in classes]
+def _fill(report: AvaEvalReport, outcome: FrameMapOutcome, classes: dict[int, str]) -> None:
+    """The evaluator's outcome in ``report``: counts always; CSV and frame-mAP when complete."""
+    report.scored = outcome.scored
+    report.failed = outcome.failed
+    report.boxes = outcome.boxes
+    if outcome.frame_map is None:
+        return
+    report.finalize_s = outcome.seconds
+    report.detections_csv = str(outcome.detections_csv)
+    report.detection_rows = outcome.detection_rows
+    report.metric_protocol = outcome.frame_map.protocol
+    report.metrics = {"mAP": float(outcome.frame_map.mAP)}
+    report.per_class = [(c, classes[c], outcome.frame_map.per_class.get(c)) for c in classes]

@@ -10,12 +10,17 @@ traceback.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 import av
 import cv2
 
 from actionzoo.errors import ActionZooError
 
-__all__ = ["DATA_ERRORS", "item_error"]
+__all__ = ["DATA_ERRORS", "item_error", "attempt"]
+
+T = TypeVar("T")
 
 #: What a bad input file raises on its way through decoding and preprocessing.
 DATA_ERRORS: tuple[type[BaseException], ...] = (
@@ -33,3 +38,13 @@ def item_error(where: object, error: BaseException) -> str:
     if isinstance(error, ActionZooError):
         return str(error)
     return f"{where}: {type(error).__name__}: {error}"
+
+
+def attempt(where: object, load: Callable[[], T]) -> tuple[T | None, str | None]:
+    """``(load(), None)``, or ``(None, reason)`` when ``load`` fails on its data: the one
+    per-item error capture of evaluation, AVA evaluation, prediction and training. ``where``
+    (the item's file or key) names it in the reason; any other exception propagates."""
+    try:
+        return load(), None
+    except DATA_ERRORS as error:  # a corrupt file ends this item, not the run
+        return None, item_error(where, error)

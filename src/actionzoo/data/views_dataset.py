@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import torch
 
 from actionzoo.data.annotations import VideoRecord
-from actionzoo.data.item_errors import DATA_ERRORS, item_error
+from actionzoo.data.item_errors import attempt
 from actionzoo.data.work_item import WorkItem
 from actionzoo.zoo.protocols import Protocol
 
@@ -41,14 +41,14 @@ class ViewsDataset(torch.utils.data.Dataset):
 
         position, record = self.records[i]
         start = time.perf_counter()
-        source = None
-        try:
-            source = open_source(record.path, num_frames=record.num_frames)
-            views = build_views(source, self.protocol, num_frames=record.num_frames,
-                                uint8=self.uint8)
-            rows, error = list(views), None
-        except DATA_ERRORS as exc:  # a corrupt file ends this video, not the run
-            rows, error = None, item_error(record.path, exc)
+        opened = []
+
+        def load() -> list:
+            opened.append(open_source(record.path, num_frames=record.num_frames))
+            return list(build_views(opened[0], self.protocol, num_frames=record.num_frames,
+                                    uint8=self.uint8))
+
+        rows, error = attempt(record.path, load)  # a corrupt file ends this video, not the run
         total = time.perf_counter() - start
-        decode = source.read_seconds if source is not None else total
+        decode = opened[0].read_seconds if opened else total
         return WorkItem(position, rows, error, decode, max(total - decode, 0.0))

@@ -3,19 +3,20 @@
 ``top_k_accuracy`` ranks classes by ``argsort`` of the video score (descending) and counts a hit when
 the label is among the first k; ``mean_class_accuracy`` averages per-class recall over the classes
 that occur among the labels or the top-1 predictions (a class seen only among predictions counts 0).
+The evaluator that collects videos and applies them is :class:`~actionzoo.evaluation.evaluator.TopKEvaluator`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
 from actionzoo.scores import top_k_accuracy
 
-__all__ = ["top_k_accuracy", "mean_class_accuracy", "ClassificationEvaluator",
-           "ClassificationMetrics", "KeyedResult", "per_class_accuracy"]
+__all__ = ["top_k_accuracy", "mean_class_accuracy", "ClassificationMetrics", "KeyedResult",
+           "per_class_accuracy"]
 
 
 class KeyedResult:
@@ -60,34 +61,3 @@ def per_class_accuracy(scores: np.ndarray, labels: Sequence[int], num_classes: i
     labels = np.asarray(labels)
     return {int(c): float((predictions[labels == c] == c).mean())
             for c in range(num_classes) if (labels == c).any()}
-
-
-@dataclass
-class ClassificationEvaluator:
-    """Collects one score vector per video and reports top-1, top-5 and mean class accuracy."""
-
-    video_ids: list[str] = field(default_factory=list)
-    scores: list[np.ndarray] = field(default_factory=list)
-    labels: list[int] = field(default_factory=list)
-
-    def reset(self) -> None:
-        self.video_ids.clear()
-        self.scores.clear()
-        self.labels.clear()
-
-    def process(self, video_id: str, score: np.ndarray, label: int) -> None:
-        self.video_ids.append(video_id)
-        self.scores.append(np.asarray(score, dtype=np.float64))
-        self.labels.append(int(label))
-
-    def evaluate(self) -> ClassificationMetrics:
-        if not self.scores:
-            nan = float("nan")
-            return ClassificationMetrics(nan, nan, nan, 0)
-        scores = np.stack(self.scores)
-        return ClassificationMetrics(
-            top1=top_k_accuracy(scores, self.labels, 1),
-            top5=top_k_accuracy(scores, self.labels, 5),
-            mean_class_accuracy=mean_class_accuracy(scores, self.labels),
-            videos=len(self.labels),
-        )

@@ -17,10 +17,10 @@ import numpy as np
 
 from actionzoo.data.annotations import VideoRecord
 from actionzoo.data.views_dataset import ViewsDataset
-from actionzoo.data.work_item import Status, WorkItem
+from actionzoo.data.work_item import WorkItem
 from actionzoo.engines.base import Engine, info_of
 from actionzoo.engines.batches import run_views
-from actionzoo.evaluation.metrics import ClassificationEvaluator, per_class_accuracy
+from actionzoo.evaluation.evaluator import TopKEvaluator
 from actionzoo.evaluation.report import EvalReport
 from actionzoo.evaluation.store import ResultsStore
 from actionzoo.fileio.atomic import atomic_path
@@ -115,21 +115,10 @@ def load_report(
     class_names: Sequence[str] | None = None,
 ) -> EvalReport:
     """Metrics over every video in the store (this run's and earlier runs')."""
-    evaluator = ClassificationEvaluator()
-    failed: list[tuple[str, str]] = []
-    stored = 0
-    for result in store.results():
-        stored += 1
-        if result.status is Status.OK and result.scores is not None and result.label is not None:
-            evaluator.process(result.video_id, result.scores, result.label)
-        elif result.status is Status.FAILED:
-            failed.append((result.video_id, result.reason or ""))
-    per_class = []
-    if class_names is not None and evaluator.scores:
-        accuracy = per_class_accuracy(np.stack(evaluator.scores), evaluator.labels, len(class_names))
-        per_class = [(c, class_names[c], accuracy.get(c)) for c in range(len(class_names))
-                     if c in accuracy]
-    metrics = evaluator.evaluate()
+    evaluator = TopKEvaluator(class_names)
+    evaluator.process(store.results())
+    result = evaluator.evaluate()  # the store holds every video: nothing to gather
+    metrics = result.metrics
     return EvalReport(
         model=model_name,
         protocol=protocol.describe(),
@@ -137,11 +126,11 @@ def load_report(
         precision=precision,
         batch_size=batch_size,
         workers=workers,
-        total=len(records) if records is not None else stored,
+        total=len(records) if records is not None else result.stored,
         scored=metrics.videos,
-        failed=failed,
+        failed=result.failed,
         metrics=metrics.to_dict(),
-        per_class=per_class,
+        per_class=result.per_class,
     )
 
 

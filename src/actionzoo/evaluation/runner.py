@@ -90,7 +90,7 @@ def _evaluate(spec, protocol, ann: Path, data_root: Path, results: Path,
     from actionzoo.engines.batch_size import batch_size_or_best
     from actionzoo.data.annotations import read_annotations
     from actionzoo.evaluation.recognition import evaluate_records, load_report, write_predictions
-    from actionzoo.evaluation.store import ResultsStore, gather_parts, open_sharded
+    from actionzoo.evaluation.store import ResultsStore, merge_shards, open_sharded
 
     annotations = read_annotations(ann, data_root, format=options.ann_format, labels=options.labels,
                                    class_names=options.class_names)
@@ -114,9 +114,8 @@ def _evaluate(spec, protocol, ann: Path, data_root: Path, results: Path,
                                   engine=engine, store=store, batch_size=batch, workers=workers,
                                   progress=options.progress and ctx.is_main,
                                   class_names=class_names, ctx=ctx)
-        interrupted = any(ctx.all_gather_object(report.interrupted))
-        scored = sum(ctx.all_gather_object(report.scored_this_run))
-        gather_parts(store, ctx)
+        interrupted, scored = merge_shards(store, ctx, interrupted=report.interrupted,
+                                           scored=report.scored_this_run)
         if not ctx.is_main:
             report.interrupted = interrupted
             return report

@@ -22,8 +22,9 @@ from actionzoo.data.work_item import Status, WorkItem
 from actionzoo.engines import Engine
 from actionzoo.engines.batches import run_views
 from actionzoo.errors import UsageError
-from actionzoo.evaluation.metrics import ClassificationEvaluator
+from actionzoo.evaluation.evaluator import TopKEvaluator
 from actionzoo.evaluation.recognition import view_items
+from actionzoo.evaluation.store import VideoResult
 from actionzoo.fileio.arrays import load_array
 from actionzoo.fileio.atomic import save_npy_atomic, write_bytes_atomic
 from actionzoo.fileio.paths import file_name_part, path_under
@@ -198,10 +199,10 @@ def postprocess(
 ) -> dict[str, object]:
     """Accuracy from per-view output files; ``labels`` (video id -> label) overrides the index."""
     directory = Path(scores_dir)
-    evaluator = ClassificationEvaluator()
+    evaluator = TopKEvaluator()
     missing: list[str] = []
     failed: list[str] = []
-    for row in read_index(directory):
+    for position, row in enumerate(read_index(directory)):
         if row.status is not Status.OK:
             failed.append(row.video_id)
             continue
@@ -214,8 +215,10 @@ def postprocess(
         if views.ndim != 2 or views.dtype.kind != "f" or not len(views):
             raise UsageError(f"{path}: expected a (views, classes) float array of scores, got "
                              f"{views.dtype} {list(views.shape)}")
-        evaluator.process(row.video_id, protocol.aggregation.combine(views), label)
-    result: dict[str, object] = evaluator.evaluate().to_dict()
+        scores = protocol.aggregation.combine(views)
+        evaluator.process([VideoResult(row.video_id, position, str(path), label, "ok", None,
+                                       len(views), scores, None, None)])
+    result: dict[str, object] = evaluator.evaluate().metrics.to_dict()
     result["protocol"] = protocol.describe()
     result["failed_preprocess"] = failed
     result["missing_scores"] = missing

@@ -26,9 +26,10 @@ import numpy as np
 from actionzoo.data.work_item import Status
 from actionzoo.errors import UsageError
 from actionzoo.fileio.display import escape, shown
+from actionzoo.runtime.distributed import gather_items
 
 __all__ = ["ResultsStore", "KeyframeStore", "VideoResult", "KeyframeResult", "open_sharded",
-           "gather_parts"]
+           "merge_shards"]
 
 # A run setting is a short JSON value (a model name, a protocol, a path).
 _MAX_CONFIG_VALUE = 1 << 16
@@ -378,14 +379,17 @@ def open_sharded(store_cls: type[_Store], results: str | Path, config: Mapping[s
     return store_cls(path, config, resume=True)
 
 
-def gather_parts(store: _Store, ctx) -> None:
-    """After every process has scored its share: the others close their part files and rank 0's
-    store takes them in, so it holds every item exactly once."""
-    if not ctx.distributed:
-        return
-    if not ctx.is_main:
-        store.close()
-    ctx.barrier()
-    if ctx.is_main:
-        for part in _parts(store.path):
-            store.absorb(part)
+def merge_shards(store: _Store, ctx, *, interrupted: bool, scored: int) -> tuple[bool, int]:
+    """After every process has scored its share into its part of a sharded store
+    (:func:`open_sharded`): the others close their part files and rank 0's store takes them in,
+    so it holds every item exactly once. Returns, on every process, whether any process was
+    interrupted and how many items all of them scored in this run."""
+    flags = gather_items(ctx, [(bool(interrupted), int(scored))])
+    if ctx.distributed:
+        if not ctx.is_main:
+            store.close()
+        ctx.barrier()
+        if ctx.is_main:
+            for part in _parts(store.path):
+                store.absorb(part)
+    return any(i for i, _ in flags), sum(n for _, n in flags)

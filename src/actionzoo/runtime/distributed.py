@@ -11,15 +11,19 @@ process. Only global rank 0 writes files and prints.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TypeVar
 
 import torch
 import torch.distributed as dist
 
 from actionzoo.errors import UsageError
 
-__all__ = ["DistContext", "init_distributed", "SINGLE"]
+T = TypeVar("T")
+
+__all__ = ["DistContext", "init_distributed", "SINGLE", "gather_items"]
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,20 @@ class DistContext:
 
 
 SINGLE = DistContext()
+
+
+def gather_items(ctx: DistContext, items: Sequence[T]) -> list[T]:
+    """Every process's ``items``, concatenated in rank order, on every process.
+
+    The one gather across ranks: evaluators collect their items with it, training collects the
+    names of unreadable samples and the per-rank values it must agree on. Items are pickled
+    (``all_gather_object``), so they may differ in size per rank, as PySlowFast's
+    ``all_gather_unaligned`` allows; shards never overlap (:meth:`DistContext.shard`), so nothing
+    arrives twice.
+    """
+    if not ctx.distributed:
+        return list(items)
+    return [item for part in ctx.all_gather_object(list(items)) for item in part]
 
 
 def init_distributed(device: str = "cpu", timeout_s: float = 1800.0) -> DistContext:

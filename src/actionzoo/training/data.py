@@ -29,7 +29,7 @@ from actionzoo.ava.annotations import (
 )
 from actionzoo.ava.dataset import AvaFrameSource, clip_frame_indices, keyframe_center
 from actionzoo.data.annotations import VideoRecord
-from actionzoo.data.item_errors import DATA_ERRORS, item_error
+from actionzoo.data.item_errors import attempt
 from actionzoo.data.train_clips import (
     ava_train_clip,
     flipped_label,
@@ -182,7 +182,8 @@ class RecognitionTrainSet(_SeededDataset):
         record = self.records[index]
         start = time.perf_counter()
         rng = sample_rng(self.seed, self.epoch, index)
-        try:
+
+        def load() -> Sample:
             source = open_source(record.path, num_frames=record.num_frames)
             total = record.num_frames if record.num_frames is not None else len(source)
             if isinstance(self.pipeline, MMAction2TrainPipeline):
@@ -196,9 +197,10 @@ class RecognitionTrainSet(_SeededDataset):
                 clip = pyslowfast_train_clip(_read(source, indices), self.pipeline, rng)
                 label = record.label  # PySlowFast's Kinetics flip keeps the label
             return Sample(index, record.video_id, clip, label, load_s=time.perf_counter() - start)
-        except DATA_ERRORS as error:  # a corrupt file ends this sample, not the epoch
-            return Sample(index, record.video_id, None, error=item_error(record.path, error),
-                          load_s=time.perf_counter() - start)
+
+        sample, error = attempt(record.path, load)
+        return sample if sample is not None else Sample(
+            index, record.video_id, None, error=error, load_s=time.perf_counter() - start)
 
 
 def _read(source, indices: np.ndarray) -> np.ndarray:
@@ -243,7 +245,8 @@ class AvaTrainSet(_SeededDataset):
         start = time.perf_counter()
         rng = sample_rng(self.seed, self.epoch, index)
         p = self.pipeline
-        try:
+
+        def load() -> Sample:
             source = AvaFrameSource(self.frames_dir, self.frames[keyframe.video_id], keep=False)
             centre = keyframe_center(keyframe.second, fps=p.fps)
             indices = clip_frame_indices(centre, len(source), num_frames=p.num_frames,
@@ -252,9 +255,10 @@ class AvaTrainSet(_SeededDataset):
             targets = multi_hot(keyframe.labels, self.num_classes)
             return Sample(index, keyframe.key, torch.from_numpy(x), boxes=boxes, targets=targets,
                           load_s=time.perf_counter() - start)
-        except DATA_ERRORS as error:
-            return Sample(index, keyframe.key, None, error=item_error(keyframe.key, error),
-                          load_s=time.perf_counter() - start)
+
+        sample, error = attempt(keyframe.key, load)
+        return sample if sample is not None else Sample(
+            index, keyframe.key, None, error=error, load_s=time.perf_counter() - start)
 
 
 def load_ava_train_set(frames_dir: str | Path, frame_list: str | Path, groundtruth: str | Path,
