@@ -47,7 +47,7 @@ from actionzoo.ava.dataset import clip_frame_indices, keyframe_clip, read_keyfra
 from actionzoo.ava.detections import write_detections_csv
 from actionzoo.ava.evaluate import KeyframeRow, run_clips
 from actionzoo.data.decode import VideoFile
-from actionzoo.engines.base import Engine, info_of
+from actionzoo.engines.base import Engine
 from actionzoo.errors import DataError, UsageError
 from actionzoo.evaluation.store import KeyframeResult
 from actionzoo.fileio.atomic import write_bytes_atomic
@@ -280,7 +280,7 @@ def detect(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     report = DetectReport(Path(video), chosen, rate, start_second, count,
-                          info_of(engine).describe(), threshold)
+                          engine.info.describe(), threshold)
     stored: list[KeyframeResult] = []
 
     def draw(keyframe: _Keyframe, outputs: list[np.ndarray]) -> None:

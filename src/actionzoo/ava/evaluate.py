@@ -37,7 +37,7 @@ from actionzoo.ava.annotations import (
 from actionzoo.ava.dataset import AvaTestSet, keyframe_clip, load_test_set
 from actionzoo.ava.detections import detection_rows, write_detections_csv
 from actionzoo.ava.metric import ava_frame_map
-from actionzoo.engines.base import Engine, info_of, is_asynchronous, submit
+from actionzoo.engines.base import Engine, require_engine
 from actionzoo.errors import UsageError
 from actionzoo.evaluation.report import EvalReport
 from actionzoo.evaluation.store import (
@@ -157,7 +157,7 @@ def run_clips(engine: Engine, num_classes: int):
     """The engine call for a batch of keyframe rows: clips stacked, boxes joined with their
     clip's batch index as column 0, and the (sum K, classes) output split back per clip (a
     :class:`Deferred` split for an asynchronous engine)."""
-    asynchronous = is_asynchronous(engine)
+    asynchronous = engine.asynchronous
 
     def run(rows: Sequence[KeyframeRow]):
         x = np.stack([row.x for row in rows])
@@ -167,7 +167,7 @@ def run_clips(engine: Engine, num_classes: int):
         ]).astype(np.float32)
         counts = [len(row.boxes) for row in rows]
         if asynchronous:
-            pending = submit(engine, x, boxes)
+            pending = engine.submit(x, boxes)
             return Deferred(lambda: split_per_clip(engine, pending(), counts, num_classes))
         return split_per_clip(engine, engine.run(x, boxes), counts, num_classes)
 
@@ -180,7 +180,7 @@ def split_per_clip(engine: Engine, out: np.ndarray, counts: list[int], num_class
     boxes = sum(counts)
     if out.shape != (boxes, num_classes):
         raise RuntimeError(
-            f"engine {info_of(engine).name} returned {out.shape} for {boxes} boxes, "
+            f"engine {engine.info.name} returned {out.shape} for {boxes} boxes, "
             f"expected ({boxes}, {num_classes})"
         )
     return np.split(out, np.cumsum(counts)[:-1])
@@ -336,6 +336,7 @@ def evaluate_ava(
     labels the run in the results file. The CSV and mAP are produced once every keyframe is stored
     (scored or failed); an interrupted run reports ``interrupted`` and no mAP.
     """
+    require_engine(engine)
     spec = get_model_spec(model_name)
     protocol = spec.protocol(protocol)
     pipeline = protocol.pipeline
@@ -353,7 +354,7 @@ def evaluate_ava(
         "model": spec.name, "protocol": protocol.describe(),
         "frames_dir": str(Path(frames_dir).resolve()), "frame_list": str(Path(frame_list).resolve()),
         "boxes": str(Path(boxes).resolve()), "box_score_threshold": pipeline.box_score_threshold,
-        **info_of(engine).key(), "weights": str(weights),
+        **engine.info.key(), "weights": str(weights),
     }
     with open_sharded(KeyframeStore, results, config, resume=resume, ctx=ctx) as store:
         stats = run_keyframes(test_set, engine, store, batch_size=batch_size, workers=workers,
@@ -365,7 +366,7 @@ def evaluate_ava(
         stored = [r for r in store.results() if r.key in keys] if ctx.is_main else []
 
     ok = [r for r in stored if r.status == "ok"]
-    info = info_of(engine)
+    info = engine.info
     report = AvaEvalReport(
         model=spec.name, protocol=protocol.describe(), engine=info.describe(),
         precision=info.precision, batch_size=batch_size, workers=workers, total=len(test_set),

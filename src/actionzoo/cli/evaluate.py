@@ -154,7 +154,7 @@ def _run_ava(args: argparse.Namespace, spec, protocol, ctx) -> int:
     )
     if not ctx.is_main:
         return 130 if report.interrupted else 0
-    if engine.info.precision != "fp32":
+    if engine.info.precision.reduced:
         report.drift_note = ("for the detector, `actionzoo bench slowfast_r50_ava --precision "
                              f"{engine.info.precision}` measures it on model inputs")
     _write_reports(args, report)

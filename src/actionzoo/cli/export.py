@@ -8,13 +8,25 @@ import json
 import sys
 from pathlib import Path
 
-from actionzoo.cli.options import add_weights, non_negative, positive, random_weights_note
+from actionzoo.cli.options import add_weights, non_negative, positive, precision, random_weights_note
 from actionzoo.cli.precision import add_drift
 from actionzoo.fileio.arrays import load_array
 from actionzoo.fileio.atomic import write_text_atomic
 from actionzoo.fileio.paths import path_under
+from actionzoo.runtime.precisions import Precision
 
 __all__ = ["register", "verify_and_print"]
+
+
+_FILE_PRECISIONS = (Precision.FP32, Precision.INT8)  # what a file holds; bf16/fp16 are chosen at run time
+
+
+def _file_precision(text: str) -> Precision:
+    value = precision(text)
+    if value not in _FILE_PRECISIONS:
+        raise argparse.ArgumentTypeError(f"an exported file is fp32 or int8, not {text!r}; bf16/fp16 "
+                                         "are run-time choices (eval/bench/predict --precision)")
+    return value
 
 
 def _verify_options(p: argparse.ArgumentParser) -> None:
@@ -42,7 +54,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-verify", action="store_true")
     _verify_options(p)
     int8 = p.add_argument_group("INT8 (OpenVINO IR quantized by NNCF on views of your videos)")
-    int8.add_argument("--precision", choices=["fp32", "int8"], default="fp32",
+    int8.add_argument("--precision", type=_file_precision, choices=_FILE_PRECISIONS,
+                      default=Precision.FP32,
                       help="int8: post-training quantization, saved as OpenVINO IR (-o model.xml) "
                            "with the fp32 graph beside it; bf16/fp16 are run-time choices "
                            "(eval/bench/predict --precision)")
@@ -93,18 +106,17 @@ def _batches(spec, protocol_name: str, args: argparse.Namespace) -> tuple[list[t
 
 
 def verify_and_print(args: argparse.Namespace, spec, net, model_file: Path) -> int:
-    from actionzoo.engines.onnxruntime import OnnxRuntimeEngine
-    from actionzoo.engines.openvino import OpenVinoEngine
-    from actionzoo.engines.pytorch import TorchEngine
+    from actionzoo.engines.registry import create_engine
     from actionzoo.export.verify import verify_engine
 
     batches, what = _batches(spec, args.protocol, args)
-    reference = TorchEngine(net)
-    candidates = []
+    reference = create_engine("pytorch", model=net)
+    names = []
     if Path(model_file).suffix == ".onnx":
-        candidates.append(OnnxRuntimeEngine(model_file, threads=args.threads))
+        names.append("onnxruntime")
     if args.openvino or Path(model_file).suffix == ".xml" or getattr(args, "target", "") == "openvino":
-        candidates.append(OpenVinoEngine(model_file, threads=args.threads))
+        names.append("openvino")
+    candidates = [create_engine(name, model_file=model_file, threads=args.threads) for name in names]
     status = 0
     reports = []
     for candidate in candidates:

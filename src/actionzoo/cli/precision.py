@@ -37,13 +37,12 @@ def apply_upload(args: argparse.Namespace, engine, protocol) -> None:
     """``--upload``: uint8 views normalised on the engine's device, where the protocol allows it
     exactly (auto: on CUDA devices)."""
     choice = getattr(args, "upload", "auto")
-    takes_uint8 = hasattr(engine, "normalize_uint8")
     if choice == "auto":
-        on_cuda = str(getattr(engine.info, "device", "cpu")).startswith("cuda")
-        choice = "uint8" if takes_uint8 and on_cuda and protocol.uint8_views else "float32"
+        on_cuda = engine.info.device.startswith("cuda")
+        choice = "uint8" if engine.accepts_uint8 and on_cuda and protocol.uint8_views else "float32"
     if choice == "float32":
         return
-    if not takes_uint8:
+    if not engine.accepts_uint8:
         raise UsageError(f"--upload uint8 is for the pytorch engines, not {engine.info.name}")
     if not protocol.uint8_views:
         raise UsageError(f"--upload uint8: the {protocol.name} protocol normalises before it "
@@ -70,7 +69,7 @@ def video_drift(
     from actionzoo.cli.options import fp32_reference_for
     from actionzoo.precision.measure import drift_on_videos
 
-    if engine.info.precision == "fp32":
+    if not engine.info.precision.reduced:
         return None, None
     limit = getattr(args, "drift_videos", 32)
     if limit <= 0:
@@ -96,7 +95,7 @@ def batch_drift(args: argparse.Namespace, spec, engine, batches: Sequence[tuple]
     from actionzoo.cli.options import fp32_reference_for
     from actionzoo.precision.measure import drift_on_batches
 
-    if engine.info.precision == "fp32":
+    if not engine.info.precision.reduced:
         return None, None
     reference, how = fp32_reference_for(args, spec, engine)
     if reference is None:
@@ -109,6 +108,6 @@ def unmeasured_note(engine, command: str, how: str) -> None:
     """For commands that run a reduced precision without measuring its drift (a live timeline, one
     video's detections): say so, and which command measures it."""
     precision = engine.info.precision
-    if precision != "fp32":
+    if precision.reduced:
         print(f"note: {command} runs {precision} without measuring its drift vs fp32; {how}",
               file=sys.stderr)

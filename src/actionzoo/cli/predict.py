@@ -43,22 +43,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run)
 
 
-def _model_file_classes(path: str) -> int | None:
-    """The class count an exported model's output declares (None when it does not say)."""
-    try:
-        if path.endswith(".onnx"):
-            import onnx
-
-            dims = onnx.load(path, load_external_data=False).graph.output[0].type.tensor_type.shape.dim
-            return dims[-1].dim_value or None
-        import openvino as ov
-
-        shape = ov.Core().read_model(path).output(0).get_partial_shape()
-        return shape[len(shape) - 1].get_length() if shape[len(shape) - 1].is_static else None
-    except Exception:  # an unreadable file is reported by the engine with its own reason
-        return None
-
-
 def model_and_names(args: argparse.Namespace, spec):
     """(engine, class names) from --checkpoint or --model-file, names by the resolution rule."""
     from actionzoo.checkpoint.read import read_checkpoint
@@ -81,7 +65,7 @@ def model_and_names(args: argparse.Namespace, spec):
                                cuda_graphs=args.cuda_graphs)
     else:
         engine = build_engine(args, spec)
-        num_classes = _model_file_classes(str(args.model_file)) or spec.num_classes
+        num_classes = engine.output_width or spec.num_classes
     names = resolve_class_names(spec, num_classes, names_file=args.class_names,
                                 checkpoint_extras=extras)
     return engine, names

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from actionzoo.data.annotations import VideoRecord
-from actionzoo.engines.base import Engine, info_of, is_asynchronous, submit
+from actionzoo.engines.base import Engine, require_engine
 from actionzoo.evaluation.metrics import ClassificationEvaluator, per_class_accuracy
 from actionzoo.evaluation.report import EvalReport
 from actionzoo.evaluation.store import ResultsStore
@@ -85,7 +85,7 @@ def run_views(engine: Engine, batch_size: int) -> Callable[[Sequence[torch.Tenso
     """The engine call for a batch of views: stacked and zero-padded to exactly ``batch_size``
     rows, so every call has one shape (compiled graphs and runtimes plan for it); the padding
     rows' outputs are dropped. An asynchronous engine's outputs come back :class:`Deferred`."""
-    asynchronous = is_asynchronous(engine)
+    asynchronous = engine.asynchronous
 
     def run(views: Sequence[torch.Tensor]) -> np.ndarray:
         arrays = [np.asarray(v) for v in views]
@@ -96,7 +96,7 @@ def run_views(engine: Engine, batch_size: int) -> Callable[[Sequence[torch.Tenso
             batch = np.concatenate([batch, pad])
         count = len(views)
         if asynchronous:
-            pending = submit(engine, batch)
+            pending = engine.submit(batch)
             return Deferred(lambda: np.asarray(pending())[:count])
         return np.asarray(engine.run(batch))[:count]
 
@@ -121,6 +121,7 @@ def evaluate_records(
     Under torchrun (``ctx``) every process scores its share of the videos not yet done (rank 0's
     ``store`` says which) into its own ``store``; merging the stores is the caller's job.
     """
+    require_engine(engine)
     done = ctx.broadcast_object(store.done_ids() if ctx.is_main else None)
     todo = ctx.shard([(i, r) for i, r in enumerate(records) if r.video_id not in done])
     by_position = dict(todo)
@@ -145,11 +146,11 @@ def evaluate_records(
             bar.advance()
 
         packer = BatchPacker(run_views(engine, batch_size), batch_size, finish, times=times)
-        uint8 = bool(getattr(engine, "takes_uint8", False))
+        uint8 = engine.takes_uint8
         interrupted = stream_items(view_items(todo, protocol, workers, uint8), packer,
                                    on_failure=fail, times=times)
     report = load_report(store, records, model_name=model_name, protocol=protocol,
-                         engine=info_of(engine).describe(), precision=info_of(engine).precision,
+                         engine=engine.info.describe(), precision=engine.info.precision,
                          batch_size=batch_size, workers=workers, class_names=class_names)
     report.times = times
     report.scored_this_run = scored_now

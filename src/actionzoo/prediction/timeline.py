@@ -31,7 +31,7 @@ from actionzoo.data.transforms import (
     pyslowfast_resize_frame,
     pyslowfast_uniform_crop,
 )
-from actionzoo.engines.base import Engine, info_of
+from actionzoo.engines.base import Engine, require_engine
 from actionzoo.errors import UsageError
 from actionzoo.fileio.atomic import atomic_path, write_text_atomic
 from actionzoo.prediction.videos import ClassScore
@@ -167,6 +167,7 @@ def timeline(
 ) -> Timeline:
     """Classify every window of ``source``; ``on_window`` sees each result as soon as it is known.
     Ctrl-C ends the run with the windows finished so far (``interrupted`` is set)."""
+    require_engine(engine)
     spec = get_model_spec(model)
     if spec.task != "recognition":
         raise UsageError(f"{spec.name} is a detector; `actionzoo detect` scores person boxes")
@@ -176,7 +177,7 @@ def timeline(
     count = proto.view_shape[1]
     info, frames = open_stream(source, fmt=fmt)
     batch = batch_size or (1 if info.live else 4)
-    result = Timeline(info.name, spec.name, info_of(engine).describe(), window, stride, count,
+    result = Timeline(info.name, spec.name, engine.info.describe(), window, stride, count,
                       list(class_names))
 
     def finished(w: _Open, outputs: list[np.ndarray]) -> None:

@@ -12,10 +12,12 @@ training all speak of precisions and none of them may import another for it.
 from __future__ import annotations
 
 from enum import StrEnum
-
-import torch
+from typing import TYPE_CHECKING
 
 from actionzoo.errors import UsageError
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["Precision"]
 
@@ -26,17 +28,27 @@ class Precision(StrEnum):
     (None for int8: the quantized graph sets it); ``reduced``: anything below fp32, whose drift
     from fp32 is measured."""
 
-    FP32 = "fp32", torch.float32, "f32"
-    BF16 = "bf16", torch.bfloat16, "bf16"
-    FP16 = "fp16", torch.float16, "f16"
+    # name on the command line, torch dtype's name, OpenVINO's hint. The dtype is named, not
+    # held, so that parsing ``--precision`` (every CLI start) does not import torch.
+    FP32 = "fp32", "float32", "f32"
+    BF16 = "bf16", "bfloat16", "bf16"
+    FP16 = "fp16", "float16", "f16"
     INT8 = "int8", None, None
 
-    def __new__(cls, value: str, torch_dtype: torch.dtype | None, openvino_hint: str | None):
+    def __new__(cls, value: str, dtype_name: str | None, openvino_hint: str | None):
         member = str.__new__(cls, value)
         member._value_ = value
-        member.torch_dtype = torch_dtype
+        member._dtype_name = dtype_name
         member.openvino_hint = openvino_hint
         return member
+
+    @property
+    def torch_dtype(self) -> torch.dtype | None:
+        if self._dtype_name is None:
+            return None
+        import torch
+
+        return getattr(torch, self._dtype_name)
 
     @property
     def reduced(self) -> bool:
