@@ -9,6 +9,7 @@ parser reads the table when it is built).
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,9 +28,10 @@ _TORCH = (Precision.FP32, Precision.BF16, Precision.FP16)
 
 @dataclass(frozen=True)
 class EngineKind:
-    """One row of the table. ``make`` is called with keyword arguments ``model``, ``model_file``,
-    ``threads``, ``precision`` (a :class:`Precision`), ``device``, ``channels_last`` and
-    ``cuda_graphs`` (take ``**_`` for those it ignores) and returns an :class:`Engine`."""
+    """One row of the table. ``make`` (a function, or the :class:`Engine` subclass itself) is
+    called with keyword arguments ``model``, ``model_file``, ``threads``, ``precision`` (a
+    :class:`Precision`), ``device``, ``channels_last`` and ``cuda_graphs`` (take ``**_`` for those
+    it ignores) and returns an :class:`Engine`."""
 
     name: str
     needs_model: bool  # True: a torch model (from --checkpoint); False: an exported --model-file
@@ -45,6 +47,14 @@ class EngineKind:
         if not callable(self.make):
             raise UsageError(f"engine {self.name}: make must be callable, not "
                              f"{type(self.make).__name__}")
+        if isinstance(self.make, type):  # the class itself: what it lacks is known now
+            if not issubclass(self.make, Engine):
+                raise UsageError(f"engine {self.name}: {self.make.__name__} is not an engine; "
+                                 "subclass actionzoo.engines.Engine and give it `info` and `run`")
+            if inspect.isabstract(self.make):
+                missing = ", ".join(sorted(self.make.__abstractmethods__))
+                raise UsageError(f"engine {self.name}: {self.make.__name__} does not implement "
+                                 f"{missing} (an engine gives `info` and `run`)")
         precisions = tuple(Precision.of(p, f"engine {self.name}: precision") for p in self.precisions)
         if not precisions:
             raise UsageError(f"engine {self.name}: name at least one precision it runs")
