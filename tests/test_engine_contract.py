@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from actionzoo.cli.main import main
 from actionzoo.data.annotations import read_video_list
@@ -212,8 +213,6 @@ def test_engine_names_are_read_from_the_table_when_options_are_parsed(capsys) ->
 
 
 def test_precision_carries_its_data_and_reads_as_its_name() -> None:
-    import torch
-
     assert [p.value for p in Precision] == ["fp32", "bf16", "fp16", "int8"]
     assert (Precision.FP32.torch_dtype, Precision.BF16.torch_dtype, Precision.FP16.torch_dtype,
             Precision.INT8.torch_dtype) == (torch.float32, torch.bfloat16, torch.float16, None)
@@ -232,3 +231,37 @@ def test_precision_carries_its_data_and_reads_as_its_name() -> None:
     assert type(info.key()["precision"]) is str and type(info.to_dict()["precision"]) is str
     with pytest.raises(UsageError, match="engine precision 'f32' unknown"):
         EngineInfo("e", "p", "cpu", "f32")
+
+
+class _TinyNet(torch.nn.Module):
+    """Any clip shape -> 7 class scores: a pooled 3D conv and a linear layer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv3d(3, 4, 3, padding=1)
+        self.fc = torch.nn.Linear(4, 7)
+
+    def forward(self, x):
+        return self.fc(self.conv(x).mean(dim=(2, 3, 4)))
+
+
+def test_exported_engines_declare_the_class_count_their_file_holds_and_predict_uses_it(
+        videos: Path, tmp: Path) -> None:
+    path = tmp / "tiny.onnx"
+    torch.onnx.export(_TinyNet().eval(), (torch.randn(1, 3, 4, 16, 16),), str(path), dynamo=False,
+                      input_names=["clips"], output_names=["scores"],
+                      dynamic_axes={"clips": {0: "batch", 2: "time", 3: "height", 4: "width"},
+                                    "scores": {0: "batch"}})
+    assert create_engine("onnxruntime", model_file=path).output_width == 7
+    assert create_engine("openvino", model_file=path).output_width == 7
+    assert create_engine("pytorch", model=_TinyNet()).output_width is None  # not declared
+    video = next((videos / "videos").rglob("*.mp4"))
+    assert main(["predict", MODEL, str(video), "--protocol", PROTOCOL, "--model-file", str(path),
+                 "--top-k", "7", "--workers", "0", "--batch-size", "1", "--no-progress",
+                 "--json", str(tmp / "p.json")]) == 0
+    (prediction,) = json.loads((tmp / "p.json").read_text())
+    # Seven classes named for a seven-class file (not the model's 400 Kinetics names, nor an
+    # error for a count that does not match).
+    assert prediction["error"] is None
+    assert sorted(c["index"] for c in prediction["top"]) == list(range(7))
+    assert {c["name"] for c in prediction["top"]} == {f"class {i}" for i in range(7)}
