@@ -135,7 +135,7 @@ def run_export(args: argparse.Namespace) -> int:
 
     spec = get_model_spec(args.model)
     random_weights_note(args)
-    if args.precision == "int8":
+    if args.precision is Precision.INT8:
         return _export_int8(args, spec)
     path, net = export_model(spec, args.output, checkpoint=args.checkpoint, protocol=args.protocol,
                              opset=args.opset, simplify=args.simplify, trusted=args.trust_checkpoint,
