@@ -63,8 +63,8 @@ def _time_matmul(n: int, dtype: torch.dtype, min_seconds: float) -> float:
 
 
 @lru_cache(maxsize=None)
-def matmul_peak_gflops(precision: Precision | str = Precision.FP32, threads: int | None = None, n: int = 2048,
-                       min_seconds: float = 1.0) -> float | None:
+def matmul_peak_gflops(precision: Precision | str = Precision.FP32, threads: int | None = None,
+                       n: int = 2048, min_seconds: float = 1.0) -> float | None:
     """The best GFLOP/s of an ``n x n`` matrix multiply in ``precision`` on ``threads`` threads
     (None where this torch build or CPU has no such kernel)."""
     precision = Precision.of(precision)

@@ -18,7 +18,8 @@ from actionzoo.runtime.precisions import Precision
 __all__ = ["register", "verify_and_print"]
 
 
-_FILE_PRECISIONS = (Precision.FP32, Precision.INT8)  # what a file holds; bf16/fp16 are chosen at run time
+# What an exported file holds; bf16/fp16 are chosen at run time.
+_FILE_PRECISIONS = (Precision.FP32, Precision.INT8)
 
 
 def _file_precision(text: str) -> Precision:

@@ -102,8 +102,9 @@ def add_engine(p: argparse.ArgumentParser, default: str = "onnxruntime", *, drif
     refuses them there instead of ignoring them."""
     from actionzoo.engines.registry import ENGINES
 
-    p.add_argument("--engine", type=engine_list, help=f"one of {', '.join(ENGINES)} (default: {default}; openvino for "
-                                    "a --model-file .xml, onnxruntime for a .onnx)")
+    p.add_argument("--engine", type=engine_list,
+                   help=f"one of {', '.join(ENGINES)} (default: {default}; openvino for a "
+                        "--model-file .xml, onnxruntime for a .onnx)")
     p.add_argument("--model-file", help="exported .onnx or OpenVINO .xml (onnxruntime and openvino engines)")
     p.add_argument("--precision", type=precision, default=Precision.FP32, choices=list(Precision),
                    help="fp32 (default); bf16/fp16 for pytorch (autocast) and openvino; int8 is an "
@@ -209,10 +210,8 @@ def fp32_reference_for(args: argparse.Namespace, spec, engine):
     from actionzoo.precision.measure import fp32_reference
     from actionzoo.zoo.registry import build_model
 
-    build = None
-    if getattr(args, "checkpoint", None):
-        def build():
-            return build_model(spec, args.checkpoint, trusted=getattr(args, "trust_checkpoint", False))
+    checkpoint, trusted = getattr(args, "checkpoint", None), getattr(args, "trust_checkpoint", False)
+    build = (lambda: build_model(spec, checkpoint, trusted=trusted)) if checkpoint else None
     return fp32_reference(engine, build_model=build, reference_file=getattr(args, "reference", None),
                           threads=getattr(args, "threads", None))
 
