@@ -26,7 +26,7 @@ from actionzoo.ava.detect import detect, keyframe_frame_index
 from actionzoo.ava.evaluate import AvaResultsStore, evaluate_ava
 from actionzoo.ava.metric import ava_frame_map
 from actionzoo.data.decode import VideoFile
-from actionzoo.engines import TorchEngine
+from actionzoo.engines import Engine, EngineInfo, TorchEngine
 from actionzoo.errors import AnnotationError, UsageError
 from actionzoo.zoo.registry import build_model
 
@@ -76,23 +76,18 @@ def _inputs(data: dict[str, Path], boxes: str = "boxes") -> tuple[Path, Path, Pa
             data["excluded"])
 
 
-class FakeEngine:
+class FakeEngine(Engine):
     """Records each call; scores by ``score_fn`` (default :func:`content_scores`)."""
-
-    precision = "fp32"
 
     def __init__(self, score_fn=content_scores, name: str = "fake") -> None:
         self.score_fn = score_fn
-        self.name = name
+        self.info = EngineInfo(name, name, "cpu", "fp32", label=f"{name} engine")
         self.calls: list[tuple[tuple[int, ...], np.ndarray]] = []
 
     def run(self, x: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         assert x.dtype == np.float32 and boxes.dtype == np.float32 and boxes.shape[1] == 5
         self.calls.append((x.shape, boxes.copy()))
         return self.score_fn(x, boxes)
-
-    def describe(self) -> str:
-        return f"{self.name} engine"
 
 
 def _stored(db: Path) -> dict[str, tuple[str, np.ndarray | None, np.ndarray | None]]:
@@ -288,17 +283,19 @@ _KILL_SCRIPT = textwrap.dedent("""
     from pathlib import Path
 
 
-    class Slow:
-        name, precision = "slow-fake", "fp32"
+    def slow_engine():
+        from actionzoo.engines import Engine, EngineInfo
 
-        def run(self, x, boxes):
-            from helpers import content_scores
+        class Slow(Engine):
+            info = EngineInfo("slow-fake", "slow-fake", "cpu", "fp32", label="slow-fake")
 
-            time.sleep(0.25)
-            return content_scores(x, boxes)
+            def run(self, x, boxes):
+                from helpers import content_scores
 
-        def describe(self):
-            return self.name
+                time.sleep(0.25)
+                return content_scores(x, boxes)
+
+        return Slow()
 
 
     def main():
@@ -310,7 +307,7 @@ _KILL_SCRIPT = textwrap.dedent("""
         try:
             report = evaluate_ava(root / "frames", root / "frame_lists" / "val.csv",
                                   root / "boxes_many.csv", root / "gt.csv", root / "labelmap.pbtxt",
-                                  root / "excluded.csv", engine=Slow(), results=db, out_csv=out,
+                                  root / "excluded.csv", engine=slow_engine(), results=db, out_csv=out,
                                   batch_size=2, workers=1, resume=mode == "resume", progress=False)
         except ActionZooError as error:
             print(error, file=sys.stderr)

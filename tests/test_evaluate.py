@@ -19,7 +19,7 @@ from helpers import random_state, run_in_process
 from actionzoo.cli import main
 from actionzoo.data.annotations import read_video_list
 from actionzoo.data.synthetic import write_synthetic_videos
-from actionzoo.engines import OnnxRuntimeEngine, TorchEngine
+from actionzoo.engines import Engine, OnnxRuntimeEngine, TorchEngine
 from actionzoo.evaluation.recognition import evaluate_records
 from actionzoo.evaluation.store import ResultsStore
 from actionzoo.export.onnx import export_model
@@ -108,14 +108,14 @@ def test_a_defect_in_our_code_stops_the_run_instead_of_failing_every_video(
         _run(workdir, "good.txt", engine, workdir / "defect.db", workers=0)
 
 
-class _Asynchronous:
+class _Asynchronous(Engine):
     """An engine that computes while the host goes on, as a CUDA device does: it is only ever
     submitted to, and logs when each call starts and when its outputs are taken."""
 
     asynchronous = True
 
     def __init__(self, engine) -> None:
-        self.engine, self.info, self.name = engine, engine.info, engine.name
+        self.engine, self.info = engine, engine.info
         self.log: list[tuple[str, int]] = []
 
     def run(self, *inputs):

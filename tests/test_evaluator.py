@@ -21,6 +21,7 @@ from actionzoo.ava.evaluate import evaluate_ava
 from actionzoo.ava.evaluator import FrameMapEvaluator
 from actionzoo.ava.metric import ava_frame_map
 from actionzoo.data.item_errors import attempt
+from actionzoo.engines.base import Engine, EngineInfo
 from actionzoo.data.work_item import Status
 from actionzoo.errors import UsageError
 from actionzoo.evaluation.evaluator import TopKEvaluator
@@ -126,8 +127,8 @@ def layout(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return paths
 
 
-class FakeDetector:
-    name, precision = "fake", "fp32"
+class FakeDetector(Engine):
+    info = EngineInfo("fake", "fake", "cpu", "fp32")
 
     def run(self, x: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         return content_scores(x, boxes)

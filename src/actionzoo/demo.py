@@ -25,8 +25,7 @@ import torch
 from actionzoo.engines.throughput import bench_engine, plot_rows, render_rows, write_rows
 from actionzoo.data.annotations import read_video_list
 from actionzoo.data.synthetic import write_synthetic_videos
-from actionzoo.engines.onnxruntime import OnnxRuntimeEngine
-from actionzoo.engines.pytorch import TorchEngine
+from actionzoo.engines.registry import create_engine
 from actionzoo.errors import UsageError
 from actionzoo.evaluation.recognition import evaluate_records
 from actionzoo.evaluation.store import ResultsStore
@@ -34,6 +33,7 @@ from actionzoo.data.examples import example_inputs
 from actionzoo.export.onnx import export_model, verification_shapes
 from actionzoo.export.verify import verify_engine
 from actionzoo.fileio.atomic import write_text_atomic
+from actionzoo.runtime.precisions import Precision
 from actionzoo.training import TrainConfig, train
 from actionzoo.training.config import INIT_NONE
 from actionzoo.training.initialize import initial_model
@@ -104,7 +104,8 @@ def run_demo(
     protocol = plan.val_protocol
     _say(f"2. the untrained model on the held-out set [{protocol.describe()}]")
     untrained, _ = initial_model(spec, NUM_CLASSES, config.init, trusted=trusted)
-    before, _ = _evaluate(records, spec, protocol, TorchEngine(untrained), out / "before.db")
+    before, _ = _evaluate(records, spec, protocol, create_engine("pytorch", model=untrained),
+                          out / "before.db")
     _say(f"\n   training for {epochs} epochs by the {spec.name} recipe")
     result = train(config)
     weights = result.best or result.last
@@ -117,7 +118,8 @@ def run_demo(
     shapes = verification_shapes(spec, "official")
     c, t, h, w = protocol.view_shape
     shapes = [(t, h, w)] + [s for s in shapes if s != (t, h, w)][:1]
-    torch_engine, ort_engine = TorchEngine(model), OnnxRuntimeEngine(onnx_path)
+    torch_engine = create_engine("pytorch", model=model)
+    ort_engine = create_engine("onnxruntime", model_file=onnx_path)
     batches = [example_inputs(protocol, 2, seed=i, num_frames=st, frame_size=(sh, sw))
                for i, (st, sh, sw) in enumerate(shapes)]
     verification = verify_engine(torch_engine, ort_engine, batches,
@@ -145,7 +147,7 @@ def run_demo(
     for engine in (ort_engine, torch_engine):
         rows += bench_engine(engine, spec.name, lambda b: example_inputs(protocol, b), [1, 2, 4],
                              warmup=1, min_iterations=3, min_seconds=1.0, gflop_per_clip=work,
-                             peak_gflops=matmul_peak_gflops("fp32", engine.info.threads))
+                             peak_gflops=matmul_peak_gflops(Precision.FP32, engine.info.threads))
     _say(render_rows(rows))
     write_rows(rows, out / "bench.csv")
     plot_rows(rows, out / "bench.png", title=f"{spec.name} ({protocol.summary})")

@@ -48,7 +48,7 @@ from actionzoo.ava.detections import write_detections_csv
 from actionzoo.ava.evaluate import KeyframeRow, run_clips
 from actionzoo.data.decode import VideoFile
 from actionzoo.data.work_item import Status
-from actionzoo.engines.base import Engine, info_of
+from actionzoo.engines.base import Engine
 from actionzoo.errors import DataError, UsageError
 from actionzoo.evaluation.store import KeyframeResult
 from actionzoo.fileio.atomic import write_bytes_atomic
@@ -281,7 +281,7 @@ def detect(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     report = DetectReport(Path(video), chosen, rate, start_second, count,
-                          info_of(engine).describe(), threshold)
+                          engine.info.describe(), threshold)
     stored: list[KeyframeResult] = []
 
     def draw(keyframe: _Keyframe, outputs: list[np.ndarray]) -> None:

@@ -38,7 +38,7 @@ from actionzoo.ava.dataset import AvaTestSet, keyframe_clip, load_test_set
 from actionzoo.ava.detections import detection_rows, write_detections_csv
 from actionzoo.ava.evaluator import FrameMapEvaluator, FrameMapOutcome
 from actionzoo.ava.variant import AvaVariant
-from actionzoo.engines.base import Engine, info_of, is_asynchronous, submit
+from actionzoo.engines.base import Engine, require_engine
 from actionzoo.errors import UsageError
 from actionzoo.evaluation.report import EvalReport
 from actionzoo.evaluation.store import KeyframeResult, KeyframeStore, merge_shards, open_sharded
@@ -154,7 +154,7 @@ def run_clips(engine: Engine, num_classes: int):
     """The engine call for a batch of keyframe rows: clips stacked, boxes joined with their
     clip's batch index as column 0, and the (sum K, classes) output split back per clip (a
     :class:`Deferred` split for an asynchronous engine)."""
-    asynchronous = is_asynchronous(engine)
+    asynchronous = engine.asynchronous
 
     def run(rows: Sequence[KeyframeRow]):
         x = np.stack([row.x for row in rows])
@@ -164,7 +164,7 @@ def run_clips(engine: Engine, num_classes: int):
         ]).astype(np.float32)
         counts = [len(row.boxes) for row in rows]
         if asynchronous:
-            pending = submit(engine, x, boxes)
+            pending = engine.submit(x, boxes)
             return Deferred(lambda: split_per_clip(engine, pending(), counts, num_classes))
         return split_per_clip(engine, engine.run(x, boxes), counts, num_classes)
 
@@ -177,7 +177,7 @@ def split_per_clip(engine: Engine, out: np.ndarray, counts: list[int], num_class
     boxes = sum(counts)
     if out.shape != (boxes, num_classes):
         raise RuntimeError(
-            f"engine {info_of(engine).name} returned {out.shape} for {boxes} boxes, "
+            f"engine {engine.info.name} returned {out.shape} for {boxes} boxes, "
             f"expected ({boxes}, {num_classes})"
         )
     return np.split(out, np.cumsum(counts)[:-1])
@@ -333,6 +333,7 @@ def evaluate_ava(
     ``weights`` only labels the run in the results file. The CSV and mAP are produced once every
     keyframe is stored (scored or failed); an interrupted run reports ``interrupted`` and no mAP.
     """
+    require_engine(engine)
     spec = get_model_spec(model_name)
     protocol = spec.protocol(protocol)
     pipeline = protocol.pipeline
@@ -349,7 +350,7 @@ def evaluate_ava(
         "model": spec.name, "protocol": protocol.describe(),
         "frames_dir": str(Path(frames_dir).resolve()), "frame_list": str(Path(frame_list).resolve()),
         "boxes": str(Path(boxes).resolve()), "box_score_threshold": pipeline.box_score_threshold,
-        **info_of(engine).key(), "weights": str(weights),
+        **engine.info.key(), "weights": str(weights),
     }
     evaluator = FrameMapEvaluator([k.key for k in test_set.keyframes], gt_rows, classes,
                                   excluded_keys, out_csv=out_csv, variant=variant)
@@ -360,7 +361,7 @@ def evaluate_ava(
                                                        scored=stats.scored)
         if ctx.is_main:  # rank 0's store now holds every process's keyframes
             evaluator.process(store.results())
-    info = info_of(engine)
+    info = engine.info
     report = AvaEvalReport(
         model=spec.name, protocol=protocol.describe(), engine=info.describe(),
         precision=info.precision, batch_size=batch_size, workers=workers, total=len(test_set),

@@ -23,11 +23,10 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from actionzoo.runtime.cpu_precision import SLOWEST_USABLE, cpu_slowdown
+from actionzoo.runtime.precisions import Precision
 from actionzoo.zoo.spec import ModelSpec, Task
 
-__all__ = ["matmul_peak_gflops", "gflop_per_clip", "count_gflop", "PEAK_DTYPES"]
-
-PEAK_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+__all__ = ["matmul_peak_gflops", "gflop_per_clip", "count_gflop"]
 
 
 def _best_gflops(op, flop: float, min_seconds: float) -> float:
@@ -64,11 +63,12 @@ def _time_matmul(n: int, dtype: torch.dtype, min_seconds: float) -> float:
 
 
 @lru_cache(maxsize=None)
-def matmul_peak_gflops(precision: str = "fp32", threads: int | None = None, n: int = 2048,
-                       min_seconds: float = 1.0) -> float | None:
+def matmul_peak_gflops(precision: Precision | str = Precision.FP32, threads: int | None = None,
+                       n: int = 2048, min_seconds: float = 1.0) -> float | None:
     """The best GFLOP/s of an ``n x n`` matrix multiply in ``precision`` on ``threads`` threads
     (None where this torch build or CPU has no such kernel)."""
-    dtype = PEAK_DTYPES.get(precision)
+    precision = Precision.of(precision)
+    dtype = precision.torch_dtype  # int8 has no matmul peak of its own here
     if dtype is None:
         return None
     if cpu_slowdown(precision) > SLOWEST_USABLE:

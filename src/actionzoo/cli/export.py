@@ -8,11 +8,24 @@ import json
 import sys
 from pathlib import Path
 
-from actionzoo.cli.options import add_weights, non_negative, positive, random_weights_note
+from actionzoo.cli.options import add_weights, non_negative, positive, precision, random_weights_note
 from actionzoo.cli.precision import add_drift
 from actionzoo.fileio.atomic import write_text_atomic
+from actionzoo.runtime.precisions import Precision
 
 __all__ = ["register", "verify_and_print"]
+
+
+# What an exported file holds; bf16/fp16 are chosen at run time.
+_FILE_PRECISIONS = (Precision.FP32, Precision.INT8)
+
+
+def _file_precision(text: str) -> Precision:
+    value = precision(text)
+    if value not in _FILE_PRECISIONS:
+        raise argparse.ArgumentTypeError(f"an exported file is fp32 or int8, not {text!r}; bf16/fp16 "
+                                         "are run-time choices (eval/bench/predict --precision)")
+    return value
 
 
 def _verify_options(p: argparse.ArgumentParser) -> None:
@@ -40,7 +53,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-verify", action="store_true")
     _verify_options(p)
     int8 = p.add_argument_group("INT8 (OpenVINO IR quantized by NNCF on views of your videos)")
-    int8.add_argument("--precision", choices=["fp32", "int8"], default="fp32",
+    int8.add_argument("--precision", type=_file_precision, choices=_FILE_PRECISIONS,
+                      default=Precision.FP32,
                       help="int8: post-training quantization, saved as OpenVINO IR (-o model.xml) "
                            "with the fp32 graph beside it; bf16/fp16 are run-time choices "
                            "(eval/bench/predict --precision)")
@@ -92,7 +106,7 @@ def run_export(args: argparse.Namespace) -> int:
 
     spec = get_model_spec(args.model)
     random_weights_note(args)
-    if args.precision == "int8":
+    if args.precision is Precision.INT8:
         return _export_int8(args, spec)
     path, net = export_model(spec, args.output, checkpoint=args.checkpoint, protocol=args.protocol,
                              opset=args.opset, simplify=args.simplify, trusted=args.trust_checkpoint,

@@ -11,11 +11,14 @@ import sys
 from collections.abc import Sequence
 
 from actionzoo.errors import UsageError
+from actionzoo.runtime.precisions import Precision
 
 __all__ = [
     "positive",
     "non_negative",
     "batch_sizes",
+    "engine_list",
+    "precision",
     "add_weights",
     "add_engine",
     "add_progress",
@@ -49,6 +52,28 @@ def non_negative(text: str) -> int:
     return value
 
 
+def engine_list(text: str) -> str:
+    """``--engine``: a name from the engine table, or several comma-separated. The table is read
+    when the option is parsed, so an engine added with ``register_engine`` is accepted."""
+    from actionzoo.engines.registry import ENGINES
+
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in ENGINES] or ([] if names else [text])
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown engine {unknown[0]!r}; choose from "
+                                         f"{', '.join(ENGINES)}")
+    return text
+
+
+def precision(text: str) -> Precision:
+    """``--precision``: text becomes a :class:`Precision` here, once."""
+    try:
+        return Precision(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"unknown precision {text!r}; choose from "
+                                         f"{', '.join(Precision)}") from None
+
+
 def batch_sizes(text: str) -> list[int]:
     try:
         sizes = [int(x) for x in text.split(",") if x.strip()]
@@ -75,10 +100,11 @@ def add_engine(p: argparse.ArgumentParser, default: str = "onnxruntime", *, drif
     refuses them there instead of ignoring them."""
     from actionzoo.engines.registry import ENGINES
 
-    p.add_argument("--engine", help=f"one of {', '.join(ENGINES)} (default: {default}; openvino for "
-                                    "a --model-file .xml, onnxruntime for a .onnx)")
+    p.add_argument("--engine", type=engine_list,
+                   help=f"one of {', '.join(ENGINES)} (default: {default}; openvino for a "
+                        "--model-file .xml, onnxruntime for a .onnx)")
     p.add_argument("--model-file", help="exported .onnx or OpenVINO .xml (onnxruntime and openvino engines)")
-    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16", "int8"],
+    p.add_argument("--precision", type=precision, default=Precision.FP32, choices=list(Precision),
                    help="fp32 (default); bf16/fp16 for pytorch (autocast) and openvino; int8 is an "
                         "INT8 .xml from `export --precision int8` (its precision is read from the "
                         "file). A reduced precision prints its drift vs fp32")

@@ -30,6 +30,6 @@ def unmeasured_note(engine, command: str, how: str) -> None:
     """For commands that run a reduced precision without measuring its drift (a live timeline, one
     video's detections): say so, and which command measures it."""
     precision = engine.info.precision
-    if precision != "fp32":
+    if precision.reduced:
         print(f"note: {command} runs {precision} without measuring its drift vs fp32; {how}",
               file=sys.stderr)

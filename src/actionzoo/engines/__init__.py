@@ -4,11 +4,13 @@ The runtimes are imported when an engine of that kind is made, so the PyTorch pa
 machine without ONNX Runtime or OpenVINO.
 """
 
-from actionzoo.engines.base import Engine, EngineBase, EngineInfo
-from actionzoo.engines.registry import ENGINES, EngineKind, create_engine, engine_kind
+from actionzoo.engines.base import Engine, EngineBase, EngineInfo, Fp32Counterpart
+from actionzoo.engines.registry import ENGINES, EngineKind, create_engine, engine_kind, register_engine
+from actionzoo.runtime.precisions import Precision
 
-__all__ = ["ENGINES", "Engine", "EngineBase", "EngineInfo", "EngineKind", "OnnxRuntimeEngine",
-           "OpenVinoEngine", "TorchEngine", "create_engine", "engine_kind"]
+__all__ = ["ENGINES", "Engine", "EngineBase", "EngineInfo", "EngineKind", "Fp32Counterpart",
+           "OnnxRuntimeEngine", "OpenVinoEngine", "Precision", "TorchEngine", "create_engine",
+           "engine_kind", "register_engine"]
 
 
 def __getattr__(name: str) -> object:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from actionzoo.engines.base import Engine, EngineInfo, info_of
+from actionzoo.engines.base import Engine, EngineInfo
 from actionzoo.runtime.tuning import remembered, store
 from actionzoo.zoo.protocols import Protocol
 from actionzoo.zoo.spec import ModelSpec
@@ -36,7 +36,7 @@ def best_batch_size(spec: ModelSpec, protocol: Protocol, engine: Engine,
     from actionzoo.data.examples import example_inputs
 
     if candidates is None:
-        on_cuda = info_of(engine).device.startswith("cuda")
+        on_cuda = engine.info.device.startswith("cuda")
         candidates = CUDA_CANDIDATES if on_cuda else CANDIDATES
 
     def measure() -> dict:
@@ -58,7 +58,7 @@ def best_batch_size(spec: ModelSpec, protocol: Protocol, engine: Engine,
                     break
         return {"batch": best, "clips_per_s": rates}
 
-    choice, measured = remembered(_what(spec, protocol, info_of(engine)), measure,
+    choice, measured = remembered(_what(spec, protocol, engine.info), measure,
                                   default={"batch": DEFAULT_BATCH})
     if "clips_per_s" not in choice:
         return DEFAULT_BATCH, "the default (measuring is off: ACTIONZOO_TUNING=off)"

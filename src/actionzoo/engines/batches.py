@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
-from actionzoo.engines.base import Engine, is_asynchronous, submit
+from actionzoo.engines.base import Engine
 from actionzoo.runtime.batching import Deferred
 
 __all__ = ["run_views"]
@@ -23,7 +23,7 @@ def run_views(engine: Engine, batch_size: int) -> Callable[[Sequence[torch.Tenso
     """The engine call for a batch of views: stacked and zero-padded to exactly ``batch_size``
     rows, so every call has one shape (compiled graphs and runtimes plan for it); the padding
     rows' outputs are dropped. An asynchronous engine's outputs come back :class:`Deferred`."""
-    asynchronous = is_asynchronous(engine)
+    asynchronous = engine.asynchronous
 
     def run(views: Sequence[torch.Tensor]) -> np.ndarray:
         arrays = [np.asarray(v) for v in views]
@@ -34,7 +34,7 @@ def run_views(engine: Engine, batch_size: int) -> Callable[[Sequence[torch.Tenso
             batch = np.concatenate([batch, pad])
         count = len(views)
         if asynchronous:
-            pending = submit(engine, batch)
+            pending = engine.submit(batch)
             return Deferred(lambda: np.asarray(pending())[:count])
         return np.asarray(engine.run(batch))[:count]
 

@@ -7,15 +7,16 @@ from pathlib import Path
 
 import numpy as np
 
-from actionzoo.engines.base import EngineBase, EngineInfo, default_threads
+from actionzoo.engines.base import Engine, EngineInfo, default_threads
 from actionzoo.errors import UsageError
+from actionzoo.runtime.precisions import Precision
 
 __all__ = ["OnnxRuntimeEngine"]
 
 _GPU_PROVIDERS = {"CUDAExecutionProvider", "TensorrtExecutionProvider"}
 
 
-class OnnxRuntimeEngine(EngineBase):
+class OnnxRuntimeEngine(Engine):
     """An exported ``.onnx`` graph in an ONNX Runtime session (the graph's own precision, fp32)."""
 
     def __init__(
@@ -56,12 +57,18 @@ class OnnxRuntimeEngine(EngineBase):
             threads=options.intra_op_num_threads if provider not in _GPU_PROVIDERS else None,
         )
 
+    @property
+    def output_width(self) -> int | None:
+        """The class count the graph's first output declares (None for a symbolic last axis)."""
+        shape = self.session.get_outputs()[0].shape
+        return shape[-1] if shape and isinstance(shape[-1], int) and shape[-1] > 0 else None
+
     def run(self, *inputs: np.ndarray) -> np.ndarray:
         feed = {n: np.ascontiguousarray(a, dtype=np.float32) for n, a in zip(self.input_names, inputs)}
         return np.asarray(self.session.run(None, feed)[0], dtype=np.float32)
 
 
-def _graph_precision(session: object) -> str:
+def _graph_precision(session: object) -> Precision:
     """fp32 for the graphs actionzoo exports; a graph with float16 inputs reports fp16."""
     kinds = {i.type for i in session.get_inputs()}  # type: ignore[attr-defined]
-    return "fp16" if "tensor(float16)" in kinds else "fp32"
+    return Precision.FP16 if "tensor(float16)" in kinds else Precision.FP32

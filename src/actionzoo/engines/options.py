@@ -74,9 +74,9 @@ def build_engine(model: object, options: EngineOptions) -> Engine:
 def apply_upload(engine: Engine, protocol, choice: str = "auto") -> None:
     """Give ``engine`` uint8 views to normalise on its device, where the protocol allows it
     exactly (``auto``: on CUDA devices); ``float32`` leaves the engine as it is."""
-    takes_uint8 = hasattr(engine, "normalize_uint8")
+    takes_uint8 = engine.accepts_uint8
     if choice == "auto":
-        on_cuda = str(getattr(engine.info, "device", "cpu")).startswith("cuda")
+        on_cuda = engine.info.device.startswith("cuda")
         choice = "uint8" if takes_uint8 and on_cuda and protocol.uint8_views else "float32"
     if choice == "float32":
         return

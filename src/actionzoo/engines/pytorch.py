@@ -8,15 +8,16 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from actionzoo.engines.base import EngineBase, EngineInfo
+from actionzoo.engines.base import Engine, EngineInfo, Fp32Counterpart
 from actionzoo.errors import UsageError
 from actionzoo.runtime.cpu_precision import require_usable_on_cpu
+from actionzoo.runtime.precisions import Precision
 from actionzoo.runtime.timing import median_seconds
 from actionzoo.runtime.tuning import remembered
 
 __all__ = ["TorchEngine", "TORCH_PRECISIONS"]
 
-TORCH_PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+TORCH_PRECISIONS = (Precision.FP32, Precision.BF16, Precision.FP16)  # int8 is an OpenVINO file
 
 
 def _device(name: str) -> torch.device:
@@ -31,7 +32,7 @@ def _device(name: str) -> torch.device:
     return device
 
 
-class TorchEngine(EngineBase):
+class TorchEngine(Engine):
     """A ``torch.nn.Module`` in eval mode behind the engine interface.
 
     ``precision`` other than fp32 runs the forward under autocast (bf16 or fp16); outputs come back
@@ -41,6 +42,8 @@ class TorchEngine(EngineBase):
     engine also takes uint8 views and normalises them on its device.
     """
 
+    accepts_uint8 = True
+
     def __init__(
         self,
         model: torch.nn.Module,
@@ -48,13 +51,14 @@ class TorchEngine(EngineBase):
         threads: int | None = None,
         compile: bool = False,
         device: str = "cpu",
-        precision: str = "fp32",
+        precision: Precision | str = Precision.FP32,
         channels_last: bool = False,
         cuda_graphs: bool = False,
     ) -> None:
+        precision = Precision.of(precision)
         if precision not in TORCH_PRECISIONS:
             raise UsageError(
-                f"the pytorch engine runs {', '.join(TORCH_PRECISIONS)}, not {precision!r}"
+                f"the pytorch engine runs {', '.join(TORCH_PRECISIONS)}, not {precision.value!r}"
             )
         self.device = _device(device)
         if cuda_graphs and self.device.type != "cuda":
@@ -67,7 +71,7 @@ class TorchEngine(EngineBase):
         self._channels_last = channels_last
         if channels_last:
             self.model = self.model.to(memory_format=torch.channels_last_3d)
-        self._dtype = TORCH_PRECISIONS[precision]
+        self._dtype = precision.autocast_dtype
         self._forward = torch.compile(self.model) if compile else self.model
         self._graphs = _CudaGraphs(self._call) if cuda_graphs else None
         self._uint8_table: torch.Tensor | None = None
@@ -81,7 +85,7 @@ class TorchEngine(EngineBase):
         self._settings = {"channels-last-3d": channels_last, "cuda graphs": cuda_graphs}
         self.info = self._make_info(compile, precision)
 
-    def _make_info(self, compile: bool, precision: str) -> EngineInfo:
+    def _make_info(self, compile: bool, precision: Precision) -> EngineInfo:
         settings = tuple((name, "on") for name, on in self._settings.items() if on)
         return EngineInfo(
             name="pytorch-compile" if compile else "pytorch",
@@ -113,6 +117,10 @@ class TorchEngine(EngineBase):
     def asynchronous(self) -> bool:
         """On a CUDA device :meth:`submit` returns before the outputs exist."""
         return self.device.type == "cuda"
+
+    def fp32_counterpart(self, build_model=None) -> Fp32Counterpart:
+        return Fp32Counterpart("the same PyTorch model without autocast", "pytorch",
+                               model=self.model, device=str(self.device))
 
     def _to_device(self, array: np.ndarray) -> torch.Tensor:
         tensor = torch.from_numpy(np.ascontiguousarray(array))

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from actionzoo.engines.base import Engine, info_of
+from actionzoo.engines.base import Engine, require_engine
 from actionzoo.runtime.tuning import cpu_flags, cpu_model
 
 __all__ = ["BenchRow", "bench_engine", "write_rows", "plot_rows", "machine_info"]
@@ -79,6 +79,7 @@ def bench_engine(
 ) -> list[BenchRow]:
     """Model-only throughput per batch size; with ``gflop_per_clip`` (and ``peak_gflops``) each
     row also says how many GFLOP/s that is (and which fraction of the peak)."""
+    info = require_engine(engine).info
     rows = []
     for batch_size in batch_sizes:
         inputs = inputs_for_batch(batch_size)
@@ -92,7 +93,6 @@ def bench_engine(
             latencies.append(time.perf_counter() - t0)
         median = statistics.median(latencies)
         p90 = float(np.percentile(latencies, 90))
-        info = info_of(engine)
         achieved = gflop_per_clip * batch_size / median if gflop_per_clip else None
         rows.append(BenchRow(model_name, info.name, info.provider, info.device, info.precision,
                              batch_size, batch_size / median, 1000 * median, 1000 * p90,

@@ -18,7 +18,7 @@ import numpy as np
 from actionzoo.data.annotations import VideoRecord
 from actionzoo.data.views_dataset import ViewsDataset
 from actionzoo.data.work_item import WorkItem
-from actionzoo.engines.base import Engine, info_of
+from actionzoo.engines.base import Engine, require_engine
 from actionzoo.engines.batches import run_views
 from actionzoo.evaluation.evaluator import TopKEvaluator
 from actionzoo.evaluation.report import EvalReport
@@ -66,6 +66,7 @@ def evaluate_records(
     Under torchrun (``ctx``) every process scores its share of the videos not yet done (rank 0's
     ``store`` says which) into its own ``store``; merging the stores is the caller's job.
     """
+    require_engine(engine)
     done = ctx.broadcast_object(store.done_ids() if ctx.is_main else None)
     todo = ctx.shard([(i, r) for i, r in enumerate(records) if r.video_id not in done])
     by_position = dict(todo)
@@ -90,11 +91,11 @@ def evaluate_records(
             bar.advance()
 
         packer = BatchPacker(run_views(engine, batch_size), batch_size, finish, times=times)
-        uint8 = bool(getattr(engine, "takes_uint8", False))
+        uint8 = engine.takes_uint8
         interrupted = stream_items(view_items(todo, protocol, workers, uint8), packer,
                                    on_failure=fail, times=times)
     report = load_report(store, records, model_name=model_name, protocol=protocol,
-                         engine=info_of(engine).describe(), precision=info_of(engine).precision,
+                         engine=engine.info.describe(), precision=engine.info.precision,
                          batch_size=batch_size, workers=workers, class_names=class_names)
     report.times = times
     report.scored_this_run = scored_now

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from actionzoo.engines.base import Engine, info_of
+from actionzoo.engines.base import Engine
 from actionzoo.scores import top1_agreement, topk_set_agreement
 
 __all__ = ["VERIFY_TOLERANCE", "VerifyReport", "verify_engine"]
@@ -69,11 +69,11 @@ def verify_engine(
     ref = np.concatenate(ref_rows)
     cand = np.concatenate(cand_rows)
     if ref.shape != cand.shape:
-        raise RuntimeError(f"{info_of(candidate).describe()} returned {cand.shape}, PyTorch {ref.shape}")
+        raise RuntimeError(f"{candidate.info.describe()} returned {cand.shape}, PyTorch {ref.shape}")
     diff = np.abs(ref - cand)
     n = len(ref)
     return VerifyReport(
-        engine=info_of(candidate).describe(),
+        engine=candidate.info.describe(),
         num_inputs=n,
         max_abs_diff=float(diff.max()) if diff.size else 0.0,
         mean_abs_diff=float(diff.mean()) if diff.size else 0.0,

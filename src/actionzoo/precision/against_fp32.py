@@ -37,12 +37,10 @@ def fp32_reference_for(spec, engine: Engine, engine_options: EngineOptions,
     from actionzoo.precision.measure import fp32_reference
     from actionzoo.zoo.registry import build_model
 
-    model = None
-    sibling = getattr(engine, "fp32_reference_file", None)
-    if (engine_options.checkpoint and engine.info.precision == "int8"
-            and not (sibling is not None and sibling.is_file())):
-        model = build_model(spec, engine_options.checkpoint, trusted=engine_options.trust_checkpoint)
-    return fp32_reference(engine, model=model, reference_file=reference,
+    checkpoint, trusted = engine_options.checkpoint, engine_options.trust_checkpoint
+    # built only when the engine has no fp32 counterpart of its own (an INT8 file without its graph)
+    build = (lambda: build_model(spec, checkpoint, trusted=trusted)) if checkpoint else None
+    return fp32_reference(engine, build_model=build, reference_file=reference,
                           threads=engine_options.threads)
 
 

@@ -9,7 +9,7 @@ compares the per-video scores; :func:`drift_on_batches` does the same for model 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +18,7 @@ import torch
 from actionzoo.data.annotations import VideoRecord
 from actionzoo.data.views_dataset import ViewsDataset
 from actionzoo.data.work_item import WorkItem
-from actionzoo.engines.base import Engine, info_of
+from actionzoo.engines.base import Engine, require_engine
 from actionzoo.engines.batches import run_views
 from actionzoo.errors import UsageError
 from actionzoo.precision.drift import DriftReport, compare_scores
@@ -36,40 +36,34 @@ def fp32_reference(
     engine: Engine,
     *,
     model: torch.nn.Module | None = None,
+    build_model: Callable[[], torch.nn.Module] | None = None,
     reference_file: str | Path | None = None,
     threads: int | None = None,
 ) -> tuple[Engine | None, str]:
     """(the fp32 engine to measure ``engine``'s drift against, how it was found); (None, why not)
-    when there is none. ``model`` is the torch model when one was built (``--checkpoint``);
-    ``reference_file`` an fp32 ``.onnx``/``.xml`` the user names (``--reference``)."""
-    from actionzoo.engines.openvino import OpenVinoEngine
-    from actionzoo.engines.pytorch import TorchEngine
+    when there is none. ``model`` is the torch model when one was built (``--checkpoint``), or
+    ``build_model`` builds it when the engine has no fp32 counterpart of its own (an INT8 file
+    without its fp32 graph); ``reference_file`` an fp32 ``.onnx``/``.xml`` the user names
+    (``--reference``). The engine says what its counterpart is (``Engine.fp32_counterpart``);
+    it is made through the engine table like every engine."""
+    from actionzoo.engines.registry import create_engine
 
-    info = info_of(engine)
-    if info.precision == "fp32":
+    engine = require_engine(engine)
+    if not engine.info.precision.reduced:
         return None, "fp32 needs no reference"
     if reference_file is not None:
         path = Path(reference_file)
         if not path.is_file():
             raise UsageError(f"{path}: no such reference model file")
-        return OpenVinoEngine(path, threads=threads), f"--reference {path}"
-    if isinstance(engine, TorchEngine):
-        return TorchEngine(engine.model, device=str(engine.device), threads=threads), \
-            "the same PyTorch model without autocast"
-    if isinstance(engine, OpenVinoEngine):
-        if info.precision != "int8":
-            return OpenVinoEngine(engine.model_file, threads=threads), \
-                f"{engine.model_file} compiled for f32"
-        sibling = engine.fp32_reference_file
-        if sibling is not None and sibling.is_file():
-            return OpenVinoEngine(sibling, threads=threads), \
-                f"{sibling.name}, the fp32 graph it was quantized from"
-        if model is not None:
-            return TorchEngine(model, threads=threads), "the PyTorch model of --checkpoint"
-        missing = f" ({sibling} is missing)" if sibling is not None else ""
-        return None, (f"{engine.model_file} is INT8 and its fp32 graph is unknown{missing}; give "
-                      "--reference FP32.onnx or --checkpoint to measure its drift")
-    return None, f"{info.describe()} has no fp32 counterpart here; give --reference FP32.onnx"
+        return create_engine("openvino", model_file=path, threads=threads), f"--reference {path}"
+    if build_model is None and model is not None:
+        build_model = lambda: model  # noqa: E731
+    counterpart = engine.fp32_counterpart(build_model)
+    if counterpart.engine is None:
+        return None, counterpart.how
+    return create_engine(counterpart.engine, model=counterpart.model,
+                         model_file=counterpart.model_file, device=counterpart.device,
+                         threads=threads), counterpart.how
 
 
 def score_videos(
@@ -89,7 +83,7 @@ def score_videos(
     A video that cannot be read is left out."""
     todo = list(enumerate(records))
     scores: dict[str, np.ndarray] = {}
-    uint8 = bool(getattr(engine, "takes_uint8", False))
+    uint8 = engine.takes_uint8
     with ProgressDisplay(len(todo), f"eval {label}", "videos", enabled=progress) as bar:
 
         def finish(item: WorkItem, rows: list[np.ndarray]) -> None:
@@ -131,9 +125,9 @@ def drift_on_videos(
     return compare_scores(
         np.stack([ref[r.video_id] for r in both]),
         np.stack([candidate_scores[r.video_id] for r in both]),
-        reference_name=info_of(reference).describe(),
-        candidate_name=info_of(candidate).describe(),
-        precision=info_of(candidate).precision,
+        reference_name=reference.info.describe(),
+        candidate_name=candidate.info.describe(),
+        precision=candidate.info.precision,
         inputs=inputs,
         labels=[r.label for r in both],
     )
@@ -151,6 +145,6 @@ def drift_on_batches(
     cand = np.concatenate([np.asarray(candidate.run(*b), dtype=np.float64) for b in batches])
     if ref.ndim > 2:  # detector outputs: (clips, boxes, classes) -> one row per box
         ref, cand = ref.reshape(-1, ref.shape[-1]), cand.reshape(-1, cand.shape[-1])
-    return compare_scores(ref, cand, reference_name=info_of(reference).describe(),
-                          candidate_name=info_of(candidate).describe(),
-                          precision=info_of(candidate).precision, inputs=inputs)
+    return compare_scores(ref, cand, reference_name=reference.info.describe(),
+                          candidate_name=candidate.info.describe(),
+                          precision=candidate.info.precision, inputs=inputs)

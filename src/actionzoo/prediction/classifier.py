@@ -13,24 +13,7 @@ from actionzoo.engines.base import Engine
 from actionzoo.engines.options import EngineOptions
 from actionzoo.errors import UsageError
 
-__all__ = ["load_classifier", "model_file_classes"]
-
-
-def model_file_classes(path: str | Path) -> int | None:
-    """The class count an exported model's output declares (None when it does not say)."""
-    path = str(path)
-    try:
-        if path.endswith(".onnx"):
-            import onnx
-
-            dims = onnx.load(path, load_external_data=False).graph.output[0].type.tensor_type.shape.dim
-            return dims[-1].dim_value or None
-        import openvino as ov
-
-        shape = ov.Core().read_model(path).output(0).get_partial_shape()
-        return shape[len(shape) - 1].get_length() if shape[len(shape) - 1].is_static else None
-    except Exception:  # an unreadable file is reported by the engine with its own reason
-        return None
+__all__ = ["load_classifier"]
 
 
 def load_classifier(spec, options: EngineOptions,
@@ -60,6 +43,6 @@ def load_classifier(spec, options: EngineOptions,
                                cuda_graphs=options.cuda_graphs)
     else:
         engine = build_engine(spec, options)
-        num_classes = model_file_classes(options.model_file) or spec.num_classes
+        num_classes = engine.output_width or spec.num_classes  # what the file's output declares
     names = resolve_class_names(spec, num_classes, names_file=class_names, checkpoint_extras=extras)
     return engine, names

@@ -24,7 +24,7 @@ import torch
 
 from actionzoo.data.stream import StreamFrame, open_stream
 from actionzoo.data.views import centre_view
-from actionzoo.engines.base import Engine, info_of
+from actionzoo.engines.base import Engine, require_engine
 from actionzoo.errors import UsageError
 from actionzoo.fileio.atomic import atomic_path, write_text_atomic
 from actionzoo.prediction.videos import ClassScore
@@ -145,6 +145,7 @@ def timeline(
 ) -> Timeline:
     """Classify every window of ``source``; ``on_window`` sees each result as soon as it is known.
     Ctrl-C ends the run with the windows finished so far (``interrupted`` is set)."""
+    require_engine(engine)
     spec = get_model_spec(model)
     if spec.task is not Task.RECOGNITION:
         raise UsageError(f"{spec.name} is a detector; `actionzoo detect` scores person boxes")
@@ -154,7 +155,7 @@ def timeline(
     count = proto.view_shape[1]
     info, frames = open_stream(source, fmt=fmt)
     batch = batch_size or (1 if info.live else 4)
-    result = Timeline(info.name, spec.name, info_of(engine).describe(), window, stride, count,
+    result = Timeline(info.name, spec.name, engine.info.describe(), window, stride, count,
                       list(class_names))
 
     def finished(w: _Open, outputs: list[np.ndarray]) -> None:

@@ -21,7 +21,7 @@ import numpy as np
 from actionzoo.checkpoint.write import actionzoo_state
 from actionzoo.data.annotations import VideoRecord
 from actionzoo.data.work_item import Status
-from actionzoo.engines.base import Engine, info_of
+from actionzoo.engines.base import Engine, require_engine
 from actionzoo.errors import UsageError
 from actionzoo.evaluation.recognition import evaluate_records
 from actionzoo.evaluation.store import ResultsStore
@@ -123,7 +123,7 @@ def predict(
     if not paths:
         raise UsageError("no videos found in " + ", ".join(map(str, videos)))
     records = [VideoRecord(path=p, label=None, video_id=str(p)) for p in paths]
-    description = info_of(engine).describe()
+    description = require_engine(engine).info.describe()
     with ResultsStore(":memory:", {}, resume=False) as store:
         evaluate_records(records, model_name=spec.name, protocol=proto, engine=engine, store=store,
                          batch_size=batch_size, workers=workers, progress=progress)

@@ -19,6 +19,7 @@ import os
 import torch
 
 from actionzoo.errors import UsageError
+from actionzoo.runtime.precisions import Precision
 from actionzoo.runtime.timing import fastest_seconds
 from actionzoo.runtime.tuning import cpu_flags, remembered
 
@@ -29,15 +30,15 @@ __all__ = ["SLOWEST_USABLE", "ALLOW_SLOW", "slowdown_key", "cpu_slowdown", "requ
 # without (AVX2 EPYC) layers took 2.6x (Linear) to 170x (Conv3d), this probe 45-73x.
 SLOWEST_USABLE = 4.0
 ALLOW_SLOW = "ACTIONZOO_ALLOW_SLOW_PRECISION"
-_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
-_FLAGS = {"bf16": ("avx512_bf16", "amx_bf16"), "fp16": ("avx512_fp16", "amx_fp16")}
+# The CPU flags that carry native kernels for each autocast precision (what the error reports).
+_FLAGS = {Precision.BF16: ("avx512_bf16", "amx_bf16"), Precision.FP16: ("avx512_fp16", "amx_fp16")}
 
 
-def _measure(precision: str) -> dict:
+def _measure(precision: Precision) -> dict:
     torch.manual_seed(0)
     conv = torch.nn.Conv3d(16, 16, 3, padding=1)
     clip = torch.randn(2, 16, 4, 16, 16)
-    dtype = _DTYPES[precision]
+    dtype = precision.autocast_dtype
 
     def reduced() -> None:
         with torch.autocast("cpu", dtype=dtype):
@@ -49,29 +50,32 @@ def _measure(precision: str) -> dict:
     return {"slowdown": round(slow / fp32, 2)}
 
 
-def slowdown_key(precision: str) -> dict:
+def slowdown_key(precision: Precision | str) -> dict:
     """What the measured slowdown is stored under (:func:`actionzoo.runtime.tuning.remembered`)."""
-    return {"choice": "cpu autocast slowdown", "precision": precision}
+    return {"choice": "cpu autocast slowdown", "precision": Precision.of(precision).value}
 
 
-def cpu_slowdown(precision: str) -> float:
+def cpu_slowdown(precision: Precision | str) -> float:
     """How many times slower a Conv3d runs on this CPU under ``precision`` autocast than in fp32
-    (1.0 for fp32), measured on first use and remembered."""
-    if precision not in _DTYPES:
+    (1.0 for fp32, and for int8, which autocast does not run), measured on first use and
+    remembered."""
+    precision = Precision.of(precision)
+    if precision.autocast_dtype is None:
         return 1.0
     choice, _ = remembered(slowdown_key(precision), lambda: _measure(precision))
     return float(choice["slowdown"])
 
 
-def cpu_flags_for(precision: str) -> tuple[str, ...]:
+def cpu_flags_for(precision: Precision | str) -> tuple[str, ...]:
     """Which of the CPU flags that carry native ``precision`` kernels this CPU reports."""
     flags = cpu_flags()
     return tuple(f for f in _FLAGS.get(precision, ()) if f in flags)
 
 
-def require_usable_on_cpu(precision: str, what: str) -> None:
+def require_usable_on_cpu(precision: Precision | str, what: str) -> None:
     """Raise a one-line :class:`UsageError` when ``precision`` runs too slowly on this CPU."""
-    if precision not in _DTYPES or os.environ.get(ALLOW_SLOW) == "1":
+    precision = Precision.of(precision)
+    if precision.autocast_dtype is None or os.environ.get(ALLOW_SLOW) == "1":
         return
     slowdown = cpu_slowdown(precision)
     if slowdown <= SLOWEST_USABLE:
