@@ -145,6 +145,8 @@ def _export_int8(args: argparse.Namespace, spec) -> int:
         print(line, file=sys.stderr)
     print(result.summary())
     print(result.drift_text())
+    for line in result.speed:
+        print(line)
     if args.report:
         write_text_atomic(args.report, json.dumps(result.to_dict(), indent=2) + "\n")
     return 0

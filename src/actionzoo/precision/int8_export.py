@@ -4,7 +4,7 @@ the fp32 graph it came from on videos it was not calibrated on."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from actionzoo.precision.drift import DriftReport
@@ -30,6 +30,7 @@ class Int8Options:
     labels: PathLike | None = None
     workers: int = 2
     threads: int | None = None
+    speed_rounds: int = 3  # profiled inferences of each graph for the speed note (0: none)
 
 
 @dataclass
@@ -38,6 +39,7 @@ class Int8ExportResult:
     calibration: str  # the calibration annotation, as given
     export: Int8Export
     drift: DriftReport | None  # None: not measured (drift_videos 0)
+    speed: list[str] = field(default_factory=list)  # the measured speed-up, and why when small
 
     def skipped_lines(self) -> list[str]:
         """One line per video that could not be calibrated on."""
@@ -60,7 +62,8 @@ class Int8ExportResult:
         return {"model_file": str(e.model_file), "fp32_file": str(e.fp32_file),
                 "calibration_views": e.calibration_views,
                 "calibration_videos": e.calibration_videos,
-                "drift": self.drift.to_dict() if self.drift is not None else None}
+                "drift": self.drift.to_dict() if self.drift is not None else None,
+                "speed": list(self.speed)}
 
 
 def export_int8(
@@ -100,7 +103,22 @@ def export_int8(
                                   threads=options.threads, precision="int8")
         drift = drift_on_videos(held_out, protocol, reference=reference, candidate=candidate,
                                 batch_size=DRIFT_BATCH, workers=options.workers, inputs=inputs)
-    return Int8ExportResult(spec.name, str(calibration), exported, drift)
+    return Int8ExportResult(spec.name, str(calibration), exported, drift,
+                            _speed(exported, protocol, options))
+
+
+def _speed(exported: Int8Export, protocol, options: Int8Options) -> list[str]:
+    """INT8 against fp32 on one batch of this protocol's views, profiled per layer, so that a
+    model INT8 does not pay for (X3D's depthwise convolutions) says so with its own figures."""
+    if options.speed_rounds <= 0:
+        return []
+    from actionzoo.data.examples import example_inputs
+    from actionzoo.precision.layer_profile import profile_layers, speed_note
+
+    inputs = example_inputs(protocol, 1)
+    fp32 = profile_layers(exported.fp32_file, inputs, threads=options.threads, rounds=options.speed_rounds)
+    int8 = profile_layers(exported.model_file, inputs, threads=options.threads, rounds=options.speed_rounds)
+    return speed_note(fp32, int8)
 
 
 def _held_out(calibration: PathLike, records: list, data_root: PathLike,
