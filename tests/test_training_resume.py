@@ -90,6 +90,16 @@ def test_a_mid_epoch_checkpoint_refuses_another_process_count(train_videos: Path
             "--work-dir", str(tmp / "w")]
     done = run_cli(args)
     assert done.returncode == 0, done.stderr[-3000:]
+    said = done.stdout + done.stderr
+    assert "(epoch 1, step 2/" in said and "(epoch 1, step 1/" not in said  # every 2 steps
+    # --checkpoint-minutes alone: a deadline this short is due after every step
+    by_time = [a if a != "--checkpoint-steps" else "--checkpoint-minutes" for a in args]
+    by_time[by_time.index("--checkpoint-minutes") + 1] = "0.000001"
+    by_time[-1] = str(tmp / "w_minutes")
+    timed = run_cli(by_time)
+    assert timed.returncode == 0, timed.stderr[-3000:]
+    said = timed.stdout + timed.stderr
+    assert "(epoch 1, step 1/" in said and "(epoch 1, step 2/" in said
     ckpt = read_checkpoint(tmp / "w" / "last.pth")
     ours = actionzoo_state(ckpt.extras)
     assert ours["within_epoch"] is None and ours["epochs_done"] == 1  # the epoch's end replaced it
