@@ -53,9 +53,10 @@ class EngineOptions:
         return str(self.checkpoint or self.model_file or "random")
 
 
-def build_engine(model: object, options: EngineOptions) -> Engine:
+def build_engine(model: object, options: EngineOptions, checkpoint: object = None) -> Engine:
     """The engine ``options`` ask for: PyTorch engines build ``model`` (a name or spec) from
-    ``options.checkpoint`` (or random weights), the others load ``options.model_file``."""
+    ``options.checkpoint`` (or random weights; ``checkpoint``: that file already read), the others
+    load ``options.model_file``."""
     from actionzoo.engines.registry import create_engine, engine_kind
     from actionzoo.zoo.registry import build_model
 
@@ -65,7 +66,8 @@ def build_engine(model: object, options: EngineOptions) -> Engine:
         if options.model_file:
             raise UsageError(f"--model-file is for the onnxruntime/openvino engines; the {kind.name} "
                              "engine takes --checkpoint")
-        net = build_model(model, options.checkpoint, trusted=options.trust_checkpoint)
+        net = build_model(model, checkpoint if checkpoint is not None else options.checkpoint,
+                          trusted=options.trust_checkpoint)
     return create_engine(kind, model=net, model_file=options.model_file, threads=options.threads,
                          precision=options.precision, device=options.device,
                          channels_last=options.channels_last, cuda_graphs=options.cuda_graphs)

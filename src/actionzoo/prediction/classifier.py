@@ -11,7 +11,6 @@ from pathlib import Path
 
 from actionzoo.engines.base import Engine
 from actionzoo.engines.options import EngineOptions
-from actionzoo.errors import UsageError
 
 __all__ = ["load_classifier"]
 
@@ -22,27 +21,19 @@ def load_classifier(spec, options: EngineOptions,
     names file that overrides what the weights and the registry say."""
     from actionzoo.checkpoint.read import read_checkpoint
     from actionzoo.engines.options import build_engine
-    from actionzoo.engines.registry import create_engine, engine_kind
+    from actionzoo.engines.registry import engine_kind
     from actionzoo.prediction.videos import resolve_class_names
-    from actionzoo.zoo.registry import build_model, checkpoint_num_classes
+    from actionzoo.zoo.registry import checkpoint_num_classes
 
-    kind = engine_kind(options.engine)
     extras: dict = {}
-    if kind.needs_model:
-        if options.model_file:
-            raise UsageError(f"--model-file is for the onnxruntime/openvino engines; the {kind.name} "
-                             "engine takes --checkpoint")
+    if engine_kind(options.engine).needs_model and options.checkpoint and not options.model_file:
         # Read once: the checkpoint's head says the class count, its extras may carry names.
-        ckpt = (read_checkpoint(options.checkpoint, trusted=options.trust_checkpoint)
-                if options.checkpoint else None)
-        net = build_model(spec, ckpt)
-        num_classes = checkpoint_num_classes(spec, ckpt) if ckpt else spec.num_classes
-        extras = ckpt.extras if ckpt else {}
-        engine = create_engine(kind, model=net, threads=options.threads, precision=options.precision,
-                               device=options.device, channels_last=options.channels_last,
-                               cuda_graphs=options.cuda_graphs)
+        ckpt = read_checkpoint(options.checkpoint, trusted=options.trust_checkpoint)
+        engine = build_engine(spec, options, checkpoint=ckpt)
+        num_classes, extras = checkpoint_num_classes(spec, ckpt), ckpt.extras
     else:
         engine = build_engine(spec, options)
-        num_classes = engine.output_width or spec.num_classes  # what the file's output declares
+        # a model file's output declares its class count; random weights have the registry's
+        num_classes = engine.output_width or spec.num_classes
     names = resolve_class_names(spec, num_classes, names_file=class_names, checkpoint_extras=extras)
     return engine, names
