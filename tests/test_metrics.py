@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from actionzoo.data.work_item import Status
 from actionzoo.evaluation.evaluator import TopKEvaluator
 from actionzoo.evaluation.metrics import (
     mean_class_accuracy,
@@ -31,7 +32,8 @@ def test_mean_class_accuracy_counts_predicted_only_classes_as_zero() -> None:
 
 def _video(video_id: str, position: int, scores: np.ndarray | None, label: int,
            reason: str | None = None) -> VideoResult:
-    return VideoResult(video_id, position, f"{video_id}.mp4", label, "failed" if reason else "ok",
+    return VideoResult(video_id, position, f"{video_id}.mp4", label,
+                       Status.FAILED if reason else Status.OK,
                        reason, None if reason else 1, scores, None, None)
 
 

@@ -3,9 +3,11 @@ Their values are what files and reports hold, so each is checked against a real 
 
 from __future__ import annotations
 
+import ast
 import csv
 import json
 import sqlite3
+import typing
 from pathlib import Path
 
 import numpy as np
@@ -104,3 +106,103 @@ def test_the_plan_keeps_its_checkpoint_format_until_it_is_written(tmp_path: Path
         assert isinstance(plan.checkpoint_format, CheckpointFormat)
         assert plan.to_dict()["checkpoint_format"] == written
         assert json.loads(json.dumps(plan.to_dict(), default=str))["checkpoint_format"] == written
+
+
+# ---------------------------------------------------------------------------------------------
+# the leftovers: no isinstance on pipeline classes, no precision or status text in the code
+
+
+SRC = Path(actionzoo.__file__).parent
+
+
+def _trees(*parts: str):
+    for path in sorted(SRC.joinpath(*parts).rglob("*.py")):
+        yield path, ast.parse(path.read_text())
+
+
+def test_no_code_dispatches_on_a_pipeline_class_with_isinstance() -> None:
+    from actionzoo.zoo import protocols, recipes
+
+    pipelines = {t.__name__ for t in (*typing.get_args(protocols.Pipeline),
+                                      *typing.get_args(recipes.TrainPipeline))}
+    found = []
+    for path, tree in _trees():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "isinstance" \
+                    and len(node.args) == 2:
+                named = {n.id for n in ast.walk(node.args[1]) if isinstance(n, ast.Name)}
+                if named & pipelines:
+                    found.append(f"{path.relative_to(SRC)}:{node.lineno}")
+    assert found == [], "dispatch through data.views.VIEW_FAMILIES, TRAIN_CLIP_FAMILIES or a " \
+                        f"declared attribute: {found}"
+
+
+def test_every_recognizer_trains_through_one_clip_family_and_the_detector_through_none() -> None:
+    from actionzoo.data.train_clips import TRAIN_CLIP_FAMILIES, recognition_train_clip
+
+    for name in actionzoo.list_models():
+        pipeline = actionzoo.get_model_spec(name).recipe.pipeline
+        assert (type(pipeline) in TRAIN_CLIP_FAMILIES) is (not pipeline.takes_boxes), name
+        if pipeline.takes_boxes:
+            with pytest.raises(TypeError, match="not a recognition train pipeline"):
+                recognition_train_clip(None, 8, pipeline, np.random.default_rng(0), 0)
+
+
+def test_amp_is_a_precision_from_the_plan_on_and_text_in_the_cli_and_the_checkpoint(
+        tmp_path: Path) -> None:
+    from actionzoo.cli.main import build_parser
+    from actionzoo.runtime.precisions import Precision
+    from actionzoo.training.config import AMP_MODES
+
+    assert AMP_MODES == (Precision.BF16, Precision.FP16)
+    spec = actionzoo.get_model_spec("x3d_s_k400")
+
+    def plan(amp):
+        return plan_training(TrainConfig(model=spec.name, work_dir=tmp_path, batch_size=2, amp=amp),
+                             spec, num_classes=2, class_names=None, train_samples=4, world_size=1)
+
+    for text in ("bf16", "fp16"):
+        args = build_parser().parse_args(["train", spec.name, "--work-dir", "w", "--amp", text])
+        made = plan(args.amp)
+        assert made.amp is Precision(text)
+        # the plan a checkpoint stores stays plain text (the restricted unpickler admits no enum)
+        assert type(made.to_dict()["amp"]) is str and made.to_dict()["amp"] == text
+        assert f"amp {text}, sync BN" in made.render()
+    assert plan(None).amp is None and plan(None).to_dict()["amp"] is None
+    with pytest.raises(UsageError, match=r"^--amp 'int8': choose bf16 or fp16$"):
+        plan("int8")
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", spec.name, "--work-dir", "w", "--amp", "fp32"])
+
+
+def test_training_names_no_precision_as_text() -> None:
+    from actionzoo.runtime.precisions import Precision
+
+    texts = {p.value for p in Precision}
+    found = [f"{path.relative_to(SRC)}:{node.lineno} {node.value!r}"
+             for path, tree in _trees("training") for node in ast.walk(tree)
+             if isinstance(node, ast.Constant) and node.value in texts]
+    assert found == []
+
+
+def test_no_code_compares_a_status_with_its_text() -> None:
+    texts = {s.value for s in Status}
+    found = []
+    for path, tree in _trees():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Compare):
+                operands = [node.left, *node.comparators]
+                if any(isinstance(o, ast.Constant) and o.value in texts for o in operands):
+                    found.append(f"{path.relative_to(SRC)}:{node.lineno}")
+    assert found == []
+
+
+def test_the_eval_report_holds_a_precision_and_writes_the_same_json() -> None:
+    from actionzoo.evaluation.report import EvalReport
+    from actionzoo.runtime.precisions import Precision
+
+    assert typing.get_type_hints(EvalReport)["precision"] is Precision
+    report = EvalReport(model="m", protocol="p", engine="e", precision=Precision.BF16, batch_size=1,
+                        workers=0, total=1, scored=1, failed=[], metrics={"top1": 1.0})
+    assert '"precision": "bf16"' in json.dumps(report.to_dict())
+    assert "precision bf16" in report.render_text()

@@ -261,7 +261,7 @@ def detect(
     """
     spec = get_model_spec(model)
     pipeline = spec.official.pipeline
-    if not isinstance(pipeline, AvaKeyframePipeline):
+    if not pipeline.is_detection:
         raise UsageError(f"{spec.name} is not a detector; `actionzoo predict` classifies videos")
     if image_format not in ("jpg", "png"):
         raise UsageError(f"image format {image_format!r}: choose jpg or png")

@@ -49,7 +49,7 @@ from actionzoo.runtime.streaming import stream_items
 from actionzoo.runtime.timing import StageTimes
 from actionzoo.data.work_item import WorkItem
 from actionzoo.runtime.workers import load_in_workers
-from actionzoo.zoo.protocols import AvaKeyframePipeline, Protocol
+from actionzoo.zoo.protocols import Protocol
 from actionzoo.zoo.registry import get_model_spec
 from actionzoo.zoo.spec import ModelSpec
 from actionzoo.data.item_errors import attempt
@@ -337,7 +337,7 @@ def evaluate_ava(
     spec = get_model_spec(model_name)
     protocol = spec.protocol(protocol)
     pipeline = protocol.pipeline
-    if not isinstance(pipeline, AvaKeyframePipeline):
+    if not pipeline.is_detection:
         raise UsageError(f"{model_name} protocol {protocol.name} is not an AVA keyframe protocol")
     variant = AvaVariant.parse(variant)
     # Every annotation file is read before any work, so a malformed line fails in seconds.

@@ -21,6 +21,7 @@ from pathlib import Path
 from actionzoo.ava.annotations import AnnotationRow
 from actionzoo.ava.detections import detection_rows, write_detections_csv
 from actionzoo.ava.metric import FrameMapResult, ava_frame_map
+from actionzoo.data.work_item import Status
 from actionzoo.evaluation.evaluator import Evaluator
 from actionzoo.evaluation.store import KeyframeResult
 
@@ -80,8 +81,8 @@ class FrameMapEvaluator(Evaluator[KeyframeResult, FrameMapOutcome]):
 
     def compute(self, items: list[KeyframeResult]) -> FrameMapOutcome:
         stored = sorted(items, key=lambda r: r.position)  # test-set order: the CSV's row order
-        failed = [(r.key, r.reason or "") for r in stored if r.status == "failed"]
-        boxes = sum(len(r.ori_boxes) for r in stored if r.status == "ok" and r.ori_boxes is not None)
+        failed = [(r.key, r.reason or "") for r in stored if r.status is Status.FAILED]
+        boxes = sum(len(r.ori_boxes) for r in stored if r.status is Status.OK and r.ori_boxes is not None)
         outcome = FrameMapOutcome(self.expected, len(stored), failed, boxes,
                                   interrupted=self.interrupted)
         if not outcome.complete:

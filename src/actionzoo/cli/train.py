@@ -10,6 +10,7 @@ import argparse
 from pathlib import Path
 
 from actionzoo.cli.options import add_progress, non_negative, positive
+from actionzoo.runtime.precisions import Precision
 
 __all__ = ["register"]
 
@@ -76,7 +77,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     recipe.add_argument("--sync-bn", action="store_true", help="BN over the global batch (several processes)")
     run = p.add_argument_group("execution")
     run.add_argument("--micro-batch", type=positive, help="clips per forward pass (gradient accumulation)")
-    run.add_argument("--amp", choices=["bf16", "fp16"], help="autocast (fp16 adds a grad scaler)")
+    run.add_argument("--amp", choices=[str(p) for p in Precision if p.autocasts], help="autocast (fp16 adds a grad scaler)")
     run.add_argument("--device", default="cpu", help="cpu or cuda[:i]")
     run.add_argument("--workers", type=non_negative, default=2, help="data-loader processes per training process")
     run.add_argument("--seed", type=int, default=0)

@@ -50,6 +50,9 @@ __all__ = [
     "pyslowfast_train_indices",
     "pyslowfast_train_clip",
     "ava_train_clip",
+    "TRAIN_CLIP_FAMILIES",
+    "recognition_train_clip",
+    "read_in_order",
 ]
 
 
@@ -243,6 +246,60 @@ def ava_train_clip(frames: np.ndarray, ori_boxes: np.ndarray, pipeline: AvaTrain
     std = np.asarray(pipeline.std, dtype=np.float32)
     x = (x - mean[::-1]) / std[::-1]  # per BGR channel in the reference, then flipped to RGB
     return np.ascontiguousarray(x.transpose(3, 0, 1, 2)), boxes.astype(np.float32)
+
+
+# ------------------------------------------------------------------- recognition families
+
+
+def read_in_order(source, indices: np.ndarray) -> np.ndarray:
+    """Frames in the order ``indices`` gives, each distinct one decoded once."""
+    distinct, inverse = np.unique(indices, return_inverse=True)
+    return source.read([int(i) for i in distinct])[inverse]
+
+
+class _TrainClipFamily:
+    """How one recognition train-pipeline family cuts a labelled clip from a source."""
+
+    def clip(self, source, total: int, pipeline, rng: np.random.Generator, label: int | None,
+             flip_pairs: Sequence[tuple[int, int]]) -> tuple[torch.Tensor, int | None]:
+        raise NotImplementedError
+
+
+class _MMAction2TrainClips(_TrainClipFamily):
+    def clip(self, source, total, pipeline, rng, label, flip_pairs):
+        indices = mmaction2_train_indices(total, pipeline.sampling, rng).reshape(-1)
+        clip, flipped = mmaction2_train_clip(read_in_order(source, indices), pipeline, rng)
+        # mmaction2's Flip swaps the mapped labels (left/right classes)
+        return clip, (flipped_label(label, flip_pairs) if flipped and label is not None else label)
+
+
+class _PySlowFastTrainClips(_TrainClipFamily):
+    def clip(self, source, total, pipeline, rng, label, flip_pairs):
+        fps = float(source.timing.average_rate or pipeline.target_fps) \
+            if source.has_timestamps else float(pipeline.target_fps)
+        indices = pyslowfast_train_indices(total, fps, pipeline, rng)
+        # PySlowFast's Kinetics flip keeps the label
+        return pyslowfast_train_clip(read_in_order(source, indices), pipeline, rng), label
+
+
+#: The recognition train-pipeline families (AVA's keyframe clips with boxes are cut by
+#: :func:`ava_train_clip` from the keyframe's frames, not from a video record).
+TRAIN_CLIP_FAMILIES: dict[type, _TrainClipFamily] = {
+    MMAction2TrainPipeline: _MMAction2TrainClips(),
+    PySlowFastTrainPipeline: _PySlowFastTrainClips(),
+}
+
+
+def recognition_train_clip(source, total: int, pipeline, rng: np.random.Generator,
+                           label: int | None, flip_pairs: Sequence[tuple[int, int]] = ()
+                           ) -> tuple[torch.Tensor, int | None]:
+    """One augmented train clip ``(3, T, S, S)`` of ``source`` (``total`` frames) under
+    ``pipeline``'s family, and its label after a flip."""
+    try:
+        family = TRAIN_CLIP_FAMILIES[type(pipeline)]
+    except KeyError:
+        raise TypeError(f"{type(pipeline).__name__} is not a recognition train pipeline") from None
+    return family.clip(source, total, pipeline, rng, label, flip_pairs)
 
 
 def multi_hot(labels: Sequence[Sequence[int]], num_classes: int) -> np.ndarray:

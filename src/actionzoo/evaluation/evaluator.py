@@ -29,6 +29,7 @@ from actionzoo.evaluation.metrics import (
     per_class_accuracy,
     top_k_accuracy,
 )
+from actionzoo.data.work_item import Status
 from actionzoo.evaluation.store import VideoResult
 from actionzoo.runtime.distributed import SINGLE, DistContext, gather_items
 
@@ -82,8 +83,8 @@ class TopKEvaluator(Evaluator[VideoResult, TopKResult]):
 
     def compute(self, items: list[VideoResult]) -> TopKResult:
         items = sorted(items, key=lambda r: r.position)  # annotation order, whatever rank had them
-        scored = [r for r in items if r.status == "ok" and r.scores is not None and r.label is not None]
-        failed = [(r.video_id, r.reason or "") for r in items if r.status == "failed"]
+        scored = [r for r in items if r.status is Status.OK and r.scores is not None and r.label is not None]
+        failed = [(r.video_id, r.reason or "") for r in items if r.status is Status.FAILED]
         if not scored:
             nan = float("nan")
             return TopKResult(ClassificationMetrics(nan, nan, nan, 0), failed, [], len(items))

@@ -18,6 +18,7 @@ import numpy as np
 from actionzoo.data.annotations import VideoRecord
 from actionzoo.data.views_dataset import ViewsDataset
 from actionzoo.data.work_item import WorkItem
+from actionzoo.runtime.precisions import Precision
 from actionzoo.engines.base import Engine, require_engine
 from actionzoo.engines.batches import run_views
 from actionzoo.evaluation.evaluator import TopKEvaluator
@@ -110,7 +111,7 @@ def load_report(
     model_name: str,
     protocol: Protocol,
     engine: str,
-    precision: str,
+    precision: Precision,
     batch_size: int,
     workers: int,
     class_names: Sequence[str] | None = None,

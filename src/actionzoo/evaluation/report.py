@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass, field
 
 from actionzoo.precision.drift import DriftReport
+from actionzoo.runtime.precisions import Precision
 from actionzoo.runtime.timing import StageTimes
 
 __all__ = ["EvalReport"]
@@ -23,7 +24,7 @@ class EvalReport:
     model: str
     protocol: str  # name: clips × crops × size, aggregation
     engine: str  # the engine's description (name, provider, device, precision, threads)
-    precision: str
+    precision: Precision  # a str-valued enum: the JSON and text hold its name, as before
     batch_size: int
     workers: int
     total: int

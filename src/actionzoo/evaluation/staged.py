@@ -216,7 +216,7 @@ def postprocess(
             raise UsageError(f"{path}: expected a (views, classes) float array of scores, got "
                              f"{views.dtype} {list(views.shape)}")
         scores = protocol.aggregation.combine(views)
-        evaluator.process([VideoResult(row.video_id, position, str(path), label, "ok", None,
+        evaluator.process([VideoResult(row.video_id, position, str(path), label, Status.OK, None,
                                        len(views), scores, None, None)])
     result: dict[str, object] = evaluator.evaluate().metrics.to_dict()
     result["protocol"] = protocol.describe()

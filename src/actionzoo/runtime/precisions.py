@@ -55,6 +55,12 @@ class Precision(StrEnum):
         return self is not Precision.FP32
 
     @property
+    def autocasts(self) -> bool:
+        """Whether training can autocast to it (``train --amp``): a reduced float precision
+        (int8 comes from a quantized file). Known without importing torch."""
+        return self.reduced and self._dtype_name is not None
+
+    @property
     def autocast_dtype(self) -> torch.dtype | None:
         """The dtype torch's autocast runs under for this precision (None: no autocast)."""
         return self.torch_dtype if self.reduced else None

@@ -25,14 +25,16 @@ from pathlib import Path
 
 from actionzoo.checkpoint.read import CheckpointFormat
 from actionzoo.errors import UsageError
+from actionzoo.runtime.precisions import Precision
 from actionzoo.zoo.protocols import Protocol
 from actionzoo.zoo.recipes import ScheduleRecipe, TrainPipeline
 from actionzoo.zoo.spec import ModelSpec
 
 __all__ = ["TrainConfig", "TrainPlan", "plan_training", "INIT_NONE", "describe_start",
-           "require_reference_start"]
+           "require_reference_start", "AMP_MODES"]
 
-AMP_MODES = ("bf16", "fp16")
+#: The precisions ``--amp`` autocasts to (fp16 adds a grad scaler).
+AMP_MODES: tuple[Precision, ...] = tuple(p for p in Precision if p.autocasts)
 INIT_NONE = "none"
 
 
@@ -81,7 +83,7 @@ class TrainConfig:
     sync_bn: bool = False
     # execution
     micro_batch: int | None = None
-    amp: str | None = None
+    amp: Precision | str | None = None  # text from the CLI; a Precision from plan_training on
     device: str = "cpu"
     workers: int = 2
     seed: int = 0
@@ -113,7 +115,7 @@ class TrainPlan:
     grad_clip: float | None
     dropout: float
     loss: str
-    amp: str | None
+    amp: Precision | None
     sync_bn: bool
     precise_bn_batches: int
     val_every: int
@@ -133,6 +135,7 @@ class TrainPlan:
         data = asdict(self)
         # Enums become their values here, where the plan is serialised, and nowhere before.
         data["checkpoint_format"] = str(self.checkpoint_format)
+        data["amp"] = None if self.amp is None else str(self.amp)
         data["pipeline"] = {"kind": type(self.pipeline).__name__, **asdict(self.pipeline),
                             "description": self.pipeline.describe()}
         data["val_protocol"] = self.val_protocol.describe()
@@ -220,6 +223,15 @@ def _sized(pipeline: TrainPipeline, val: Protocol, size: int | None, flip: float
     return pipeline.sized(size), val.scaled(size)
 
 
+def _amp(value: Precision | str | None) -> Precision | None:
+    """``--amp`` as one of :data:`AMP_MODES`, checked once here."""
+    if value is None:
+        return None
+    if value not in AMP_MODES:  # a StrEnum member equals its text: "fp16" is in AMP_MODES
+        raise UsageError(f"--amp {str(value)!r}: choose {' or '.join(AMP_MODES)}")
+    return Precision(value)
+
+
 def plan_training(config: TrainConfig, spec: ModelSpec, *, num_classes: int,
                   class_names: list[str] | None, train_samples: int, world_size: int) -> TrainPlan:
     """Apply the flags to ``spec``'s recipe (see the module doc for the rules)."""
@@ -245,8 +257,7 @@ def plan_training(config: TrainConfig, spec: ModelSpec, *, num_classes: int,
             notes.append(f"lr {recipe.optimizer.lr:g} is the recipe's for batch "
                          f"{recipe.optimizer.reference_batch}; scaled linearly to {lr:.6g} for "
                          f"batch {batch} (pass --lr to set it)")
-    if config.amp is not None and config.amp not in AMP_MODES:
-        raise UsageError(f"--amp {config.amp!r}: choose bf16 or fp16")
+    amp = _amp(config.amp)
     sync_bn = config.sync_bn or recipe.sync_bn
     if sync_bn and world_size == 1:
         notes.append("sync BN asked for (or in the recipe) on one process: plain BN, which is "
@@ -290,7 +301,7 @@ def plan_training(config: TrainConfig, spec: ModelSpec, *, num_classes: int,
         grad_clip=recipe.optimizer.grad_clip,
         dropout=recipe.dropout if config.dropout is None else config.dropout,
         loss=recipe.loss,
-        amp=config.amp,
+        amp=amp,
         sync_bn=sync_bn,
         precise_bn_batches=(recipe.precise_bn_batches if config.precise_bn_batches is None
                             else config.precise_bn_batches),

@@ -32,12 +32,9 @@ from actionzoo.data.annotations import VideoRecord
 from actionzoo.data.item_errors import attempt
 from actionzoo.data.train_clips import (
     ava_train_clip,
-    flipped_label,
-    mmaction2_train_clip,
-    mmaction2_train_indices,
     multi_hot,
-    pyslowfast_train_clip,
-    pyslowfast_train_indices,
+    read_in_order,
+    recognition_train_clip,
     sample_rng,
 )
 from actionzoo.errors import AnnotationError
@@ -186,27 +183,13 @@ class RecognitionTrainSet(_SeededDataset):
         def load() -> Sample:
             source = open_source(record.path, num_frames=record.num_frames)
             total = record.num_frames if record.num_frames is not None else len(source)
-            if isinstance(self.pipeline, MMAction2TrainPipeline):
-                indices = mmaction2_train_indices(total, self.pipeline.sampling, rng).reshape(-1)
-                clip, flipped = mmaction2_train_clip(_read(source, indices), self.pipeline, rng)
-                label = flipped_label(record.label, self.flip_pairs) if flipped else record.label
-            else:
-                fps = float(source.timing.average_rate or self.pipeline.target_fps) \
-                    if source.has_timestamps else float(self.pipeline.target_fps)
-                indices = pyslowfast_train_indices(total, fps, self.pipeline, rng)
-                clip = pyslowfast_train_clip(_read(source, indices), self.pipeline, rng)
-                label = record.label  # PySlowFast's Kinetics flip keeps the label
+            clip, label = recognition_train_clip(source, total, self.pipeline, rng, record.label,
+                                                 self.flip_pairs)
             return Sample(index, record.video_id, clip, label, load_s=time.perf_counter() - start)
 
         sample, error = attempt(record.path, load)
         return sample if sample is not None else Sample(
             index, record.video_id, None, error=error, load_s=time.perf_counter() - start)
-
-
-def _read(source, indices: np.ndarray) -> np.ndarray:
-    """Frames in the order ``indices`` gives, each distinct one decoded once."""
-    distinct, inverse = np.unique(indices, return_inverse=True)
-    return source.read([int(i) for i in distinct])[inverse]
 
 
 # ------------------------------------------------------------------------------------------ AVA
@@ -251,7 +234,7 @@ class AvaTrainSet(_SeededDataset):
             centre = keyframe_center(keyframe.second, fps=p.fps)
             indices = clip_frame_indices(centre, len(source), num_frames=p.num_frames,
                                          sampling_rate=p.sampling_rate)
-            x, boxes = ava_train_clip(_read(source, indices), keyframe.boxes, p, rng)
+            x, boxes = ava_train_clip(read_in_order(source, indices), keyframe.boxes, p, rng)
             targets = multi_hot(keyframe.labels, self.num_classes)
             return Sample(index, keyframe.key, torch.from_numpy(x), boxes=boxes, targets=targets,
                           load_s=time.perf_counter() - start)

@@ -40,6 +40,7 @@ from actionzoo.checkpoint.write import (
 from actionzoo.errors import UsageError
 from actionzoo.fileio.atomic import write_text_atomic
 from actionzoo.runtime.cpu_precision import require_usable_on_cpu
+from actionzoo.runtime.precisions import Precision
 from actionzoo.runtime.distributed import DistContext, gather_items, init_distributed
 from actionzoo.runtime.progress import ProgressDisplay
 from actionzoo.runtime.sync_batchnorm import convert_sync_batchnorm
@@ -175,7 +176,7 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainResult:
     net = _wrap(model, plan, ctx, device)
     groups = parameter_groups(model, spec.recipe.optimizer, spec.recipe.init.classifier)
     optimizer = build_optimizer(groups, spec.recipe.optimizer, plan.lr)
-    scaler = torch.amp.GradScaler(device.type, enabled=plan.amp == "fp16")
+    scaler = torch.amp.GradScaler(device.type, enabled=plan.amp is Precision.FP16)
     state = TrainState(model, net, optimizer, scaler)
     if resumed is not None:
         _restore(state, resumed, ctx)
@@ -420,7 +421,7 @@ def _loss(plan: TrainPlan, device: torch.device, net: nn.Module, batch: Batch) -
     # The model's own dtype: float32, or float64 where a test checks the arithmetic exactly.
     weights = next(net.parameters()).dtype
     clips = batch.clips.to(device, dtype=weights, non_blocking=True)
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(plan.amp or "")
+    dtype = None if plan.amp is None else plan.amp.autocast_dtype
     with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
         if plan.loss == "bce":
             probs = net(clips, batch.boxes.to(device, dtype=weights))
@@ -567,10 +568,10 @@ def _check_same_run(path: Path, stored: dict, plan: TrainPlan) -> None:
                              "--work-dir")
 
 
-def _non_finite_hint(amp: str | None, device: str) -> str:
-    if amp == "fp16":
+def _non_finite_hint(amp: Precision | None, device: str) -> str:
+    if amp is Precision.FP16:
         return "lower --lr, or use --amp bf16 instead of fp16"
-    if amp == "bf16" and device == "cpu":
+    if amp is Precision.BF16 and device == "cpu":
         # Measured with torch 2.13 CPU: a (3, 1, 1) Conv3d over 2 frames of R(2+1)D's layer3 gets
         # bf16 weight gradients of 1e29 where fp32 gives 40; the first step then writes inf.
         return ("lower --lr, or train without --amp: on the CPU, torch's bf16 Conv3d weight "
