@@ -1,10 +1,11 @@
 """Fused streaming evaluation of a recognizer: decode -> views -> engine batches -> video scores.
 
-Worker processes decode each video once and build all of its views from that one decode. The main
-process packs views of consecutive videos into engine batches of exactly ``batch_size`` (the last
-one zero-padded), combines each video's view outputs by the protocol's rule as soon as its last view
-is scored, and commits the video to the results store. A bad video is recorded with its reason and
-the run goes on.
+The scoring is the one run loop, :func:`~actionzoo.engines.video_scores.stream_video_scores`
+(worker processes decode each video once and build all of its views; the main process packs views
+of consecutive videos into engine batches of exactly ``batch_size``, the last one zero-padded, and
+combines each video's view outputs by the protocol's rule as soon as its last view is scored).
+Here each scored video is committed to the results store; a bad video is recorded with its reason
+and the run goes on.
 """
 
 from __future__ import annotations
@@ -16,37 +17,24 @@ from pathlib import Path
 import numpy as np
 
 from actionzoo.data.annotations import VideoRecord
-from actionzoo.data.views_dataset import ViewsDataset
 from actionzoo.data.work_item import WorkItem
 from actionzoo.runtime.precisions import Precision
 from actionzoo.engines.base import Engine, require_engine
-from actionzoo.engines.batches import run_views
+from actionzoo.engines.video_scores import stream_video_scores
 from actionzoo.evaluation.evaluator import TopKEvaluator
 from actionzoo.evaluation.report import EvalReport
 from actionzoo.evaluation.store import ResultsStore
 from actionzoo.fileio.atomic import atomic_path
-from actionzoo.runtime.batching import BatchPacker
 from actionzoo.runtime.distributed import SINGLE, DistContext
-from actionzoo.runtime.progress import ProgressDisplay
-from actionzoo.runtime.streaming import stream_items
 from actionzoo.runtime.timing import StageTimes
-from actionzoo.runtime.workers import load_in_workers
 from actionzoo.zoo.protocols import Protocol
 
 __all__ = [
     "EvalReport",
-    "view_items",
     "evaluate_records",
     "load_report",
     "write_predictions",
 ]
-
-
-def view_items(records: Sequence[tuple[int, VideoRecord]], protocol: Protocol, workers: int,
-               uint8: bool = False):
-    """Work items of ``records`` (position, record), built by ``workers`` decode processes;
-    ``uint8``: views before normalisation, for an engine that normalises them itself."""
-    return load_in_workers(ViewsDataset(records, protocol, uint8), workers)
 
 
 def evaluate_records(
@@ -74,27 +62,21 @@ def evaluate_records(
     times = StageTimes()
     scored_now = 0
 
-    with ProgressDisplay(len(todo), f"eval {model_name}", "videos", enabled=progress) as bar:
+    def scored(item: WorkItem, score: np.ndarray, num_views: int) -> None:
+        nonlocal scored_now
+        record = by_position[item.position]
+        store.record_success(record.video_id, item.position, str(record.path), record.label,
+                             score, num_views, item.decode_s, item.preprocess_s)
+        scored_now += 1
 
-        def finish(item: WorkItem, rows: list[np.ndarray]) -> None:
-            nonlocal scored_now
-            record = by_position[item.position]
-            score = protocol.aggregation.combine(np.stack(rows))
-            store.record_success(record.video_id, item.position, str(record.path), record.label,
-                                 score, len(rows), item.decode_s, item.preprocess_s)
-            scored_now += 1
-            bar.advance()
+    def failed(item: WorkItem) -> None:
+        record = by_position[item.position]
+        store.record_failure(record.video_id, item.position, str(record.path), record.label,
+                             item.error or "unknown error")
 
-        def fail(item: WorkItem) -> None:
-            record = by_position[item.position]
-            store.record_failure(record.video_id, item.position, str(record.path), record.label,
-                                 item.error or "unknown error")
-            bar.advance()
-
-        packer = BatchPacker(run_views(engine, batch_size), batch_size, finish, times=times)
-        uint8 = engine.takes_uint8
-        interrupted = stream_items(view_items(todo, protocol, workers, uint8), packer,
-                                   on_failure=fail, times=times)
+    interrupted = stream_video_scores(todo, protocol, engine, batch_size=batch_size,
+                                      workers=workers, on_scored=scored, on_failed=failed,
+                                      times=times, title=f"eval {model_name}", progress=progress)
     report = load_report(store, records, model_name=model_name, protocol=protocol,
                          engine=engine.info.describe(), precision=engine.info.precision,
                          batch_size=batch_size, workers=workers, class_names=class_names)

@@ -23,7 +23,7 @@ from actionzoo.engines import Engine
 from actionzoo.engines.batches import run_views
 from actionzoo.errors import UsageError
 from actionzoo.evaluation.evaluator import TopKEvaluator
-from actionzoo.evaluation.recognition import view_items
+from actionzoo.engines.video_scores import view_items
 from actionzoo.evaluation.store import VideoResult
 from actionzoo.fileio.arrays import load_array
 from actionzoo.fileio.atomic import save_npy_atomic, write_bytes_atomic

@@ -20,11 +20,10 @@ import numpy as np
 import torch
 
 from actionzoo.data.annotations import VideoRecord
-from actionzoo.data.views_dataset import ViewsDataset
 from actionzoo.engines.openvino import write_metadata
 from actionzoo.engines.signal_stack import permanent_signal_stack
+from actionzoo.engines.video_scores import view_items
 from actionzoo.errors import UsageError
-from actionzoo.runtime.workers import load_in_workers
 from actionzoo.zoo.protocols import Protocol
 from actionzoo.zoo.spec import ModelSpec, Task
 
@@ -67,7 +66,7 @@ def calibration_views(
     videos = list(enumerate(records[: min(len(records), size)]))
     per_video = math.ceil(size / max(len(videos), 1))
     taken = 0
-    for item in load_in_workers(ViewsDataset(videos, protocol), workers):
+    for item in view_items(videos, protocol, workers):
         if item.rows is None:
             if skipped is not None:
                 skipped.append((str(records[item.position].path), item.error or "unreadable"))

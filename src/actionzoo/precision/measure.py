@@ -16,17 +16,11 @@ import numpy as np
 import torch
 
 from actionzoo.data.annotations import VideoRecord
-from actionzoo.data.views_dataset import ViewsDataset
 from actionzoo.data.work_item import WorkItem
 from actionzoo.engines.base import Engine, require_engine
-from actionzoo.engines.batches import run_views
+from actionzoo.engines.video_scores import stream_video_scores
 from actionzoo.errors import UsageError
 from actionzoo.precision.drift import DriftReport, compare_scores
-from actionzoo.runtime.batching import BatchPacker
-from actionzoo.runtime.progress import ProgressDisplay
-from actionzoo.runtime.streaming import stream_items
-from actionzoo.runtime.timing import StageTimes
-from actionzoo.runtime.workers import load_in_workers
 from actionzoo.zoo.protocols import Protocol
 
 __all__ = ["fp32_reference", "score_videos", "drift_on_videos", "drift_on_batches"]
@@ -78,21 +72,17 @@ def score_videos(
 ) -> dict[str, np.ndarray]:
     """Per-video scores (views combined as the protocol combines them) of every readable video.
 
-    The pieces of an evaluation run (decode workers, the batch packer, the run loop) without its
-    results store: the videos of a drift measurement are few, and their scores stay in memory.
-    A video that cannot be read is left out."""
-    todo = list(enumerate(records))
+    The run loop of an evaluation (:func:`~actionzoo.engines.video_scores.stream_video_scores`)
+    without its results store: the videos of a drift measurement are few, and their scores stay
+    in memory. A video that cannot be read is left out."""
     scores: dict[str, np.ndarray] = {}
-    uint8 = engine.takes_uint8
-    with ProgressDisplay(len(todo), f"eval {label}", "videos", enabled=progress) as bar:
 
-        def finish(item: WorkItem, rows: list[np.ndarray]) -> None:
-            scores[records[item.position].video_id] = protocol.aggregation.combine(np.stack(rows))
-            bar.advance()
+    def scored(item: WorkItem, score: np.ndarray, num_views: int) -> None:
+        scores[records[item.position].video_id] = score
 
-        packer = BatchPacker(run_views(engine, batch_size), batch_size, finish)
-        stream_items(load_in_workers(ViewsDataset(todo, protocol, uint8), workers), packer,
-                     on_failure=lambda item: bar.advance(), times=StageTimes())
+    stream_video_scores(list(enumerate(records)), protocol, engine, batch_size=batch_size,
+                        workers=workers, on_scored=scored, title=f"eval {label}",
+                        progress=progress)
     return scores
 
 
