@@ -56,6 +56,7 @@ from actionzoo.fileio.display import escape, shown
 from actionzoo.fileio.paths import file_name_part, path_under
 from actionzoo.runtime.batching import BatchPacker
 from actionzoo.zoo.protocols import AvaKeyframePipeline
+from actionzoo.zoo.categories import action_name
 from actionzoo.zoo.registry import get_model_spec
 from actionzoo.zoo.spec import ModelSpec
 
@@ -172,7 +173,7 @@ def box_labels(
     picked = [(int(i), float(scores[i - 1])) for i in ids if 1 <= i <= len(scores)]
     picked = [p for p in picked if p[1] >= threshold]
     picked.sort(key=lambda p: (-p[1], p[0]))
-    return [(i, names[i] if names is not None else f"action {i}", s) for i, s in picked[:top_k]]
+    return [(i, names[i] if names is not None else action_name(i), s) for i, s in picked[:top_k]]
 
 
 def draw_detections(

@@ -14,7 +14,8 @@ from pathlib import Path
 from actionzoo.engines.base import Engine
 from actionzoo.errors import UsageError
 
-__all__ = ["EngineOptions", "build_engine", "apply_upload", "default_workers"]
+__all__ = ["EngineOptions", "build_engine", "ClassifierEngine", "build_classifier_engine", "apply_upload",
+           "default_workers"]
 
 UPLOADS = ("auto", "float32", "uint8")
 
@@ -71,6 +72,33 @@ def build_engine(model: object, options: EngineOptions, checkpoint: object = Non
     return create_engine(kind, model=net, model_file=options.model_file, threads=options.threads,
                          precision=options.precision, device=options.device,
                          channels_last=options.channels_last, cuda_graphs=options.cuda_graphs)
+
+
+@dataclass(frozen=True)
+class ClassifierEngine:
+    """An engine with what its weights say about its outputs: their number (a fine-tune's own
+    head, or the width an exported model declares) and the checkpoint's extras (a fine-tune's
+    class names), for :func:`~actionzoo.data.class_names.resolve_class_names`."""
+
+    engine: Engine
+    num_classes: int
+    checkpoint_extras: dict
+
+
+def build_classifier_engine(spec, options: EngineOptions) -> ClassifierEngine:
+    """:func:`build_engine` for a classifier, reading a checkpoint once for its weights, its head
+    width and its extras."""
+    from actionzoo.checkpoint.read import read_checkpoint
+    from actionzoo.engines.registry import engine_kind
+    from actionzoo.zoo.registry import checkpoint_num_classes
+
+    if engine_kind(options.engine).needs_model and options.checkpoint and not options.model_file:
+        ckpt = read_checkpoint(options.checkpoint, trusted=options.trust_checkpoint)
+        engine = build_engine(spec, options, checkpoint=ckpt)
+        return ClassifierEngine(engine, checkpoint_num_classes(spec, ckpt), dict(ckpt.extras))
+    engine = build_engine(spec, options)
+    # a model file's output declares its class count; random weights have the registry's
+    return ClassifierEngine(engine, engine.output_width or spec.num_classes, {})
 
 
 def apply_upload(engine: Engine, protocol, choice: str = "auto") -> None:

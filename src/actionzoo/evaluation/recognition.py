@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from actionzoo.data.annotations import VideoRecord
+from actionzoo.data.class_names import numbered_class_name
 from actionzoo.data.work_item import WorkItem
 from actionzoo.runtime.precisions import Precision
 from actionzoo.engines.base import Engine, require_engine
@@ -127,7 +128,8 @@ def write_predictions(
     def name(c: int | None) -> str:
         if c is None:
             return ""
-        return class_names[c] if class_names and 0 <= c < len(class_names) else str(c)
+        return class_names[c] if class_names and 0 <= c < len(class_names) else \
+            numbered_class_name(c)
 
     with atomic_path(out) as partial, partial.open("w", newline="") as f:
         writer = csv.writer(f)

@@ -12,7 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from actionzoo.engines.options import EngineOptions, apply_upload, build_engine, default_workers
+from actionzoo.engines.options import (
+    EngineOptions,
+    apply_upload,
+    build_classifier_engine,
+    default_workers,
+)
 from actionzoo.errors import UsageError
 from actionzoo.evaluation.report import EvalReport
 from actionzoo.precision.against_fp32 import DriftOptions, video_drift
@@ -89,13 +94,20 @@ def _evaluate(spec, protocol, ann: Path, data_root: Path, results: Path,
               inputs: str) -> EvalReport:
     from actionzoo.engines.batch_size import batch_size_or_best
     from actionzoo.data.annotations import read_annotations
+    from actionzoo.data.class_names import resolve_class_names
     from actionzoo.evaluation.recognition import evaluate_records, load_report, write_predictions
     from actionzoo.evaluation.store import ResultsStore, merge_shards, open_sharded
 
     annotations = read_annotations(ann, data_root, format=options.ann_format, labels=options.labels,
                                    class_names=options.class_names)
-    class_names = annotations.class_names or spec.class_names()
-    engine = build_engine(spec, engine_options)
+    built = build_classifier_engine(spec, engine_options)
+    engine = built.engine
+    # the annotation's names (a --class-names file, classInd.txt, labels.json, a Kinetics CSV's
+    # labels), else the checkpoint's, else the registry's, else numbered
+    class_names = resolve_class_names(
+        built.num_classes, spec=spec, names=annotations.class_names,
+        source=options.class_names or options.labels or ann, dataset=True,
+        checkpoint_extras=built.checkpoint_extras)
     apply_upload(engine, protocol, engine_options.upload)
     workers = default_workers(options.workers, engine_options.device)
     # One process measures the batch size; every process runs at the one it found.

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from actionzoo.data.class_names import resolve_class_names
 from actionzoo.data.stream import StreamFrame, open_stream
 from actionzoo.data.views import centre_view
 from actionzoo.engines.base import Engine, require_engine
@@ -135,7 +136,7 @@ def timeline(
     engine: Engine,
     window: float,
     stride: float,
-    class_names: Sequence[str],
+    class_names: Sequence[str] | None = None,
     protocol: str | Protocol = "official",
     top_k: int = 5,
     batch_size: int | None = None,
@@ -156,15 +157,21 @@ def timeline(
     info, frames = open_stream(source, fmt=fmt)
     batch = batch_size or (1 if info.live else 4)
     result = Timeline(info.name, spec.name, engine.info.describe(), window, stride, count,
-                      list(class_names))
+                      list(class_names or []))
+    named = False  # the names are resolved once, when the first output gives the model's width
 
     def finished(w: _Open, outputs: list[np.ndarray]) -> None:
+        nonlocal named
         probs = proto.aggregation.probabilities(proto.aggregation.combine(outputs[0][None]), 1)
-        if len(probs) != len(class_names):
-            raise UsageError(f"{len(class_names)} class names for a model with {len(probs)} outputs")
+        if not named:
+            # the names given (checked against the width), else the registry's, else numbered
+            result.class_names = resolve_class_names(len(probs), spec=spec, names=class_names,
+                                                     source="class_names")
+            named = True
+        names = result.class_names
         order = np.argsort(-probs, kind="stable")[:top_k]
         item = WindowResult(w.index, w.start, w.start + window, probs,
-                            [ClassScore(int(c), class_names[c], float(probs[c]), float(probs[c]))
+                            [ClassScore(int(c), names[c], float(probs[c]), float(probs[c]))
                              for c in order])
         result.windows.append(item)
         bar.advance()

@@ -48,7 +48,7 @@ def timeline_to_folder(
     out: str | Path,
     *,
     engine: Engine,
-    class_names: Sequence[str],
+    class_names: Sequence[str] | None = None,
     options: TimelineOptions,
     on_live_window: Callable | None = None,
 ) -> TimelineRun:

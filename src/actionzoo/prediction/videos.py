@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from actionzoo.checkpoint.write import actionzoo_state
 from actionzoo.data.annotations import VideoRecord
+from actionzoo.data.class_names import resolve_class_names
 from actionzoo.data.work_item import Status
 from actionzoo.engines.base import Engine, require_engine
 from actionzoo.errors import UsageError
@@ -31,7 +31,7 @@ from actionzoo.zoo.registry import get_model_spec
 from actionzoo.zoo.spec import ModelSpec, Task
 
 __all__ = ["ClassScore", "Prediction", "predict", "collect_videos",
-           "resolve_class_names", "write_predictions_json", "write_predictions_csv", "render_table"]
+           "write_predictions_json", "write_predictions_csv", "render_table"]
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".webm", ".mkv", ".mov", ".m4v", ".mpg", ".mpeg",
                             ".ts", ".flv", ".wmv"})
@@ -83,23 +83,6 @@ def _is_frame_folder(path: Path) -> bool:
     return any(p.suffix.lower() in _FRAME_SUFFIXES for p in path.iterdir() if p.is_file())
 
 
-def resolve_class_names(spec: ModelSpec, num_classes: int, *, names_file: str | Path | None = None,
-                        checkpoint_extras: dict | None = None) -> list[str]:
-    """``--class-names`` if given, else the names a trained checkpoint carries, else the registry's
-    list when it has ``num_classes`` entries, else ``class <i>``."""
-    from actionzoo.data.annotations import read_class_names
-
-    if names_file is not None:
-        names = read_class_names(names_file)
-        if len(names) != num_classes:
-            raise UsageError(f"{names_file}: {len(names)} class names for a {num_classes}-class model")
-        return names
-    ours = actionzoo_state(checkpoint_extras or {})
-    if ours and ours.get("class_names") and len(ours["class_names"]) == num_classes:
-        return list(ours["class_names"])
-    return spec.class_names(num_classes) or [f"class {i}" for i in range(num_classes)]
-
-
 def predict(
     model: str | ModelSpec,
     videos: Sequence[str | os.PathLike[str]],
@@ -135,10 +118,9 @@ def predict(
         if result is None or result.scores is None:
             prediction.error = (result.reason if result else None) or "not scored"
         else:
-            names = class_names or [f"class {i}" for i in range(len(result.scores))]
-            if len(names) != len(result.scores):
-                raise UsageError(f"{len(names)} class names for a model with "
-                                 f"{len(result.scores)} outputs")
+            # the names given (checked against the width), else the registry's, else numbered
+            names = resolve_class_names(len(result.scores), spec=spec, names=class_names,
+                                        source="class_names")
             prob = proto.aggregation.probabilities(result.scores, result.num_views or 1)
             order = np.argsort(-result.scores, kind="stable")[:top_k]
             prediction.top = [ClassScore(int(c), names[c], float(result.scores[c]), float(prob[c]))

@@ -6,9 +6,11 @@ from dataclasses import dataclass, field
 
 from actionzoo.ava.annotations import read_labelmap
 from actionzoo.data.annotations import VideoRecord, read_annotations
+from actionzoo.data.class_names import check_class_count
 from actionzoo.errors import UsageError
 from actionzoo.training.config import TrainConfig, TrainPlan
 from actionzoo.training.data import AvaTrainSet, RecognitionTrainSet, load_ava_train_set
+from actionzoo.zoo.categories import action_name
 from actionzoo.zoo.spec import ModelSpec, Task
 
 __all__ = ["TrainingData", "load_training_data"]
@@ -58,9 +60,8 @@ def load_training_data(config: TrainConfig, spec: ModelSpec) -> TrainingData:
                              labels=config.labels, class_names=config.class_names)
     names = train.class_names
     num_classes = config.num_classes or (len(names) if names else spec.num_classes)
-    if names is not None and len(names) != num_classes:
-        raise UsageError(f"--num-classes {num_classes} but {len(names)} class names "
-                         f"({config.class_names or config.ann})")
+    if names is not None:
+        check_class_count(names, num_classes, config.class_names or config.labels or config.ann)
     too_big = [r for r in train.records if r.label >= num_classes]
     if too_big:
         raise UsageError(f"{config.ann}: label {too_big[0].label} of {too_big[0].video_id} is out of "
@@ -91,6 +92,6 @@ def _ava(config: TrainConfig, spec: ModelSpec) -> TrainingData:
     names = None
     if config.labelmap is not None:
         labelmap = read_labelmap(config.labelmap)
-        names = [labelmap.get(i + 1, f"action {i + 1}") for i in range(num_classes)]
+        names = [labelmap.get(i + 1, action_name(i + 1)) for i in range(num_classes)]
     return TrainingData(spec.task, num_classes, names, len(train.keyframes), config=config,
                         ava_train=train)

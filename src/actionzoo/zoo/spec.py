@@ -124,13 +124,13 @@ class ModelSpec:
         400-way Kinetics head) names its extra outputs ``unused output i``."""
         if self.categories is None:
             return None
-        from actionzoo.zoo.categories import category_names
+        from actionzoo.zoo.categories import category_names, unused_output_name
 
         names = list(category_names(self.categories))
         wanted = num_classes or self.num_classes
         if len(names) > wanted:
             return None
-        return names + [f"unused output {i}" for i in range(len(names), wanted)]
+        return names + [unused_output_name(i) for i in range(len(names), wanted)]
 
     def accepts(self, fmt: CheckpointFormat) -> bool:
         """Whether checkpoints in container ``fmt`` load into this model (build_model and inspect

@@ -18,7 +18,8 @@ from importlib import resources
 
 from actionzoo.errors import UsageError
 
-__all__ = ["CATEGORY_LISTS", "category_names", "ava_action_names", "ava_evaluated_ids"]
+__all__ = ["CATEGORY_LISTS", "category_names", "ava_action_names", "ava_evaluated_ids", "action_name",
+           "unused_output_name"]
 
 CATEGORY_LISTS = ("kinetics400", "sthv2", "ucf101", "ava_v2.2")
 
@@ -27,12 +28,23 @@ def _text(name: str) -> str:
     return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
 
 
+def unused_output_name(index: int) -> str:
+    """The name of output ``index`` of a head wider than its dataset (the UCF-101 R(2+1)D keeps
+    its 400-way Kinetics head): ``unused output <index>``."""
+    return f"unused output {index}"
+
+
+def action_name(action_id: int) -> str:
+    """The name of an AVA action id (1-based) that no label map names: ``action <id>``."""
+    return f"action {action_id}"
+
+
 @lru_cache(maxsize=None)
 def category_names(list_name: str) -> tuple[str, ...]:
     """The class names of a shipped list, index = label."""
     if list_name == "ava_v2.2":
         names = ava_action_names()
-        return tuple(names.get(i, f"action {i}") for i in range(1, max(names) + 1))
+        return tuple(names.get(i, action_name(i)) for i in range(1, max(names) + 1))
     if list_name not in CATEGORY_LISTS:
         raise UsageError(f"unknown class list {list_name!r}; shipped: {', '.join(CATEGORY_LISTS)}")
     return tuple(line for line in _text(f"{list_name}.txt").splitlines() if line)
