@@ -39,6 +39,7 @@ import numpy as np
 
 from actionzoo.errors import AnnotationError
 from actionzoo.fileio.display import escape, shown
+from actionzoo.fileio.text import read_lines, read_text
 from actionzoo.fileio.unpickle import RefusedGlobal, restricted_load
 
 __all__ = [
@@ -164,25 +165,9 @@ class FrameList:
 # --------------------------------------------------------------------------- low-level helpers
 
 
-def _read_text(path: PathLike) -> str:
-    p = Path(path)
-    try:
-        data = p.read_bytes()
-    except FileNotFoundError:
-        raise AnnotationError(p, ["file not found"]) from None
-    except IsADirectoryError:
-        raise AnnotationError(p, ["is a directory, expected a file"]) from None
-    except OSError as error:
-        raise AnnotationError(p, [f"cannot read: {error.strerror or error}"]) from None
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise AnnotationError(p, [f"not UTF-8 text (byte {error.start})"]) from None
-
-
 def _csv_rows(path: PathLike):
     """(line number, stripped fields) of every non-blank CSV row."""
-    reader = csv.reader(io.StringIO(_read_text(path), newline=""))
+    reader = csv.reader(io.StringIO(read_text(path), newline=""))
     start = 1
     for row in reader:
         line, start = start, reader.line_num + 1
@@ -321,10 +306,8 @@ def read_person_boxes_csv(path: PathLike, *, min_score: float | None = 0.8) -> l
     """
     rows: list[PersonBox] = []
     problems: list[str] = []
-    for line, raw in enumerate(_read_text(path).splitlines(), start=1):
-        if not raw.strip():
-            continue
-        row = raw.strip().split(",")
+    for line, text in read_lines(path, comments=False):
+        row = text.split(",")
         f = _Fields(problems, line)
         if len(row) != 8:
             f.bad(
@@ -384,8 +367,7 @@ def read_labelmap(path: PathLike) -> dict[int, str]:
     labelmap: dict[int, str] = {}
     problems: list[str] = []
     name: str | None = None
-    for line, raw in enumerate(_read_text(path).splitlines(), start=1):
-        text = raw.strip()
+    for line, text in read_lines(path, comments=False):
         if text.startswith("name:"):
             match = _NAME.match(text)
             if match is None:
@@ -426,19 +408,17 @@ def read_frame_list(path: PathLike) -> FrameList:
     5 tokens, a non-integer video or frame index, a frame index that is not the row's position
     within its video (the list is out of order), and one video name with two video indices.
     """
-    lines = _read_text(path).splitlines()
+    lines = list(read_lines(path, comments=False))
     problems: list[str] = []
     result = FrameList()
-    if not lines or not lines[0].split() or not lines[0].split()[0].startswith("original_vid"):
-        first = lines[0] if lines else ""
+    first = lines[0][1] if lines and lines[0][0] == 1 else ""  # the header is line 1
+    if not first.split()[:1] or not first.split()[0].startswith("original_vid"):
         raise AnnotationError(
             path, [f"line 1: expected the header {_FRAME_LIST_HEADER!r}, got {shown(first, 40)}"]
         )
     index_of: dict[str, int] = {}
-    for line, raw in enumerate(lines[1:], start=2):
+    for line, raw in lines[1:]:
         row = raw.split()
-        if not row:
-            continue
         if len(row) != 5:
             problems.append(
                 f"line {line}: expected 5 space-separated tokens (original_vido_id video_id "

@@ -60,6 +60,7 @@ from actionzoo.ava.annotations import (
 )
 from actionzoo.data.decode import decode_image
 from actionzoo.errors import AnnotationError, DataError
+from actionzoo.fileio.text import read_lines
 from actionzoo.zoo.protocols import AvaKeyframePipeline
 
 __all__ = [
@@ -91,8 +92,7 @@ AVA_START_SECOND = 900
 
 def _nonblank_line_numbers(path: Path) -> list[int]:
     """1-based numbers of the non-blank lines, in the order ``read_person_boxes_csv`` returns rows."""
-    text = path.read_bytes().decode("utf-8-sig")
-    return [n for n, raw in enumerate(text.splitlines(), start=1) if raw.strip()]
+    return [n for n, _ in read_lines(path, comments=False)]
 
 
 def _range_text(seconds: range) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from actionzoo.ava.variant import AvaVariant
 from actionzoo.cli.options import (
+    add_ann_format,
     add_ava_layout,
     add_engine,
     add_progress,
@@ -38,8 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     recognition = p.add_argument_group("recognizers")
     recognition.add_argument("--ann", help="annotation file (any supported format)")
     recognition.add_argument("--data-root", help="folder the annotation's paths are relative to")
-    recognition.add_argument("--ann-format", default="auto",
-                             help="videos, rawframes, pyslowfast, kinetics_csv, ucf101, sthv2")
+    add_ann_format(recognition)
     recognition.add_argument("--labels", help="classInd.txt (UCF-101) or labels.json (Sth-V2)")
     recognition.add_argument("--class-names", help="file with one class name per line")
     add_ava_layout(p)

@@ -8,7 +8,14 @@ import json
 import sys
 from pathlib import Path
 
-from actionzoo.cli.options import add_weights, non_negative, positive, precision, random_weights_note
+from actionzoo.cli.options import (
+    add_ann_format,
+    add_weights,
+    non_negative,
+    positive,
+    precision,
+    random_weights_note,
+)
 from actionzoo.cli.precision import add_drift
 from actionzoo.fileio.atomic import write_text_atomic
 from actionzoo.runtime.precisions import Precision
@@ -60,7 +67,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                            "(eval/bench/predict --precision)")
     int8.add_argument("--calibration", help="annotation file of the calibration videos")
     int8.add_argument("--data-root", help="folder the calibration annotation's paths are relative to")
-    int8.add_argument("--ann-format", default="auto", help="format of --calibration/--drift-ann")
+    add_ann_format(int8)  # of --calibration and --drift-ann
     int8.add_argument("--labels", help="classInd.txt / labels.json, if not beside the annotation")
     int8.add_argument("--calibration-size", type=positive, default=100,
                       help="preprocessed views to calibrate on (default 100), spread over the videos")

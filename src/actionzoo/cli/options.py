@@ -156,12 +156,19 @@ def protocol_for(args: argparse.Namespace, spec):
     return protocol.scaled(size) if size else protocol
 
 
+def add_ann_format(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--ann-format``: its choices and help come from the one table of annotation formats."""
+    from actionzoo.data.annotations import FORMATS, format_help
+
+    p.add_argument("--ann-format", default="auto", choices=("auto", *FORMATS), metavar="FORMAT",
+                   help=format_help())
+
+
 def add_data(p: argparse.ArgumentParser, *, required: bool = True) -> None:
     p.add_argument("--ann", required=required, help="annotation file (any supported format)")
     p.add_argument("--data-root", required=required,
                    help="folder the annotation's paths are relative to")
-    p.add_argument("--ann-format", default="auto",
-                   help="videos, rawframes, pyslowfast, kinetics_csv, ucf101, sthv2 (default: auto)")
+    add_ann_format(p)
     p.add_argument("--labels", help="classInd.txt (UCF-101) or labels.json (Sth-V2), if not beside --ann")
     p.add_argument("--class-names", help="file with one class name per line (for reports)")
 

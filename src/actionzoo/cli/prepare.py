@@ -11,6 +11,7 @@ import argparse
 import sys
 
 from actionzoo.cli.options import non_negative, positive
+from actionzoo.preparation.filelists import DATASETS, FORMATS
 
 __all__ = ["register"]
 
@@ -43,10 +44,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     f.set_defaults(handler=run_frames)
 
     fl = steps.add_parser("filelist", help="split files as mmaction2's build_file_list.py writes them")
-    fl.add_argument("dataset", choices=("ucf101", "sthv2", "kinetics400"))
+    fl.add_argument("dataset", choices=DATASETS)
     fl.add_argument("src", help="the frame (or video) root")
     fl.add_argument("--annotations", required=True, metavar="DIR")
-    fl.add_argument("--format", required=True, choices=("rawframes", "videos"))
+    fl.add_argument("--format", required=True, choices=FORMATS)
     fl.add_argument("--level", type=int, choices=(1, 2), default=2)
     fl.add_argument("--out-dir", required=True, metavar="DIR")
     fl.add_argument("--shuffle", action="store_true")

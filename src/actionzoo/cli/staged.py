@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from actionzoo.cli.options import add_engine, add_weights, engine_options, positive
+from actionzoo.cli.options import add_ann_format, add_engine, add_weights, engine_options, positive
 from actionzoo.fileio.atomic import write_text_atomic
 
 __all__ = ["register"]
@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", help="default: from the scores' meta.json")
     p.add_argument("--ann", help="take labels from this annotation file instead of the index")
     p.add_argument("--data-root", default=".")
-    p.add_argument("--ann-format", default="auto")
+    add_ann_format(p)
     p.add_argument("--labels")
     p.add_argument("--class-names")
     p.add_argument("--json", nargs="?", const="-", metavar="PATH",

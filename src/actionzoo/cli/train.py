@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from actionzoo.cli.options import add_progress, non_negative, positive
+from actionzoo.cli.options import add_ann_format, add_progress, non_negative, positive
 from actionzoo.runtime.precisions import Precision
 
 __all__ = ["register"]
@@ -38,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     data.add_argument("--data-root", help="folder the annotation's paths are relative to")
     data.add_argument("--val-ann", help="validation annotation file")
     data.add_argument("--val-data-root", help="default: --data-root")
-    data.add_argument("--ann-format", default="auto")
+    add_ann_format(data)
     data.add_argument("--labels", help="classInd.txt (UCF-101) or labels.json (Sth-V2)")
     ava = p.add_argument_group("AVA detector (slowfast_r50_ava)")
     ava.add_argument("--frames-dir", help="frames/{video_id}/{video_id}_{n:06d}.jpg")

@@ -6,27 +6,20 @@ class names when the files carry them. Nothing here opens a video; use
 :meth:`Annotations.missing` to list records whose video or frame folder is absent.
 
 Formats (mmaction2@5fa8faa ``mmaction/datasets/{video,rawframe}_dataset.py``, ``tools/data/*``;
-PySlowFast@9839d13 ``slowfast/datasets/kinetics.py``):
-
-=================  ==============================================================================
-``videos``         mmaction2 video list, one ``<path> <label>`` per line (:func:`read_video_list`)
-``rawframes``      mmaction2 rawframe list, ``<frame_dir> <total_frames> <label>``
-                   (:func:`read_rawframe_list`)
-``kinetics_csv``   Kinetics CSV ``label,youtube_id,time_start,time_end,split``
-                   (:func:`read_kinetics_csv`)
-``pyslowfast``     PySlowFast ``test.csv``: ``<path> <label>``, one space, exactly two fields
-                   (:func:`read_pyslowfast_csv`)
-``ucf101``         UCF-101 ``testlistNN.txt`` / ``trainlistNN.txt`` with ``classInd.txt``
-                   (:func:`read_ucf101_split`)
-``sthv2``          Something-Something V2 ``validation.json`` with ``labels.json``
-                   (:func:`read_sthv2`)
-=================  ==============================================================================
+PySlowFast@9839d13 ``slowfast/datasets/kinetics.py``): :data:`ANNOTATION_FORMATS` is the one
+table of them, each a name (``--ann-format``), a one-line description, its reader and, for the
+two-file formats, the companion file that names the classes. ``--ann-format``'s choices and help,
+:func:`read_annotations` and its error messages all read that table: ``videos`` and
+``rawframes`` (mmaction2 lists, :func:`read_video_list`, :func:`read_rawframe_list`),
+``kinetics_csv`` (:func:`read_kinetics_csv`), ``pyslowfast`` (:func:`read_pyslowfast_csv`),
+``ucf101`` (:func:`read_ucf101_split`) and ``sthv2`` (:func:`read_sthv2`).
 
 Rules shared by the line-based formats (all but ``kinetics_csv`` and ``sthv2``):
 
-* Text is read as UTF-8 (a byte-order mark is ignored); ``\\n`` and ``\\r\\n`` line ends both work.
-* Blank lines are skipped, and so are comment lines whose first non-blank character is ``#``
-  (no format puts a ``#`` at the start of a path).
+* Text is read, and lines numbered, by the one line reader :mod:`actionzoo.fileio.text`: UTF-8
+  (a byte-order mark is ignored), ``\\n`` and ``\\r\\n`` line ends; blank lines are skipped, and
+  so are comment lines whose first non-blank character is ``#`` (no format puts a ``#`` at the
+  start of a path).
 * In mmaction2 lists the fields are separated by any whitespace and the path is everything
   before the last one (video list) or two (rawframe list) fields, so paths with spaces work.
   Multi-label rawframe lines (``dir frames l1 l2 ...``) are not supported.
@@ -47,16 +40,19 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from actionzoo.errors import AnnotationError, UsageError
+from actionzoo.fileio.text import read_text, text_lines
 
 __all__ = [
     "FORMATS",
+    "ANNOTATION_FORMATS",
     "AnnotationFormat",
+    "format_help",
     "Annotations",
     "VideoRecord",
     "detect_format",
@@ -74,8 +70,6 @@ __all__ = [
     "sthv2_template_key",
 ]
 
-AnnotationFormat = Literal["videos", "rawframes", "kinetics_csv", "pyslowfast", "ucf101", "sthv2"]
-FORMATS: tuple[str, ...] = ("videos", "rawframes", "kinetics_csv", "pyslowfast", "ucf101", "sthv2")
 
 PathLike = str | Path
 ClassNames = Sequence[str] | str | Path | None
@@ -142,31 +136,6 @@ def _abbrev(text: str, limit: int = _ABBREV) -> str:
 
 def _where(lineno: int, content: str) -> str:
     return f"line {lineno} ({_abbrev(content)})"
-
-
-def _read_text(path: Path) -> str:
-    """The file's text; a missing, unreadable or non-UTF-8 file is an AnnotationError."""
-    if not path.exists():
-        raise AnnotationError(path, ["file not found"])
-    if path.is_dir():
-        raise AnnotationError(path, ["is a directory, expected an annotation file"])
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise AnnotationError(path, [f"cannot be read: {exc.strerror or exc}"]) from None
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise AnnotationError(path, [f"line {line}: not UTF-8 text (byte {exc.start})"]) from None
-
-
-def _data_lines(text: str) -> Iterator[tuple[int, str]]:
-    """(1-based line number, stripped line) of every non-blank, non-comment line."""
-    for lineno, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if line and not line.startswith("#"):
-            yield lineno, line
 
 
 class _LineProblem(ValueError):
@@ -242,7 +211,7 @@ def read_class_names(path: PathLike) -> list[str]:
     Blank lines and ``#`` comment lines are skipped. Repeated names are an error.
     """
     path = Path(path)
-    text = _read_text(path)
+    text = read_text(path)
     if path.suffix.lower() == ".json":
         data = _load_json(path, text)
         if isinstance(data, dict):
@@ -257,7 +226,7 @@ def read_class_names(path: PathLike) -> list[str]:
             path, ["expected a JSON list of names or an object mapping name -> index"]
         )
 
-    lines = list(_data_lines(text))
+    lines = list(text_lines(text))
     if not lines:
         raise AnnotationError(path, ["no class names"])
     indexed = [re.fullmatch(r"([0-9]{1,18})\s+(\S.*)", line) for _, line in lines]
@@ -331,7 +300,7 @@ def read_video_list(
     root = Path(data_root)
     records: list[VideoRecord] = []
     problems: list[str] = []
-    for lineno, line in _data_lines(_read_text(path)):
+    for lineno, line in text_lines(read_text(path)):
         fields = line.rsplit(None, 1)
         if len(fields) != 2:
             problems.append(f"{_where(lineno, line)}: expected '<path> <label>'")
@@ -365,7 +334,7 @@ def read_rawframe_list(
     root = Path(data_root)
     records: list[VideoRecord] = []
     problems: list[str] = []
-    for lineno, line in _data_lines(_read_text(path)):
+    for lineno, line in text_lines(read_text(path)):
         fields = line.rsplit(None, 2)
         if len(fields) != 3:
             problems.append(
@@ -409,7 +378,7 @@ def read_pyslowfast_csv(
     root = Path(data_root)
     records: list[VideoRecord] = []
     problems: list[str] = []
-    for lineno, line in _data_lines(_read_text(path)):
+    for lineno, line in text_lines(read_text(path)):
         fields = line.split(" ")
         if len(fields) != 2 or not fields[0]:
             problems.append(
@@ -477,7 +446,7 @@ def read_kinetics_csv(
     given = _resolve_class_names(class_names)
     _limit(given, num_classes)
     problems: list[str] = []
-    columns, rows = _kinetics_rows(path, _read_text(path), problems)
+    columns, rows = _kinetics_rows(path, read_text(path), problems)
     parsed = [clip for clip in (_kinetics_clip(row, columns, problems) for row in rows) if clip]
 
     if given is not None:
@@ -613,7 +582,7 @@ def read_ucf101_split(
     root = Path(data_root)
     records: list[VideoRecord] = []
     problems: list[str] = []
-    for lineno, line in _data_lines(_read_text(path)):
+    for lineno, line in text_lines(read_text(path)):
         where = _where(lineno, line)
         fields = line.split()
         if len(fields) not in (1, 2):
@@ -742,7 +711,7 @@ def read_sthv2(
     Problems name the line where an entry starts and its position (``entry N``, 1-based).
     """
     labels_path = Path(labels_json)
-    labels_text = _read_text(labels_path)
+    labels_text = read_text(labels_path)
     label_map = _load_json(labels_path, labels_text)
     if not isinstance(label_map, dict):
         raise AnnotationError(
@@ -756,7 +725,7 @@ def read_sthv2(
     index = {n: i for i, n in enumerate(names)}
 
     path = Path(validation_json)
-    text = _read_text(path)
+    text = read_text(path)
     entries = _load_json(path, text)
     if not isinstance(entries, list):
         hint = " (this looks like labels.json)" if isinstance(entries, dict) else ""
@@ -799,7 +768,7 @@ _UCF_LIST_NAME = re.compile(r"(train|test)list\d*\.txt", re.IGNORECASE)
 _STHV2_LABELS = ("something-something-v2-labels.json", "labels.json")
 
 
-def detect_format(path: PathLike) -> AnnotationFormat:
+def detect_format(path: PathLike) -> str:
     """Guess the format of an annotation file from its name and first data line.
 
     * ``.json`` -> ``sthv2``;
@@ -813,11 +782,11 @@ def detect_format(path: PathLike) -> AnnotationFormat:
     rawframe line) can be settled with an explicit format.
     """
     path = Path(path)
-    text = _read_text(path)
+    text = read_text(path)
     suffix = path.suffix.lower()
     if suffix == ".json":
         return "sthv2"
-    first = next(_data_lines(text), None)
+    first = next(text_lines(text), None)
     if first is None:
         raise AnnotationError(path, ["no entries (the file holds no videos)"])
     lineno, line = first
@@ -843,13 +812,7 @@ def detect_format(path: PathLike) -> AnnotationFormat:
             path, [f"{_where(lineno, line)}: looks like a class list '<index> <name>', not videos"]
         )
     raise AnnotationError(
-        path,
-        [
-            f"{_where(lineno, line)}: format not recognised; expected '<path> <label>', "
-            "'<frame_dir> <total_frames> <label>', a Kinetics/PySlowFast CSV, a UCF-101 split "
-            "list or a Something-Something V2 JSON"
-        ],
-    )
+        path, [f"{_where(lineno, line)}: format not recognised; expected {_format_list()}"])
 
 
 def _companion(path: Path, given: PathLike | None, candidates: Sequence[str], what: str) -> Path:
@@ -906,17 +869,45 @@ def _sthv2(r: _Request) -> Annotations:
                       ext=".webm" if r.ext is None else r.ext, num_classes=r.num_classes)
 
 
-#: Format name -> reader; the names are those of :data:`FORMATS`.
-READERS: dict[str, Any] = {
-    "videos": _list_reader(read_video_list),
-    "rawframes": _list_reader(read_rawframe_list),
-    "kinetics_csv": _kinetics,
-    "pyslowfast": _list_reader(read_pyslowfast_csv),
-    "ucf101": _ucf101,
-    "sthv2": _sthv2,
-}
-#: Formats that carry their own class names (a companion file), so none may be passed.
-_NAMED_BY_COMPANION = {"ucf101": "classInd.txt", "sthv2": "labels.json"}
+@dataclass(frozen=True)
+class AnnotationFormat:
+    """One accepted annotation format: its ``--ann-format`` name, what it is (one line), its reader
+    and, for the two-file formats, the companion file that names the classes."""
+
+    name: str
+    description: str
+    read: Callable[[_Request], Annotations]
+    companion: str | None = None  # the file that carries the class names (no names may be passed)
+
+
+#: Every accepted annotation format: the one table that ``--ann-format`` (its choices and help),
+#: :func:`read_annotations`, :func:`detect_format`'s error and the docs read.
+ANNOTATION_FORMATS: dict[str, AnnotationFormat] = {f.name: f for f in (
+    AnnotationFormat("videos", "mmaction2 video list, '<path> <label>' per line",
+                     _list_reader(read_video_list)),
+    AnnotationFormat("rawframes", "mmaction2 rawframe list, '<frame_dir> <total_frames> <label>' "
+                     "per line", _list_reader(read_rawframe_list)),
+    AnnotationFormat("kinetics_csv", "Kinetics CSV 'label,youtube_id,time_start,time_end,split'",
+                     _kinetics),
+    AnnotationFormat("pyslowfast", "PySlowFast test.csv, '<path> <label>' split on one space",
+                     _list_reader(read_pyslowfast_csv)),
+    AnnotationFormat("ucf101", "UCF-101 testlistNN.txt / trainlistNN.txt with classInd.txt",
+                     _ucf101, companion="classInd.txt"),
+    AnnotationFormat("sthv2", "Something-Something V2 validation.json with labels.json", _sthv2,
+                     companion="labels.json"),
+)}
+#: The format names, in the table's order.
+FORMATS: tuple[str, ...] = tuple(ANNOTATION_FORMATS)
+
+
+def _format_list() -> str:
+    return "; ".join(f"{f.name} ({f.description})" for f in ANNOTATION_FORMATS.values())
+
+
+def format_help() -> str:
+    """``--ann-format``'s help: every format with its description, from the table."""
+    return "annotation format: auto (from the file's name and first line, the default); " + \
+        _format_list()
 
 
 def read_annotations(
@@ -942,13 +933,14 @@ def read_annotations(
     """
     path = Path(path)
     fmt = detect_format(path) if format == "auto" else format
-    if fmt not in READERS:
+    chosen = ANNOTATION_FORMATS.get(fmt)
+    if chosen is None:
         raise UsageError(
             f"unknown annotation format {format!r}; choose one of auto, {', '.join(FORMATS)}"
         )
-    if fmt in _NAMED_BY_COMPANION and class_names is not None:
+    if chosen.companion is not None and class_names is not None:
         raise UsageError(
-            f"{fmt} annotations take their class names from {_NAMED_BY_COMPANION[fmt]}; "
+            f"{fmt} annotations take their class names from {chosen.companion}; "
             "do not pass class names"
         )
-    return READERS[fmt](_Request(path, data_root, labels, class_names, num_classes, rawframes, ext))
+    return chosen.read(_Request(path, data_root, labels, class_names, num_classes, rawframes, ext))

@@ -33,10 +33,12 @@ from pathlib import Path, PurePosixPath
 
 from actionzoo.errors import AnnotationError, UsageError
 from actionzoo.fileio.atomic import write_text_atomic
+from actionzoo.fileio.text import read_lines, read_text
 
-__all__ = ["DATASETS", "FileListReport", "prepare_filelist", "parse_directory"]
+__all__ = ["DATASETS", "FORMATS", "FileListReport", "prepare_filelist", "parse_directory"]
 
 DATASETS = ("ucf101", "sthv2", "kinetics400")
+#: The lists written: two formats of ``data.annotations.ANNOTATION_FORMATS``, which reads them back.
 FORMATS = ("rawframes", "videos")
 
 Split = tuple[list[tuple[str, int]], list[tuple[str, int]]]  # (train, val) of (key, label)
@@ -92,15 +94,6 @@ def _video_files(src: Path, level: int) -> dict[str, str]:
 # ----------------------------------------------------------------------------------- splits
 
 
-def _read_lines(path: Path) -> list[str]:
-    try:
-        return path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such annotation file") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise UsageError(f"{path}: cannot read ({error})") from None
-
-
 def _first_existing(folder: Path, names: list[str]) -> Path:
     for name in names:
         if (folder / name).is_file():
@@ -117,10 +110,8 @@ def ucf101_splits(annotations: Path, level: int) -> list[Split]:
     class_file = annotations / "classInd.txt"
     mapping: dict[str, int] = {}
     problems = []
-    for n, line in enumerate(_read_lines(class_file), start=1):
+    for n, line in read_lines(class_file, comments=False):
         parts = line.split()
-        if not parts:
-            continue
         if len(parts) != 2 or not parts[0].isdigit():
             problems.append(f"line {n}: expected 'index ClassName', got {line!r}")
             continue
@@ -130,10 +121,8 @@ def ucf101_splits(annotations: Path, level: int) -> list[Split]:
 
     def read(path: Path) -> list[tuple[str, int]]:
         items, bad = [], []
-        for n, line in enumerate(_read_lines(path), start=1):
+        for n, line in read_lines(path, comments=False):
             parts = line.split()
-            if not parts:
-                continue
             folder = str(PurePosixPath(parts[0]).parent)
             if folder not in mapping:
                 bad.append(f"line {n}: class folder {folder!r} of {parts[0]!r} is not in {class_file.name}")
@@ -150,15 +139,15 @@ def ucf101_splits(annotations: Path, level: int) -> list[Split]:
 def sthv2_splits(annotations: Path, level: int) -> list[Split]:
     label_file = _first_existing(annotations, ["something-something-v2-labels.json", "labels.json"])
     try:
-        mapping = json.loads(label_file.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        mapping = json.loads(read_text(label_file))
+    except json.JSONDecodeError as error:
         raise UsageError(f"{label_file}: not valid JSON ({error})") from None
 
     def read(names: list[str]) -> list[tuple[str, int]]:
         path = _first_existing(annotations, names)
         try:
-            items = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            items = json.loads(read_text(path))
+        except json.JSONDecodeError as error:
             raise UsageError(f"{path}: not valid JSON ({error})") from None
         out, bad = [], []
         for n, item in enumerate(items):
@@ -187,7 +176,7 @@ def kinetics400_splits(annotations: Path, level: int) -> list[Split]:
     val_file = _first_existing(annotations, ["kinetics_val.csv", "validate.csv", "val.csv"])
 
     def rows(path: Path) -> list[list[str]]:
-        return list(csv.reader(_read_lines(path)))[1:]  # the first line is the header
+        return list(csv.reader(read_text(path).splitlines()))[1:]  # the first line is the header
 
     classes = sorted({_kinetics_label(row[0]) for row in rows(train_file) if row})
     mapping = {name: i for i, name in enumerate(classes)}
