@@ -63,7 +63,7 @@ def test_a_names_file_of_another_count_is_one_error_naming_the_file(tmp_path: Pa
         resolve_class_names(2, names=["a", "b", "c"], source="ann.txt", dataset=True)
 
 
-def test_predict_and_timeline_take_the_names_from_the_checkpoint_file(tmp_path: Path) -> None:
+def test_the_classifier_of_predict_and_timeline_takes_the_checkpoints_names(tmp_path: Path) -> None:
     state = random_state("x3d_s_k400", num_classes=3)
     path = tmp_path / "custom.pyth"
     save_checkpoint(path, checkpoint_payload(
