@@ -9,10 +9,8 @@ Formats (mmaction2@5fa8faa ``mmaction/datasets/{video,rawframe}_dataset.py``, ``
 PySlowFast@9839d13 ``slowfast/datasets/kinetics.py``): :data:`ANNOTATION_FORMATS` is the one
 table of them, each a name (``--ann-format``), a one-line description, its reader and, for the
 two-file formats, the companion file that names the classes. ``--ann-format``'s choices and help,
-:func:`read_annotations` and its error messages all read that table: ``videos`` and
-``rawframes`` (mmaction2 lists, :func:`read_video_list`, :func:`read_rawframe_list`),
-``kinetics_csv`` (:func:`read_kinetics_csv`), ``pyslowfast`` (:func:`read_pyslowfast_csv`),
-``ucf101`` (:func:`read_ucf101_split`) and ``sthv2`` (:func:`read_sthv2`).
+:func:`read_annotations` and its error messages all read that table (``actionzoo eval --help``
+prints it); each row's reader is one of the ``read_*`` functions below.
 
 Rules shared by the line-based formats (all but ``kinetics_csv`` and ``sthv2``):
 
