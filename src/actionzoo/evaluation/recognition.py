@@ -42,10 +42,11 @@ __all__ = [
 
 
 def view_items(records: Sequence[tuple[int, VideoRecord]], protocol: Protocol, workers: int,
-               uint8: bool = False):
+               uint8: bool = False, decode_threads: int = 1):
     """Work items of ``records`` (position, record), built by ``workers`` decode processes;
-    ``uint8``: views before normalisation, for an engine that normalises them itself."""
-    return load_in_workers(ViewsDataset(records, protocol, uint8), workers)
+    ``uint8``: views before normalisation, for an engine that normalises them itself;
+    ``decode_threads``: each video decoder's threads."""
+    return load_in_workers(ViewsDataset(records, protocol, uint8, decode_threads), workers)
 
 
 def evaluate_records(
@@ -60,11 +61,14 @@ def evaluate_records(
     progress: bool = True,
     class_names: Sequence[str] | None = None,
     ctx: DistContext = SINGLE,
+    decode_threads: int = 1,
 ) -> EvalReport:
     """Score every record not yet in ``store`` and report metrics over everything stored.
 
     Under torchrun (``ctx``) every process scores its share of the videos not yet done (rank 0's
     ``store`` says which) into its own ``store``; merging the stores is the caller's job.
+    ``decode_threads``: each video decoder's threads (1, no decoder threads, unless measured
+    otherwise: see ``data.views_dataset.ViewsDataset``).
     """
     require_engine(engine)
     done = ctx.broadcast_object(store.done_ids() if ctx.is_main else None)
@@ -92,7 +96,8 @@ def evaluate_records(
 
         packer = BatchPacker(run_views(engine, batch_size), batch_size, finish, times=times)
         uint8 = engine.takes_uint8
-        interrupted = stream_items(view_items(todo, protocol, workers, uint8), packer,
+        items = view_items(todo, protocol, workers, uint8, decode_threads)
+        interrupted = stream_items(items, packer,
                                    on_failure=fail, times=times)
     report = load_report(store, records, model_name=model_name, protocol=protocol,
                          engine=engine.info.describe(), precision=engine.info.precision,
