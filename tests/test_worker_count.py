@@ -175,7 +175,7 @@ def test_evaluate_runs_at_the_measured_count_and_scores_do_not_depend_on_it(
     assert measured.workers_how.startswith("measured: model 200.0 ms/view on 2 threads, a worker "
                                            "100.0 ms/view, 2 cores")
     out = capsys.readouterr().out
-    assert "1 decode workers: measured: model 200.0 ms/view" in out and "--workers sets it" in out
+    assert "1 decode worker: measured: model 200.0 ms/view" in out and "--workers sets it" in out
     assert "2 views / 1 — measured: model 200.0 ms/view" in measured.render_text()
     assert measured.to_dict()["workers_how"] == measured.workers_how
 

@@ -107,8 +107,9 @@ def _evaluate(spec, protocol, ann: Path, data_root: Path, results: Path,
         workers_how = workers_or_measured(options.workers, spec, protocol, engine, batch,
                                           annotations.records)
         if workers_how.how:
-            print(f"{workers_how.workers} decode workers: {workers_how.how}; --workers sets it",
-                  flush=True)
+            plural = "" if workers_how.workers == 1 else "s"
+            print(f"{workers_how.workers} decode worker{plural}: {workers_how.how}; --workers "
+                  "sets it", flush=True)
     batch, workers_how = ctx.broadcast_object((batch, workers_how))
     workers = workers_how.workers
     config = {
