@@ -17,6 +17,9 @@ fresh process per side, the two sides back to back, so their ratio is measured s
 Per run: wall, model, waiting for data, decode and preprocess (summed over the decode workers), and
 the peak RSS of the main process and of the largest worker. ``--with-1080p N`` adds a generated
 N-second 1080p H.264 video to the set. Scores of both sides are compared (max |diff|).
+``--batch auto --workers auto`` runs each side at the batch and worker count ``eval`` picks by itself
+(measured on this machine: ``engines.batch_size``, ``engines.worker_count``); ``--decode-threads N``
+gives each video decoder N threads (``benchmarks/decode_threads.py`` compares them).
 """
 
 from __future__ import annotations
@@ -76,22 +79,33 @@ from actionzoo.engines.openvino import OpenVinoEngine
 from actionzoo.evaluation.recognition import evaluate_records
 from actionzoo.evaluation.store import ResultsStore
 from actionzoo.zoo.registry import get_model_spec
-name, protocol_name, model_file, folder, batch, workers = sys.argv[1:7]
+name, protocol_name, model_file, folder, batch, workers, decode_threads = sys.argv[1:8]
 spec = get_model_spec(name)
 protocol = spec.protocol(protocol_name)
 videos = sorted(p for p in Path(folder).iterdir() if p.suffix == ".mp4")
 records = [VideoRecord(path=p, label=0, video_id=p.name) for p in videos]
 engine = OpenVinoEngine(model_file)
+how = {}
+if batch == "auto":  # what `eval` picks by itself (measured, or remembered from an earlier run)
+    from actionzoo.engines.batch_size import best_batch_size
+    batch, how["batch"] = best_batch_size(spec, protocol, engine)
+if workers == "auto":
+    from actionzoo.engines.worker_count import workers_or_measured
+    choice = workers_or_measured(None, spec, protocol, engine, int(batch), records)
+    workers, how["workers"] = choice.workers, choice.how
+# decode_threads is passed only when it is not 1: an older checkout's evaluate_records lacks it
+extra = {} if decode_threads == "1" else {"decode_threads": int(decode_threads)}
 with tempfile.TemporaryDirectory() as tmp, \
         ResultsStore(Path(tmp) / "r.db", {"bench": True}, resume=False) as store:
     report = evaluate_records(records, model_name=name, protocol=protocol, engine=engine,
                               store=store, batch_size=int(batch), workers=int(workers),
-                              progress=False)
+                              progress=False, **extra)
     scores = {r.video_id: np.asarray(r.scores).tolist() for r in store.results() if r.scores is not None}
 stop.set()
 main = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 kids = max(peaks.values(), default=0) / 1024
-print(json.dumps({"times": report.times.to_dict(), "failed": report.failed,
+print(json.dumps({"batch": int(batch), "workers": int(workers), "how": how,
+                  "times": report.times.to_dict(), "failed": report.failed,
                   "peak_rss_main_mb": round(main, 1), "peak_rss_worker_mb": round(kids, 1),
                   "scores": scores}))
 """
@@ -121,11 +135,14 @@ def export(name: str, protocol: str, folder: Path) -> Path:
     return Path(path)
 
 
-def run_side(src: Path, name: str, protocol: str, model_file: Path, videos: Path, batch: int,
-             workers: int) -> dict:
+def run_side(src: Path, name: str, protocol: str, model_file: Path, videos: Path, batch: str,
+             workers: str, decode_threads: int = 1) -> dict:
+    """One evaluation in a fresh process; ``batch`` / ``workers``: a number or ``auto`` (what
+    ``eval`` picks by itself)."""
     env = {**os.environ, "PYTHONPATH": str(src)}
     done = subprocess.run([sys.executable, "-c", CHILD, name, protocol, str(model_file), str(videos),
-                           str(batch), str(workers)], capture_output=True, text=True, env=env)
+                           str(batch), str(workers), str(decode_threads)],
+                          capture_output=True, text=True, env=env)
     if done.returncode != 0:
         raise SystemExit(f"{src}: {name} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -133,7 +150,7 @@ def run_side(src: Path, name: str, protocol: str, model_file: Path, videos: Path
 
 def summary(row: dict) -> str:
     t = row["times"]
-    return (f"wall {t['wall']:.1f} s, model {t['model']:.1f} s, waiting {t['waiting']:.1f} s, "
+    return (f"batch {row['batch']}, {row['workers']} workers: wall {t['wall']:.1f} s, model {t['model']:.1f} s, waiting {t['waiting']:.1f} s, "
             f"decode {t['decode']:.1f} s, preprocess {t['preprocess']:.1f} s, "
             f"e2e/model {t['wall'] / t['model']:.2f}x, "
             f"peak RSS main {row['peak_rss_main_mb']:.0f} MB / worker {row['peak_rss_worker_mb']:.0f} MB")
@@ -147,8 +164,9 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=["x3d_s_k400:official",
                                                         "slowfast_r50_8x8x1_k400:official"],
                         metavar="MODEL:PROTOCOL")
-    parser.add_argument("--batch", type=int, default=4)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--batch", default="4", help="views per engine call, or auto: eval's choice")
+    parser.add_argument("--workers", default="2", help="decode workers, or auto: eval's choice")
+    parser.add_argument("--decode-threads", type=int, default=1, help="each video decoder's threads")
     parser.add_argument("--with-1080p", type=int, default=0, metavar="SECONDS")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
@@ -171,9 +189,11 @@ def main() -> None:
             name, protocol = case.split(":", 1)
             model_file = export(name, protocol, tmp)
             row = {"model": name, "protocol": protocol, "engine": "openvino fp32",
-                   "batch": args.batch, "workers": args.workers}
+                   "batch": args.batch, "workers": args.workers,
+                   "decode_threads": args.decode_threads}
             for side, src in sides:
-                row[side] = run_side(src, name, protocol, model_file, videos, args.batch, args.workers)
+                row[side] = run_side(src, name, protocol, model_file, videos, args.batch,
+                                     args.workers, args.decode_threads)
                 row[side]["loadavg_after"] = Path("/proc/loadavg").read_text().split()[:3]
                 print(f"{name} {protocol} [{side}]: {summary(row[side])}", flush=True)
             if "before" in row:

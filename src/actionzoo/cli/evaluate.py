@@ -51,7 +51,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="views per engine call (default: the fastest measured for this engine here; "
                         "8 clips for the AVA detector)")
     p.add_argument("--workers", type=non_negative,
-                   help="decode worker processes (default 2; every core with --device cuda)")
+                   help="decode worker processes (default: every core with --device cuda; on a CPU, "
+                        "for a recognizer the fewest that keep the model fed, measured on the "
+                        "first video; 2 for the AVA detector)")
     add_drift(p)
     p.add_argument("--results", required=True, help="SQLite file the results go to as videos finish")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run")

@@ -232,10 +232,10 @@ def _frame_pts(frame: av.VideoFrame) -> int:
 class VideoFile:
     """A video file read with PyAV, frame-exact (see the module docstring).
 
-    ``threads`` is the decoder's thread count: 1 (the default, one per data-loader worker),
-    ``n > 1`` for frame+slice threading, 0 to let FFmpeg choose. ``index`` forces how the frame
-    index is built: ``"auto"`` (demux pass where that is exact, full decode otherwise) or
-    ``"decode"`` (always a full decode pass).
+    ``threads`` is the decoder's thread count: 1 (the default: no decoder threads, the decode
+    workers are the parallelism), ``n > 1`` for frame+slice threading, 0 to let FFmpeg choose.
+    ``index`` forces how the frame index is built: ``"auto"`` (demux pass where that is exact,
+    full decode otherwise) or ``"decode"`` (always a full decode pass).
     """
 
     has_timestamps = True
@@ -289,10 +289,12 @@ class VideoFile:
         if not container.streams.video:
             container.close()
             raise DataError(f"{self.path}: the file has no video stream")
-        stream = container.streams.video[0]
-        if self.threads != 1:
-            stream.codec_context.thread_type = "AUTO"
-            stream.codec_context.thread_count = self.threads
+        ctx = container.streams.video[0].codec_context
+        if self.threads == 1:
+            # one thread, really: PyAV's default is slice threads, one per core
+            ctx.thread_type, ctx.thread_count = "NONE", 1
+        else:  # frame + slice threads: as exact as one thread (tests/test_decode_threads.py)
+            ctx.thread_type, ctx.thread_count = "AUTO", self.threads
         return container
 
     # -- public properties ------------------------------------------------------------------------

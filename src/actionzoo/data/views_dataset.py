@@ -24,13 +24,16 @@ class ViewsDataset(torch.utils.data.Dataset):
     """One video per item: all of its views under ``protocol``, built from one decode.
 
     ``records`` are (position, record) pairs, the position being what the item carries back;
-    ``uint8``: views before normalisation, for an engine that normalises them itself."""
+    ``uint8``: views before normalisation, for an engine that normalises them itself;
+    ``decode_threads``: the video decoder's threads (1: none; measured not to pay in ``eval`` on 2
+    cores, where the model and the workers already take every core: docs/benchmarks.md)."""
 
     def __init__(self, records: Sequence[tuple[int, VideoRecord]], protocol: Protocol,
-                 uint8: bool = False) -> None:
+                 uint8: bool = False, decode_threads: int = 1) -> None:
         self.records = records
         self.protocol = protocol
         self.uint8 = uint8
+        self.decode_threads = decode_threads
 
     def __len__(self) -> int:
         return len(self.records)
@@ -44,7 +47,8 @@ class ViewsDataset(torch.utils.data.Dataset):
         opened = []
 
         def load() -> list:
-            opened.append(open_source(record.path, num_frames=record.num_frames))
+            opened.append(open_source(record.path, num_frames=record.num_frames,
+                                      threads=self.decode_threads))
             return list(build_views(opened[0], self.protocol, num_frames=record.num_frames,
                                     uint8=self.uint8))
 

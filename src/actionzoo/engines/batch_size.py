@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from actionzoo.engines.base import Engine, EngineInfo
-from actionzoo.runtime.tuning import remembered, store
+from actionzoo.runtime.tuning import recall, remembered, store
 from actionzoo.zoo.protocols import Protocol
 from actionzoo.zoo.spec import ModelSpec
 
-__all__ = ["best_batch_size", "batch_size_or_best", "remember_sweep", "DEFAULT_BATCH", "CANDIDATES", "CUDA_CANDIDATES"]
+__all__ = ["best_batch_size", "batch_size_or_best", "remember_sweep", "remembered_rate", "DEFAULT_BATCH", "CANDIDATES", "CUDA_CANDIDATES"]
 
 DEFAULT_BATCH = 8  # when measuring is off (ACTIONZOO_TUNING=off)
 CANDIDATES = (1, 2, 4, 8, 16)
@@ -76,6 +76,14 @@ def batch_size_or_best(batch_size: int | None, spec: ModelSpec, protocol: Protoc
     batch, how = best_batch_size(spec, protocol, engine)
     print(f"batch size {batch} views per engine call: {how}; --batch-size sets it", flush=True)
     return batch
+
+
+def remembered_rate(spec: ModelSpec, protocol: Protocol, info: EngineInfo, batch: int) -> float | None:
+    """Views per second this engine ran at, at ``batch``, when the batch size was measured on this
+    machine (None when it was not, or not at that batch)."""
+    choice = recall(_what(spec, protocol, info)) or {}
+    rate = choice.get("clips_per_s", {}).get(str(batch))
+    return float(rate) if rate else None
 
 
 def remember_sweep(spec: ModelSpec, protocol: Protocol, info: EngineInfo, rows) -> None:

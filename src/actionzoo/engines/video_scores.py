@@ -31,10 +31,11 @@ __all__ = ["view_items", "stream_video_scores"]
 
 
 def view_items(records: Sequence[tuple[int, VideoRecord]], protocol: Protocol, workers: int,
-               uint8: bool = False):
+               uint8: bool = False, decode_threads: int = 1):
     """Work items of ``records`` (position, record), built by ``workers`` decode processes;
-    ``uint8``: views before normalisation, for an engine that normalises them itself."""
-    return load_in_workers(ViewsDataset(records, protocol, uint8), workers)
+    ``uint8``: views before normalisation, for an engine that normalises them itself;
+    ``decode_threads``: each video decoder's threads."""
+    return load_in_workers(ViewsDataset(records, protocol, uint8, decode_threads), workers)
 
 
 def _ignore(item: WorkItem) -> None:
@@ -53,12 +54,14 @@ def stream_video_scores(
     times: StageTimes | None = None,
     title: str = "eval",
     progress: bool = False,
+    decode_threads: int = 1,
 ) -> bool:
     """Score every video of ``todo`` ((position, record) pairs) with ``engine``.
 
     ``on_scored(item, scores, num_views)`` gets each readable video's combined scores as soon as
     its last view is scored; ``on_failed(item)`` each video that could not be read (its reason in
-    ``item.error``). ``times`` collects the stage times. Returns True when Ctrl-C stopped the run.
+    ``item.error``). ``times`` collects the stage times; ``decode_threads``: each video decoder's threads. Returns
+    True when Ctrl-C stopped the run.
     """
     times = StageTimes() if times is None else times
     with ProgressDisplay(len(todo), title, "videos", enabled=progress) as bar:
@@ -72,5 +75,5 @@ def stream_video_scores(
             bar.advance()
 
         packer = BatchPacker(run_views(engine, batch_size), batch_size, finish, times=times)
-        items = view_items(todo, protocol, workers, engine.takes_uint8)
+        items = view_items(todo, protocol, workers, engine.takes_uint8, decode_threads)
         return stream_items(items, packer, on_failure=fail, times=times)

@@ -50,11 +50,14 @@ def evaluate_records(
     progress: bool = True,
     class_names: Sequence[str] | None = None,
     ctx: DistContext = SINGLE,
+    decode_threads: int = 1,
 ) -> EvalReport:
     """Score every record not yet in ``store`` and report metrics over everything stored.
 
     Under torchrun (``ctx``) every process scores its share of the videos not yet done (rank 0's
     ``store`` says which) into its own ``store``; merging the stores is the caller's job.
+    ``decode_threads``: each video decoder's threads (1, no decoder threads, unless measured
+    otherwise: see ``data.views_dataset.ViewsDataset``).
     """
     require_engine(engine)
     done = ctx.broadcast_object(store.done_ids() if ctx.is_main else None)
@@ -77,7 +80,8 @@ def evaluate_records(
 
     interrupted = stream_video_scores(todo, protocol, engine, batch_size=batch_size,
                                       workers=workers, on_scored=scored, on_failed=failed,
-                                      times=times, title=f"eval {model_name}", progress=progress)
+                                      times=times, title=f"eval {model_name}", progress=progress,
+                                      decode_threads=decode_threads)
     report = load_report(store, records, model_name=model_name, protocol=protocol,
                          engine=engine.info.describe(), precision=engine.info.precision,
                          batch_size=batch_size, workers=workers, class_names=class_names)

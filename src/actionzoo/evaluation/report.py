@@ -37,6 +37,7 @@ class EvalReport:
     per_class: list[tuple[int, str, float | None]] = field(default_factory=list)  # (id, name, value)
     drift: DriftReport | None = None  # a reduced precision's cost, measured on some of the videos
     drift_note: str | None = None  # why a reduced precision's drift was not measured
+    workers_how: str | None = None  # how the worker count was chosen (measured, given, default)
 
     unit = "videos"
 
@@ -62,6 +63,7 @@ class EvalReport:
             "precision": self.precision,
             "batch_size": self.batch_size,
             "workers": self.workers,
+            "workers_how": self.workers_how,
             "videos": {"total": self.total, "scored": self.scored, "failed": len(self.failed)},
             "metrics": self.metrics,
             "failed": [{"video": v, "reason": r} for v, r in self.failed],
@@ -102,7 +104,8 @@ class EvalReport:
             ("model", self.model),
             ("protocol", self.protocol),
             ("engine", f"{self.engine}, precision {self.precision}"),
-            ("batch / workers", f"{self.batch_size} views / {self.workers}"),
+            ("batch / workers", f"{self.batch_size} views / {self.workers}"
+                                + (f" — {self.workers_how}" if self.workers_how else "")),
             *self._figure_rows(),
             *self._time_rows(),
             *self._status_rows(),

@@ -16,7 +16,6 @@ from actionzoo.engines.options import (
     EngineOptions,
     apply_upload,
     build_classifier_engine,
-    default_workers,
 )
 from actionzoo.errors import UsageError
 from actionzoo.evaluation.report import EvalReport
@@ -33,7 +32,8 @@ class EvaluationOptions:
     """How to run an evaluation, beside which model, data and engine.
 
     ``batch_size``: views per engine call (None: the fastest measured for this engine here);
-    ``workers``: decode processes (None: 2, or every core when the engine is on CUDA);
+    ``workers``: decode processes (None: on a CPU engine the fewest that keep the model fed,
+    measured: ``engines.worker_count``; every core when the engine is on CUDA);
     ``resume``: continue the results file of an interrupted run (without it, an existing one is
     refused); ``predictions``: also write per-video top-5 predictions as CSV there.
     ``ann_format``, ``labels`` and ``class_names`` are read as
@@ -93,6 +93,7 @@ def _evaluate(spec, protocol, ann: Path, data_root: Path, results: Path,
               engine_options: EngineOptions, options: EvaluationOptions, ctx: DistContext, *,
               inputs: str) -> EvalReport:
     from actionzoo.engines.batch_size import batch_size_or_best
+    from actionzoo.engines.worker_count import workers_or_measured
     from actionzoo.data.annotations import read_annotations
     from actionzoo.data.class_names import resolve_class_names
     from actionzoo.evaluation.recognition import evaluate_records, load_report, write_predictions
@@ -109,12 +110,19 @@ def _evaluate(spec, protocol, ann: Path, data_root: Path, results: Path,
         source=options.class_names or options.labels or ann, dataset=True,
         checkpoint_extras=built.checkpoint_extras)
     apply_upload(engine, protocol, engine_options.upload)
-    workers = default_workers(options.workers, engine_options.device)
-    # One process measures the batch size; every process runs at the one it found.
-    batch = options.batch_size
+    # One process measures the batch size, then the worker count at that batch; every process
+    # runs with what it found.
+    batch, workers_how = options.batch_size, None
     if ctx.is_main:
         batch = batch_size_or_best(batch, spec, protocol, engine)
-    batch = ctx.broadcast_object(batch)
+        workers_how = workers_or_measured(options.workers, spec, protocol, engine, batch,
+                                          annotations.records)
+        if workers_how.how:
+            plural = "" if workers_how.workers == 1 else "s"
+            print(f"{workers_how.workers} decode worker{plural}: {workers_how.how}; --workers "
+                  "sets it", flush=True)
+    batch, workers_how = ctx.broadcast_object((batch, workers_how))
+    workers = workers_how.workers
     config = {
         "model": spec.name, "protocol": protocol.describe(),
         "annotation": str(ann.resolve()), "data_root": str(data_root.resolve()),
@@ -128,6 +136,7 @@ def _evaluate(spec, protocol, ann: Path, data_root: Path, results: Path,
                                   class_names=class_names, ctx=ctx)
         interrupted, scored = merge_shards(store, ctx, interrupted=report.interrupted,
                                            scored=report.scored_this_run)
+        report.workers_how = workers_how.how
         if not ctx.is_main:
             report.interrupted = interrupted
             return report
@@ -138,6 +147,7 @@ def _evaluate(spec, protocol, ann: Path, data_root: Path, results: Path,
                                  precision=report.precision, batch_size=batch,
                                  workers=workers, class_names=class_names)
             report.times, report.scored_this_run, report.interrupted = times, scored, interrupted
+            report.workers_how = workers_how.how
         scores = {r.video_id: r.scores for r in store.results() if r.scores is not None}
         report.drift, report.drift_note = video_drift(
             spec, protocol, engine, annotations.records, engine_options=engine_options,

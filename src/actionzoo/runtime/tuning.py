@@ -18,8 +18,8 @@ from pathlib import Path
 
 from actionzoo.fileio.atomic import write_text_atomic
 
-__all__ = ["cpu_model", "cpu_flags", "machine_fingerprint", "cache_path", "remembered", "store",
-           "forget", "tuning_enabled"]
+__all__ = ["cpu_model", "cpu_flags", "machine_fingerprint", "cache_path", "remembered", "recall",
+           "store", "forget", "tuning_enabled"]
 
 
 def cpu_model() -> str:
@@ -97,6 +97,14 @@ def remembered(what: Mapping[str, object], measure: Callable[[], dict],
     except OSError:  # a read-only home: the choice still holds for this run
         pass
     return choice, True
+
+
+def recall(what: Mapping[str, object]) -> dict | None:
+    """The choice stored for ``what`` on this machine, without measuring (None: none stored, or
+    tuning is off)."""
+    if not tuning_enabled():
+        return None
+    return _load().get(_key(what))
 
 
 def store(what: Mapping[str, object], choice: dict) -> None:
