@@ -53,6 +53,7 @@ from actionzoo.training.config import (
 )
 from actionzoo.training.data import Batch, EpochSampler, collate
 from actionzoo.training.datasets import TrainingData, load_training_data
+from actionzoo.training.grouped_bn import rank_groups, use_grouped_batchnorm
 from actionzoo.training.initialize import InitReport, initial_model
 from actionzoo.training.logs import RunLog, plot_curves
 from actionzoo.training.optim import (
@@ -247,7 +248,16 @@ def _model(spec: ModelSpec, config: TrainConfig, plan: TrainPlan,
 
 
 def _wrap(model: nn.Module, plan: TrainPlan, ctx: DistContext, device: torch.device) -> nn.Module:
-    if plan.sync_bn and ctx.distributed:
+    if plan.bn_groups or plan.bn_span > 1:  # --bn-batch (instead of sync BN: it syncs its groups)
+        group = rank_groups(ctx.world_size, plan.bn_span, ctx.rank) if plan.bn_span > 1 else None
+        count = use_grouped_batchnorm(model, plan.bn_batch, plan.micro_batch, process_group=group,
+                                      span=plan.bn_span)
+        plain = sum(type(m) in (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+                    for m in model.modules())
+        _say(ctx, f"--bn-batch {plan.bn_batch}: {count} BatchNorm layers normalise over groups of "
+             f"{plan.bn_batch} clips" + (f"; {plain} stay plain over each forward, as the "
+                                         "reference keeps them out of sync BN" if plain else ""))
+    elif plan.sync_bn and ctx.distributed:
         model, count = convert_sync_batchnorm(model, device)
         local = sum(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()) - count
         _say(ctx, f"sync BN: {count} BatchNorm layers normalise over the global batch"
@@ -458,7 +468,8 @@ def end_of_epoch(state: TrainState, run: TrainRun) -> None:
                               workers=run.config.workers)
     if validation is not None:  # rank 0
         run.log.write({"kind": "val", "epoch": done, "metric": validation.metric,
-                       "value": validation.value, **validation.figures()})
+                       "value": validation.value, **validation.figures(),
+                       "protocol": validation.protocol})
         _say(ctx, f"epoch {done}: validation {validation.metric} {100 * validation.value:.2f}% "
                   f"({validation.protocol})")
         if best is None or validation.value > best.value:

@@ -141,16 +141,11 @@ RECIPES: dict[str, TrainingRecipe] = {
                                 step_factors=(0.1, 0.01)),
         init=InitRule(**_PSF_INIT),
         loss="bce",
-        val_protocol=P.AVA_OFFICIAL,
+        val_protocol=P.AVA_MINI_VAL,  # PySlowFast's val mode; --full-val: eval's protocol
+        full_val_protocol=P.AVA_OFFICIAL,
         val_every=5,
         writes=CheckpointFormat.PYSLOWFAST,
         bn_batch=8,
-        plan_notes=(
-            "validation during training uses the full AVA protocol on --val-frame-list; the "
-            "reference's mini-validation (keyframes at sec % 4 == 0, centre crop) is not built in",
-            "boxes are merged per keyframe by their parsed coordinates; the reference merges by the "
-            "raw coordinate string (equal unless a CSV spells one box two ways)",
-        ),
         starts_from="the PySlowFast Kinetics-400 SlowFast, SLOWFAST_8x8_R50.pkl (Caffe2 pickle; "
                     "its 400-way head is not loaded)",
     ),
