@@ -31,9 +31,14 @@ model classes stay untouched):
   (:class:`~actionzoo.training.data.EpochSampler`), the ``i % G`` split makes P processes form
   exactly the groups one process with the P-times larger forward forms.
 
-Under DDP the per-group statistics are buffers, so DDP's ``broadcast_buffers`` hands rank 0's to
-every process before each forward, as it does to PySlowFast's split BN. A resumed run starts its
-per-group statistics from the folded ones in the checkpoint (the weights are not affected).
+Running statistics over processes: each process keeps the statistics of its own groups (DDP
+does not broadcast them: :func:`ddp_ignored_buffers`), and before validating and saving
+:func:`fold_across_processes` folds every process's groups together, by the same rule. So P
+processes end with the statistics of one process whose forward holds all P processes' groups
+(PySlowFast's DDP instead broadcasts rank 0's split statistics before every forward, so its
+folded statistics are rank 0's groups only; this choice keeps "N processes = one process" true
+for every tensor, as for sync BN). A resumed run starts its per-group statistics from the folded
+ones in the checkpoint (the weights are not affected).
 BNs directly inside a module whose class says ``sync_bn = False`` (R(2+1)D's ``Conv2plus1d``
 inner BN) stay plain BN over each forward, as they stay out of sync BN.
 """
@@ -47,7 +52,8 @@ from torch import Tensor, nn
 
 from actionzoo.runtime.sync_batchnorm import sync_batch_norm
 
-__all__ = ["GroupedBatchNorm", "use_grouped_batchnorm", "rank_groups"]
+__all__ = ["GroupedBatchNorm", "use_grouped_batchnorm", "rank_groups", "fold_across_processes",
+           "ddp_ignored_buffers"]
 
 _PLAIN = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
@@ -99,12 +105,17 @@ class GroupedBatchNorm(nn.modules.batchnorm._BatchNorm):
             self.group_var.fill_(1.0)
 
     @torch.no_grad()
-    def fold_statistics(self) -> None:
+    def fold_statistics(self, means: Tensor | None = None, variances: Tensor | None = None) -> None:
         """``running_mean`` / ``running_var`` from the groups' (the reference's
-        ``aggregate_stats``): mean of the means; mean of the variances + variance of the means."""
-        means = self.group_mean.view(self.groups, -1)
+        ``aggregate_stats``): mean of the means; mean of the variances + variance of the means.
+        ``means`` / ``variances``: ``(groups, C)`` of several processes (default: this one's)."""
+        if not self.track_running_stats:
+            return
+        if means is None or variances is None:
+            means = self.group_mean.view(self.groups, -1)
+            variances = self.group_var.view(self.groups, -1)
         mean = means.mean(0)
-        var = self.group_var.view(self.groups, -1).mean(0) + (means - mean).square().mean(0)
+        var = variances.mean(0) + (means - mean).square().mean(0)
         self.running_mean.copy_(mean)
         self.running_var.copy_(var)
 
@@ -163,6 +174,35 @@ def rank_groups(world_size: int, span: int, rank: int) -> object:
     blocks = [dist.new_group(list(range(start, start + span)))
               for start in range(0, world_size, span)]
     return blocks[rank // span]
+
+
+def _grouped(model: nn.Module) -> list[tuple[str, GroupedBatchNorm]]:
+    return [(name, m) for name, m in model.named_modules() if isinstance(m, GroupedBatchNorm)]
+
+
+def ddp_ignored_buffers(model: nn.Module) -> list[str]:
+    """The per-group statistics' names, for DDP to leave alone (each process keeps its own)."""
+    return [f"{name}.{buffer}" for name, m in _grouped(model) for buffer in ("group_mean", "group_var")]
+
+
+@torch.no_grad()
+def fold_across_processes(model: nn.Module) -> None:
+    """Every grouped BN's running statistics folded from the groups of every process (the same
+    result on each; one all-gather per layer). Collective: every process calls it."""
+    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+        return
+    world = dist.get_world_size()
+    for _, m in _grouped(model):
+        if not m.track_running_stats:
+            continue
+        local = torch.stack([m.group_mean, m.group_var])
+        parts = [torch.empty_like(local) for _ in range(world)]
+        dist.all_gather(parts, local)
+        every = torch.stack(parts).view(world, 2, m.groups, -1)
+        # processes of one spanning group hold the same statistics: counted equally, the folded
+        # mean and variance do not change
+        m.fold_statistics(every[:, 0].reshape(world * m.groups, -1),
+                          every[:, 1].reshape(world * m.groups, -1))
 
 
 def use_grouped_batchnorm(model: nn.Module, group_size: int, clips_per_forward: int, *,

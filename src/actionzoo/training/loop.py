@@ -53,7 +53,12 @@ from actionzoo.training.config import (
 )
 from actionzoo.training.data import Batch, EpochSampler, collate
 from actionzoo.training.datasets import TrainingData, load_training_data
-from actionzoo.training.grouped_bn import rank_groups, use_grouped_batchnorm
+from actionzoo.training.grouped_bn import (
+    ddp_ignored_buffers,
+    fold_across_processes,
+    rank_groups,
+    use_grouped_batchnorm,
+)
 from actionzoo.training.initialize import InitReport, initial_model
 from actionzoo.training.logs import RunLog, plot_curves
 from actionzoo.training.optim import (
@@ -267,6 +272,9 @@ def _wrap(model: nn.Module, plan: TrainPlan, ctx: DistContext, device: torch.dev
     if not ctx.distributed:
         return model
     ids = [device.index] if device.type == "cuda" else None
+    # each process's --bn-batch group statistics stay its own (folded over all before saving)
+    nn.parallel.DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(
+        model, ddp_ignored_buffers(model))
     return nn.parallel.DistributedDataParallel(model, device_ids=ids, broadcast_buffers=True)
 
 
@@ -364,6 +372,7 @@ def _save_within(state: TrainState, run: TrainRun) -> None:
     twice and the weights an uninterrupted run would reach."""
     within = WithinEpoch(state.step_in_epoch, list(state.losses), run.ctx.world_size,
                          gather_items(run.ctx, [torch.get_rng_state()]))
+    fold_across_processes(state.model)  # --bn-batch: the statistics of every process's groups
     if run.ctx.is_main:
         _write(state, run, epochs_done=state.epoch, within=within)
         _say(run.ctx, f"iteration {state.iteration}: wrote {run.last} (epoch {state.epoch + 1}, "
@@ -459,6 +468,7 @@ def end_of_epoch(state: TrainState, run: TrainRun) -> None:
     # processes' running statistics differ): rank 0's buffers everywhere, as mmaction2's
     # DistEvalHook broadcasts them.
     with torch.no_grad():
+        fold_across_processes(state.model)  # --bn-batch: every process's groups
         ctx.broadcast_buffers(state.model)
     epoch_loss = float(np.mean(state.losses)) if state.losses else float("nan")
     validation, best = None, state.best
