@@ -128,6 +128,10 @@ def test_the_plan_prints_the_bn_batch_in_effect_and_how_to_keep_the_reference() 
     local = _plan("r2plus1d_r34_8x8x1_ucf101", world_size=2, batch_size=16)
     assert local.sync_bn and not _plan("r2plus1d_r34_8x8x1_ucf101", world_size=2, batch_size=16,
                                        bn_batch=4).sync_bn
+    # R(2+1)D's reference BN: SyncBN over its (assumed) global batch of 128, with that LR
+    assert "BN batch     16 clips (all processes x 8 per forward); the reference's: 128 over all " \
+        "devices (sync BN) -- --bn-batch 128 keeps it" in local.render()
+    assert any("lr 0.0025 is taken as the rate for 128" in n for n in local.notes)
 
 
 @pytest.mark.parametrize("flags, message", [

@@ -131,7 +131,8 @@ class TrainPlan:
     init: str = ""  # what the weights start from, and how that compares with the reference
     notes: tuple[str, ...] = field(default=())
     bn_batch: int = 0  # clips each BN normalises over in this run (0: no BN batch known)
-    reference_bn_batch: int = 0  # ...and per device in the reference (0: unknown)
+    reference_bn_batch: int = 0  # ...and in the reference (0: unknown)
+    reference_bn_scope: str = "per device"  # or "over all devices (sync BN)"
     bn_groups: int = 0  # --bn-batch: groups per forward (0: plain BN over each forward)
     bn_span: int = 1  # --bn-batch: processes one group spans (synchronised among themselves)
 
@@ -212,7 +213,7 @@ def _describe_bn(p: TrainPlan) -> str:
                 + f"{p.micro_batch} per forward)")
     if p.reference_bn_batch:
         same = p.bn_batch == p.reference_bn_batch
-        text += (f"; the reference's: {p.reference_bn_batch} per device"
+        text += (f"; the reference's: {p.reference_bn_batch} {p.reference_bn_scope}"
                  + ("" if same else f" -- --bn-batch {p.reference_bn_batch} keeps it"))
     return text
 
@@ -321,11 +322,12 @@ def plan_training(config: TrainConfig, spec: ModelSpec, *, num_classes: int,
         sync_bn = bn_span > 1
     else:
         bn_batch = micro * (world_size if sync_bn else 1)
+    scope = "over all devices (sync BN)" if recipe.sync_bn else "per device"
     if recipe.bn_batch and bn_batch != recipe.bn_batch:
         notes.append(f"BN normalises over {bn_batch} clips per "
                      + ("group (--bn-batch)" if config.bn_batch else
                         f"forward ({'all processes x ' if sync_bn else ''}{micro} per micro-batch)")
-                     + f"; the reference over {recipe.bn_batch} per device: BN statistics differ "
+                     + f"; the reference over {recipe.bn_batch} {scope}: BN statistics differ "
                      f"from it (--bn-batch {recipe.bn_batch} keeps it)")
     if recipe.full_val_protocol is not None:
         notes.append(f"validation: {val.name}" + (
@@ -378,6 +380,7 @@ def plan_training(config: TrainConfig, spec: ModelSpec, *, num_classes: int,
         notes=tuple(notes),
         bn_batch=bn_batch,
         reference_bn_batch=recipe.bn_batch,
+        reference_bn_scope=scope,
         bn_groups=bn_groups,
         bn_span=bn_span,
     )

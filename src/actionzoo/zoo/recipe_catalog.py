@@ -82,10 +82,14 @@ RECIPES: dict[str, TrainingRecipe] = {
         checkpoint_every=5,
         writes=CheckpointFormat.MMACTION2,
         sync_bn=True,
-        bn_batch=8,
+        # The outer BNs are SyncBN: they normalise over the whole (assumed) batch of 128;
+        # Conv2plus1d's inner BN over each device's 16 (Ascend config, mmaction2@acce52d).
+        bn_batch=128,
         plan_notes=(
             "reference batch 128 = 8 devices x 16 is an ASSUMPTION (the Ascend config gives 16 per "
             "device; its device count is unverified): lr 0.0025 is taken as the rate for 128",
+            "reference BN batch: 128 for the SyncBN layers (the assumed global batch), 16 per "
+            "device for Conv2plus1d's inner BN",
             "head: the reference keeps the Kinetics 400-way fc (load_from without num_classes) and "
             "trains UCF-101 labels 0..100 on it; here the head has the data's classes, "
             "re-initialised when --init's differs (scores for 101 classes, not 400)",
