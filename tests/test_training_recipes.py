@@ -229,6 +229,8 @@ def test_models_verbose_prints_each_recipe_and_what_it_starts_from(capsys) -> No
     assert "starts from the PySlowFast Kinetics-400 SlowFast, SLOWFAST_8x8_R50.pkl" in out
     assert "starts from scratch (the reference initialisation)" in out  # X3D, SlowFast K400
     assert "batch       2048 clips per step (global); SGD lr 1.6 for batch 2048" in out
+    assert "precise BN 200, BN batch 16 per device" in out  # X3D
+    assert "validation  every 5 epochs: mini-val (sec % 4 == 0, centre crop): " in out  # AVA
 
 
 def test_plans_state_what_differs_from_the_reference() -> None:
