@@ -180,3 +180,13 @@ def test_a_short_run_with_bn_batch_trains_and_its_checkpoint_loads_for_eval(trai
     with torch.no_grad():
         out = model(torch.randn(1, 3, 32, 32, 32))
     assert out.shape == (1, 4) and torch.isfinite(out).all()
+
+
+def test_resume_with_another_bn_batch_is_refused() -> None:
+    from actionzoo.training.loop import _check_same_run
+
+    plan = _plan(batch_size=8, bn_batch=4)
+    stored = json.loads(json.dumps(plan.to_dict(), default=str))
+    _check_same_run(Path("w/last.pyth"), stored, plan)
+    with pytest.raises(UsageError, match="bn_batch 4, this one has 2"):
+        _check_same_run(Path("w/last.pyth"), stored, _plan(batch_size=8, bn_batch=2))

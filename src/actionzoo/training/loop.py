@@ -581,7 +581,7 @@ def _micro_batches(batch: Batch, size: int) -> Iterator[Batch]:
 
 
 def _check_same_run(path: Path, stored: dict, plan: TrainPlan) -> None:
-    for key in ("model", "num_classes", "batch_size", "epochs", "seed"):
+    for key in ("model", "num_classes", "batch_size", "epochs", "seed", "bn_batch"):
         if key in stored and stored[key] != getattr(plan, key):
             raise UsageError(f"{path}: was written by a run with {key} {stored[key]!r}, this one has "
                              f"{getattr(plan, key)!r}; resume with the same flags or use another "
