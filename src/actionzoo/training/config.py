@@ -15,6 +15,11 @@ checkpoint. Rules:
 * ``--input-size S`` (recognizers with adaptive pooling) trains on ``S x S`` crops from a short side
   of ``round(S * 256 / 224)`` and validates on the same scale; a PySlowFast head pools a window
   fixed by its train crop, so there it is refused.
+* The ``BN batch`` line says over how many clips each BN normalises, and the reference's;
+  ``--bn-batch N`` makes it N (:mod:`actionzoo.training.grouped_bn`): groups inside each forward
+  when N divides it, or one group over N / clips processes under sync BN; anything else is refused.
+* The AVA detector validates on PySlowFast's mini-val (``recipe.val_protocol``) unless
+  ``--full-val`` asks for eval's protocol (``recipe.full_val_protocol``).
 """
 
 from __future__ import annotations
