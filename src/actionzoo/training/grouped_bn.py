@@ -77,7 +77,8 @@ class GroupedBatchNorm(nn.modules.batchnorm._BatchNorm):
         self.group_size, self.groups, self.span = group_size, groups, span
         self.process_group = process_group
         channels = like.num_features * groups
-        kw = dict(device=self.weight.device if self.affine else None,
+        like_tensor = next(iter(self.state_dict().values()), None)
+        kw = dict(device=like_tensor.device if like_tensor is not None else None,
                   dtype=self.running_mean.dtype if self.running_mean is not None else None)
         # the groups' own running statistics (the reference's split_bn); not in the state dict
         self.register_buffer("group_mean", torch.zeros(channels, **kw), persistent=False)
