@@ -268,3 +268,70 @@ def test_box_videos_missing_from_the_frame_list_are_named(layout, tmp_path: Path
     only_a = write_boxes(tmp_path / "only_a.csv", [f"{VIDEO_A},0902,0.1,0.1,0.5,0.5,,0.9"])
     test_set = load_test_set(layout["frames"], layout["frame_list"], only_a)
     assert len(test_set) == 1 and test_set.videos_without_boxes == [VIDEO_B]
+
+
+# ---------------------------------------------------------------- mini-val (training's validation)
+
+
+def pyslowfast_val_clip(paths: list[Path], ori_boxes: np.ndarray, crop_size: int = 224):
+    """The reference's ``val`` split, step by step: short side -> crop size, then the centre crop
+    (``spatial_shift_crop_list(size, imgs, 1, boxes)``: offsets ``ceil((H - size) / 2)``,
+    ``ceil((W - size) / 2)``, boxes shifted), then as in test mode."""
+    imgs = [cv2.imdecode(np.frombuffer(p.read_bytes(), np.uint8), cv2.IMREAD_COLOR) for p in paths]
+    boxes = np.array(ori_boxes, dtype=np.float64)
+    height, width, _ = imgs[0].shape
+    boxes[:, [0, 2]] *= width
+    boxes[:, [1, 3]] *= height
+    boxes = _ref_clip_boxes(boxes, height, width)
+    imgs = [_ref_scale(crop_size, img) for img in imgs]
+    boxes = _ref_scale_boxes(crop_size, boxes, height, width)
+    h, w = imgs[0].shape[:2]
+    y_offset = int(math.ceil((h - crop_size) / 2))
+    x_offset = int(math.ceil((w - crop_size) / 2))
+    imgs = [img[y_offset:y_offset + crop_size, x_offset:x_offset + crop_size] for img in imgs]
+    boxes[:, [0, 2]] -= x_offset
+    boxes[:, [1, 3]] -= y_offset
+    imgs = [img.transpose([2, 0, 1]) / 255.0 for img in imgs]
+    imgs = [np.ascontiguousarray(img).astype(np.float32) for img in imgs]
+    for img in imgs:
+        for idx in range(3):
+            img[idx] = (img[idx] - np.float32(0.45)) / np.float32(0.225)
+    imgs = np.concatenate([np.expand_dims(img, axis=1) for img in imgs], axis=1)
+    imgs = np.ascontiguousarray(imgs[::-1, ...])
+    boxes = _ref_clip_boxes(boxes, imgs.shape[2], imgs.shape[3])
+    return imgs, boxes.astype(np.float32)
+
+
+MINI_ROWS = [f"{v},{t:04d},{x:.3f},0.100,{x + 0.5:.3f},0.900,,0.95"
+             for v in (VIDEO_A, VIDEO_B) for t in (902, 903, 904, 905, 908) for x in (0.05, 0.4)]
+
+
+def test_mini_val_keeps_only_keyframes_at_seconds_divisible_by_4(layout, tmp_path: Path) -> None:
+    from actionzoo.zoo.protocol_catalog import AVA_MINI_VAL, AVA_OFFICIAL
+
+    boxes = write_boxes(tmp_path / "boxes.csv", MINI_ROWS)
+    mini = load_test_set(layout["frames"], layout["frame_list"], boxes, pipeline=AVA_MINI_VAL.pipeline)
+    full = load_test_set(layout["frames"], layout["frame_list"], boxes, pipeline=AVA_OFFICIAL.pipeline)
+    assert [k.key for k in mini.keyframes] == [f"{VIDEO_A},0904", f"{VIDEO_A},0908",
+                                               f"{VIDEO_B},0904", f"{VIDEO_B},0908"]
+    assert len(full.keyframes) == 10  # eval's protocol: every keyframe
+
+
+def test_mini_val_inputs_are_centre_crops_as_the_reference_val_mode(layout, tmp_path: Path) -> None:
+    from actionzoo.zoo.protocol_catalog import AVA_MINI_VAL
+
+    boxes = write_boxes(tmp_path / "boxes.csv", MINI_ROWS)
+    mini = load_test_set(layout["frames"], layout["frame_list"], boxes, pipeline=AVA_MINI_VAL.pipeline)
+    for position in (0, 2):  # landscape (64 x 96) and portrait (96 x 64) frames
+        keyframe = mini.keyframes[position]
+        x, got_boxes, _ = load_keyframe(mini, position)
+        assert x.shape == (3, 32, 224, 224)
+        frames = mini.frame_list.frames[keyframe.video_id]
+        paths = [layout["frames"] / frames[i] for i in mini.frame_indices(keyframe)]
+        want_x, want_boxes = pyslowfast_val_clip(paths, keyframe.boxes)
+        np.testing.assert_array_equal(x, want_x)
+        np.testing.assert_array_equal(got_boxes, want_boxes)
+        # ...and the crop is not the full frame eval scores
+        full, _ = keyframe_clip(np.stack([cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB)
+                                          for p in paths]), keyframe.boxes)
+        assert full.shape[2:] != (224, 224)

@@ -138,16 +138,19 @@ def test_the_ava_detector_trains_and_its_loss_falls(tmp: Path) -> None:
     boxes = write_boxes(tmp / "boxes.csv", [f"{VIDEO_A},0903,0.2,0.2,0.6,0.8,,0.95",
                                             f"{VIDEO_B},0902,0.3,0.1,0.7,0.9,-1,0.85",
                                             f"{VIDEO_B},0904,0.3,0.1,0.7,0.9,,0.5"])
+    # validation boxes on every keyframe; the mini-val scores those at seconds % 4 == 0 (904)
+    val_boxes = write_boxes(tmp / "val_boxes.csv", [f"{v},{t:04d},0.2,0.1,0.6,0.9,,0.9"
+                                                    for v in (VIDEO_A, VIDEO_B) for t in (902, 903, 904)])
     labelmap = tmp / "labelmap.pbtxt"
     labelmap.write_text('item {\n  name: "stand"\n  id: 12\n}\nitem {\n  name: "watch"\n  id: 80\n}\n')
     work = tmp / "ava"
-    # validation (after the last epoch: the recipe validates every 5) on the training keyframes,
-    # through the evaluator `eval` uses
+    # validation (after the last epoch: the recipe validates every 5) on the training videos,
+    # through the evaluator `eval` uses, as PySlowFast's in-training val mode
     done = _run(["train", "slowfast_r50_ava", "--frames-dir", str(paths["frames"]), "--frame-list",
                  str(paths["frame_list"]), "--gt", str(gt), "--boxes", str(boxes), "--work-dir",
                  str(work), "--epochs", "4", "--batch-size", "2", "--lr", "0.02", "--workers", "0",
                  "--input-size", "64", "--no-progress", "--init", "none",
-                 "--val-frame-list", str(paths["frame_list"]), "--val-boxes", str(boxes),
+                 "--val-frame-list", str(paths["frame_list"]), "--val-boxes", str(val_boxes),
                  "--val-gt", str(gt), "--labelmap", str(labelmap)])
     assert done.returncode == 0, done.stderr[-3000:]
     assert "6 training samples" in done.stdout
@@ -162,8 +165,11 @@ def test_the_ava_detector_trains_and_its_loss_falls(tmp: Path) -> None:
     val = _log(work, "val")
     assert [(v["epoch"], v["metric"], v["keyframes"]) for v in val] == [(4, "mAP", 2)], val
     assert 0 <= val[0]["value"] <= 1 and (work / "best.pyth").is_file()
+    assert val[0]["protocol"].startswith("mini-val (sec % 4 == 0, centre crop): ")
+    assert "epoch 4: validation mAP" in done.stdout and "(mini-val (sec % 4 == 0, centre crop)" in done.stdout
     rows = (work / "val" / "detections_epoch_4.csv").read_text().splitlines()
-    assert len(rows) == 2 * 80  # the two boxes with score >= 0.8, every class
+    assert len(rows) == 2 * 80  # the 0904 keyframe of each video, one box, every class
+    assert {r.split(",")[1] for r in rows} == {"0904"}
     assert ckpt.extras["actionzoo"]["history"][-1]["metric"] == "mAP"
 
 

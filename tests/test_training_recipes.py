@@ -229,6 +229,8 @@ def test_models_verbose_prints_each_recipe_and_what_it_starts_from(capsys) -> No
     assert "starts from the PySlowFast Kinetics-400 SlowFast, SLOWFAST_8x8_R50.pkl" in out
     assert "starts from scratch (the reference initialisation)" in out  # X3D, SlowFast K400
     assert "batch       2048 clips per step (global); SGD lr 1.6 for batch 2048" in out
+    assert "precise BN 200, BN batch 16 per device" in out  # X3D
+    assert "validation  every 5 epochs: mini-val (sec % 4 == 0, centre crop): " in out  # AVA
 
 
 def test_plans_state_what_differs_from_the_reference() -> None:
@@ -270,3 +272,60 @@ def test_sync_bn_leaves_r2plus1d_inner_bn_per_process() -> None:
     assert inner and all(type(m) is torch.nn.BatchNorm3d for m in inner)
     synced = [m for m in model.modules() if isinstance(m, CPUSyncBatchNorm)]
     assert len(synced) == count > 0 and all(m.weight.dtype == torch.float64 for m in synced)
+
+
+def test_ava_validates_on_the_mini_val_during_training_and_eval_keeps_the_full_protocol() -> None:
+    from actionzoo.zoo.protocol_catalog import AVA_OFFICIAL
+
+    spec = get_model_spec("slowfast_r50_ava")
+
+    def plan(**flags):
+        return plan_training(TrainConfig(spec.name, Path("w"), init="none", **flags), spec,
+                             num_classes=80, class_names=None, train_samples=64, world_size=1)
+
+    default = plan()
+    val = default.val_protocol
+    assert val.pipeline.mini_val and val.pipeline.center_crop
+    assert "validation   every 5 epochs with mini-val (sec % 4 == 0, centre crop): " in default.render()
+    assert any("AVA.FULL_TEST_ON_VAL False" in n and "--full-val" in n for n in default.notes)
+    sized = plan(input_size=64).val_protocol.pipeline
+    assert (sized.short_side, sized.center_crop, sized.mini_val) == (64, True, True)
+    full = plan(full_val=True)
+    assert full.val_protocol == AVA_OFFICIAL and "mini-val" not in full.render()
+    # eval: every protocol of the detector scores every keyframe on full frames
+    assert spec.official == AVA_OFFICIAL
+    assert all(not p.pipeline.mini_val and not p.pipeline.center_crop
+               for p in spec.protocols.values())
+    with pytest.raises(UsageError, match="--full-val: x3d_s_k400 validates with its reference's"):
+        plan_training(TrainConfig("x3d_s_k400", Path("w"), full_val=True), get_model_spec("x3d_s_k400"),
+                      num_classes=4, class_names=None, train_samples=64, world_size=1)
+
+
+def test_ava_without_boxes_says_ground_truth_only_in_the_data_line() -> None:
+    spec = get_model_spec("slowfast_r50_ava")
+
+    def plan(**flags):
+        return plan_training(TrainConfig(spec.name, Path("w"), init="none", **flags), spec,
+                             num_classes=80, class_names=None, train_samples=64, world_size=1)
+
+    assert "GT boxes only" in plan().pipeline.describe()
+    assert "GT + detector boxes >= 0.8" not in plan().render()
+    assert "GT + detector boxes >= 0.8" in plan(boxes=Path("b.csv")).pipeline.describe()
+
+
+def test_x3d_train_clips_are_cut_from_frames_shrunk_to_short_side_182() -> None:
+    import dataclasses
+
+    import numpy as np
+
+    from actionzoo.data.train_clips import _decoded_at_short_side, pyslowfast_train_clip
+
+    pipeline = get_model_spec("x3d_s_k400").recipe.pipeline
+    frames = np.random.default_rng(0).integers(0, 256, (4, 240, 320, 3), dtype=np.uint8)
+    clip = pyslowfast_train_clip(frames, pipeline, np.random.default_rng(5))
+    native = dataclasses.replace(pipeline, decode_short_side=None)
+    shrunk = pyslowfast_train_clip(_decoded_at_short_side(frames, 182), native,
+                                   np.random.default_rng(5))
+    assert torch.equal(clip, shrunk)
+    # resizing once from the native frames (what the fix replaced) gives other pixels
+    assert not torch.equal(clip, pyslowfast_train_clip(frames, native, np.random.default_rng(5)))

@@ -131,3 +131,31 @@ def test_an_unreadable_clip_with_sync_bn_and_micro_batches_neither_hangs_nor_dro
     train = [r for r in map(__import__("json").loads, (tmp / "w" / "log.jsonl").read_text().splitlines())
              if r["kind"] == "train"]
     assert len(train) == 1  # the step ran, with 4 readable clips
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("batch, both, two_only", [
+    # groups of 2 inside each process's 2 clips: the i % G split forms one process's groups
+    # (and precise BN folds every process's groups)
+    ("4", ["--precise-bn", "2"], []),
+    # a group of 2 over two processes of 1 clip, synchronised between them
+    ("2", [], ["--sync-bn"]),
+])
+def test_bn_batch_on_two_processes_equals_one_in_every_tensor(batch: str, both: list[str],
+                                                              two_only: list[str],
+                                                              train_videos: Path, tmp: Path) -> None:
+    common = ["train", "slowfast_r50_8x8x1_k400", "--ann", str(train_videos / "small.txt"),
+              "--data-root", str(train_videos), "--num-classes", "4", "--epochs", "1",
+              "--batch-size", batch, "--bn-batch", "2", "--input-size", "32", "--dropout", "0",
+              "--deterministic", "--workers", "0", "--no-progress", *both]
+    one = _train([*common, "--work-dir", str(tmp / "one")])
+    assert one.returncode == 0, one.stderr[-3000:]
+    two = _train([*common, *two_only, "--work-dir", str(tmp / "two")], torchrun=2)
+    assert two.returncode == 0, two.stderr[-3000:]
+    assert "--bn-batch 2: " in two.stdout
+    a, b = (read_checkpoint(tmp / run / "last.pth").state_dict for run in ("one", "two"))
+    worst = sorted(_relative_differences(a, b).items(), key=lambda kv: -kv[1])
+    assert worst[0][1] < 1e-9, worst[:5]  # every parameter and buffer
+    moved = [k for k, v in a.items() if k.endswith(("bias", "running_var")) and
+             (v - (1 if k.endswith("var") else 0)).abs().max() > 0]
+    assert len(moved) > 50

@@ -304,6 +304,8 @@ def load_test_set(
     keyframes = []
     for index, video in enumerate(listed.videos):
         for second in sorted(per_video.get(video, {})):
+            if pipeline.mini_val and second % 4:
+                continue  # PySlowFast's val mode loads only these (ava_helper, not FULL_TEST_ON_VAL)
             array = per_video[video][second]
             array.flags.writeable = False
             keyframes.append(AvaKeyframe(video, index, second, array))
@@ -361,10 +363,13 @@ def keyframe_clip(
     short_side: int = 224,
     mean: Sequence[float] = (0.45, 0.45, 0.45),
     std: Sequence[float] = (0.225, 0.225, 0.225),
+    center_crop: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """uint8 RGB frames ``(T, H, W, 3)`` + normalised boxes ``(K, 4)`` -> the model input
     ``(3, T, H', W')`` float32 RGB and the boxes ``(K, 4)`` float32 in its pixels (module doc,
-    steps 3-6)."""
+    steps 3-6). ``center_crop``: PySlowFast's val mode, a ``short_side`` square from offsets
+    ``ceil((H' - S) / 2)``, ``ceil((W' - S) / 2)`` after the resize, boxes shifted with it
+    (``cv2_transform.spatial_shift_crop_list``, spatial index 1)."""
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         raise ValueError(f"expected uint8 frames (T, H, W, 3), got {frames.dtype} {frames.shape}")
@@ -380,6 +385,13 @@ def keyframe_clip(
             cv2.resize(frame, (new_w, new_h), interpolation=cv2.INTER_LINEAR) for frame in frames
         ])
         boxes *= float(new_h) / height if width < height else float(new_w) / width
+    if center_crop:
+        top = int(math.ceil((new_h - short_side) / 2)) if new_h > short_side else 0
+        left = int(math.ceil((new_w - short_side) / 2)) if new_w > short_side else 0
+        frames = frames[:, top:top + short_side, left:left + short_side]
+        boxes[:, [0, 2]] -= left
+        boxes[:, [1, 3]] -= top
+        new_h, new_w = frames.shape[1:3]
     # uint8 / 255 in float32 equals the reference's float64 division cast to float32 for all 256
     # values, so one path serves both of its branches (resized float32 and unresized uint8).
     x = frames.astype(np.float32) / np.float32(255.0)
@@ -410,5 +422,6 @@ def load_keyframe(
     source = source or test_set.source(keyframe.video_id)
     frames = source.read(test_set.frame_indices(keyframe))
     p = test_set.pipeline
-    x, boxes = keyframe_clip(frames, keyframe.boxes, short_side=p.short_side, mean=p.mean, std=p.std)
+    x, boxes = keyframe_clip(frames, keyframe.boxes, short_side=p.short_side, mean=p.mean, std=p.std,
+                             center_crop=p.center_crop)
     return KeyframeSample(x, boxes, np.array(keyframe.boxes, dtype=np.float64))

@@ -212,7 +212,7 @@ class _KeyframeDataset(torch.utils.data.Dataset):
             opened.append((source, source.read_seconds))
             frames = source.read(self.test_set.frame_indices(keyframe))
             x, boxes = keyframe_clip(frames, keyframe.boxes, short_side=p.short_side, mean=p.mean,
-                                     std=p.std)
+                                     std=p.std, center_crop=p.center_crop)
             return [KeyframeRow(x, boxes)]
 
         rows, error = attempt(keyframe.key, load)

@@ -65,7 +65,7 @@ class FrameMapEvaluator(Evaluator[KeyframeResult, FrameMapOutcome]):
 
     def __init__(self, keys: Sequence[str], groundtruth: Iterable[AnnotationRow],
                  classes: dict[int, str], excluded: set[str], *, out_csv: str | os.PathLike[str],
-                 variant: str = "official") -> None:
+                 variant: str = "official", mini_val: bool = False) -> None:
         super().__init__()
         self.keys = frozenset(keys)
         self.expected = len(keys)
@@ -74,6 +74,7 @@ class FrameMapEvaluator(Evaluator[KeyframeResult, FrameMapOutcome]):
         self.excluded = excluded
         self.out_csv = Path(out_csv)
         self.variant = variant
+        self.mini_val = mini_val  # only seconds % 4 == 0, GT included (PySlowFast's val mode)
         self.interrupted = False  # set by a run that Ctrl-C cut short: no CSV, no mAP
 
     def process(self, items: Iterable[KeyframeResult]) -> None:
@@ -92,6 +93,7 @@ class FrameMapEvaluator(Evaluator[KeyframeResult, FrameMapOutcome]):
         # Non-label-map classes are left out here, which both evaluator variants do first anyway
         # (it saves a quarter of the rows).
         frame_map = ava_frame_map(self.groundtruth, detection_rows(stored, self.classes),
-                                  self.classes, self.excluded, variant=self.variant)
+                                  self.classes, self.excluded, variant=self.variant,
+                                  mini_val=self.mini_val)
         return FrameMapOutcome(self.expected, len(stored), failed, boxes, csv_path, rows, frame_map,
                                time.perf_counter() - start)

@@ -50,8 +50,11 @@ def _recipe(spec) -> list[str]:
         f"{o.weight_decay:g} ({o.groups} groups), grad clip {o.grad_clip or 'none'}",
         f"  schedule    {shape} over {s.epochs} epochs ({s.style}){warm}",
         f"  regularise  dropout {r.dropout:g}, loss {r.loss}, sync BN {'on' if r.sync_bn else 'off'}, "
-        f"precise BN {r.precise_bn_batches or 'off'}",
-        f"  validation  every {r.val_every} epochs: {r.val_protocol.describe()}",
+        f"precise BN {r.precise_bn_batches or 'off'}, BN batch " + (
+            f"{r.bn_batch} {'over all devices' if r.sync_bn else 'per device'}" if r.bn_batch
+            else "unknown"),
+        f"  validation  every {r.val_every} epochs: {r.val_protocol.describe()}"
+        + (f" (--full-val: {r.full_val_protocol.name})" if r.full_val_protocol else ""),
         f"  writes      {r.writes} checkpoints, epoch_N every {r.checkpoint_every}",
     ]
 

@@ -50,6 +50,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     ava.add_argument("--val-gt", help="ava_val_v2.2.csv")
     ava.add_argument("--labelmap", help="label map pbtxt (evaluated classes and names)")
     ava.add_argument("--excluded", help="excluded val timestamps CSV")
+    ava.add_argument("--full-val", action="store_true",
+                     help="validate on every keyframe with full frames, as eval does (PySlowFast's "
+                     "AVA.FULL_TEST_ON_VAL); default: its mini-val (sec %% 4 == 0, centre crop)")
     weights = p.add_argument_group("weights")
     weights.add_argument("--init", help="starting weights: an official checkpoint of this model, the "
                          "Kinetics SlowFast for the AVA detector, or an ImageNet ResNet-50 (TSM, SlowFast); "
@@ -75,6 +78,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     recipe.add_argument("--precise-bn", type=non_negative, dest="precise_bn_batches",
                         help="batches for recomputing BN statistics before eval/save (0: off)")
     recipe.add_argument("--sync-bn", action="store_true", help="BN over the global batch (several processes)")
+    recipe.add_argument("--bn-batch", type=positive,
+                        help="BN statistics over groups of N clips whatever --batch-size, --micro-batch "
+                        "and processes (PySlowFast's sub-batch BN); the plan prints the recipe's")
     run = p.add_argument_group("execution")
     run.add_argument("--micro-batch", type=positive, help="clips per forward pass (gradient accumulation)")
     run.add_argument("--amp", choices=[str(p) for p in Precision if p.autocasts], help="autocast (fp16 adds a grad scaler)")

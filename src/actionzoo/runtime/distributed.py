@@ -88,10 +88,13 @@ class DistContext:
 
     def broadcast_buffers(self, module: torch.nn.Module) -> None:
         """Rank 0's buffers (BN running statistics) on every rank, so that what every rank
-        validates is what rank 0 saves (mmaction2's DistEvalHook ``broadcast_bn_buffer``)."""
+        validates is what rank 0 saves (mmaction2's DistEvalHook ``broadcast_bn_buffer``).
+        Only the buffers a state dict holds: a non-persistent one is a process's own."""
         if not self.distributed:
             return
-        for buffer in module.buffers():
+        persistent = [b for m in module.modules() for name, b in m._buffers.items()
+                      if b is not None and name not in m._non_persistent_buffers_set]
+        for buffer in persistent:
             device = torch.device("cuda", self.local_rank) if self.backend == "nccl" else buffer.device
             moved = buffer.to(device)
             dist.broadcast(moved, src=0)

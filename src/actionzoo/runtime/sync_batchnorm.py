@@ -33,34 +33,36 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-__all__ = ["CPUSyncBatchNorm", "convert_sync_batchnorm", "synced_forward", "synchronised_statistics"]
+__all__ = ["CPUSyncBatchNorm", "convert_sync_batchnorm", "synced_forward", "synchronised_statistics",
+           "sync_batch_norm"]
 
 _PLAIN = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
 
-def _all_reduce(tensor: Tensor) -> Tensor:
-    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-        dist.all_reduce(tensor)
+def _all_reduce(tensor: Tensor, group: object = None) -> Tensor:
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size(group) > 1:
+        dist.all_reduce(tensor, group=group)
     return tensor
 
 
 class _SyncBatchNormFunction(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor, eps: float):  # type: ignore[override]
+    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor, eps: float,  # type: ignore[override]
+                group: object = None):
         dims = [0] + list(range(2, x.dim()))
         shape = [1, -1] + [1] * (x.dim() - 2)
         local = torch.tensor([x.numel() / x.shape[1]], dtype=torch.float64, device=x.device)
         stats = torch.cat([local, x.sum(dims, dtype=torch.float64)])
-        _all_reduce(stats)  # the count and the per-channel sums in one collective
+        _all_reduce(stats, group)  # the count and the per-channel sums in one collective
         count, total = stats[:1], stats[1:]
         mean = (total / count).to(x.dtype)
         centred = x - mean.view(shape)
-        squares = _all_reduce(centred.square().sum(dims, dtype=torch.float64))
+        squares = _all_reduce(centred.square().sum(dims, dtype=torch.float64), group)
         var64 = squares / count
         invstd = torch.rsqrt(var64 + eps).to(x.dtype)
         x_hat = centred * invstd.view(shape)
         ctx.save_for_backward(x_hat, weight, invstd, count)
-        ctx.dims, ctx.shape = dims, shape
+        ctx.dims, ctx.shape, ctx.group = dims, shape, group
         var = var64.to(x.dtype)
         ctx.mark_non_differentiable(mean, var, count)
         return x_hat * weight.view(shape) + bias.view(shape), mean, var, count
@@ -72,12 +74,19 @@ class _SyncBatchNormFunction(torch.autograd.Function):
         sum_dy = dy.sum(dims, dtype=torch.float64)
         sum_dy_xhat = (dy * x_hat).sum(dims, dtype=torch.float64)
         grad_weight, grad_bias = sum_dy_xhat.to(dy.dtype), sum_dy.to(dy.dtype)
-        both = _all_reduce(torch.stack([sum_dy, sum_dy_xhat]))
+        both = _all_reduce(torch.stack([sum_dy, sum_dy_xhat]), ctx.group)
         mean_dy = (both[0] / count).to(dy.dtype)
         mean_dy_xhat = (both[1] / count).to(dy.dtype)
         grad_x = (weight * invstd).view(shape) * (
             dy - mean_dy.view(shape) - x_hat * mean_dy_xhat.view(shape))
-        return grad_x, grad_weight, grad_bias, None
+        return grad_x, grad_weight, grad_bias, None, None
+
+
+def sync_batch_norm(x: Tensor, weight: Tensor, bias: Tensor, eps: float,
+                    group: object = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Batch norm of ``x`` over the batches of every process in ``group`` (all when None):
+    ``(y, mean, biased var, count)``, differentiable in ``x``, ``weight`` and ``bias``."""
+    return _SyncBatchNormFunction.apply(x, weight, bias, eps, group)
 
 
 class CPUSyncBatchNorm(nn.modules.batchnorm._BatchNorm):
@@ -116,7 +125,8 @@ def synchronised_statistics(model: nn.Module) -> Iterator[None]:
     patched = []
     for module in model.modules():
         if isinstance(module, nn.modules.batchnorm._BatchNorm) and not isinstance(
-                module, (CPUSyncBatchNorm, nn.SyncBatchNorm)):
+                module, (CPUSyncBatchNorm, nn.SyncBatchNorm)) and not getattr(
+                module, "own_statistics", False):  # e.g. --bn-batch's groups: kept as they are
             module.forward = types.MethodType(synced_forward, module)
             patched.append(module)
     try:

@@ -15,6 +15,11 @@ checkpoint. Rules:
 * ``--input-size S`` (recognizers with adaptive pooling) trains on ``S x S`` crops from a short side
   of ``round(S * 256 / 224)`` and validates on the same scale; a PySlowFast head pools a window
   fixed by its train crop, so there it is refused.
+* The ``BN batch`` line says over how many clips each BN normalises, and the reference's;
+  ``--bn-batch N`` makes it N (:mod:`actionzoo.training.grouped_bn`): groups inside each forward
+  when N divides it, or one group over N / clips processes under sync BN; anything else is refused.
+* The AVA detector validates on PySlowFast's mini-val (``recipe.val_protocol``) unless
+  ``--full-val`` asks for eval's protocol (``recipe.full_val_protocol``).
 """
 
 from __future__ import annotations
@@ -81,6 +86,8 @@ class TrainConfig:
     checkpoint_minutes: float | None = None  # ...and/or every M minutes
     precise_bn_batches: int | None = None
     sync_bn: bool = False
+    bn_batch: int | None = None  # clips per BN group whatever the batch (sub-batch BN)
+    full_val: bool = False  # AVA: validate with eval's full protocol (AVA.FULL_TEST_ON_VAL True)
     # execution
     micro_batch: int | None = None
     amp: Precision | str | None = None  # text from the CLI; a Precision from plan_training on
@@ -130,6 +137,11 @@ class TrainPlan:
     checkpoint_within: str = ""  # mid-epoch rewrites of last.*: "every N steps / M minutes"
     init: str = ""  # what the weights start from, and how that compares with the reference
     notes: tuple[str, ...] = field(default=())
+    bn_batch: int = 0  # clips each BN normalises over in this run (0: no BN batch known)
+    reference_bn_batch: int = 0  # ...and in the reference (0: unknown)
+    reference_bn_scope: str = "per device"  # or "over all devices (sync BN)"
+    bn_groups: int = 0  # --bn-batch: groups per forward (0: plain BN over each forward)
+    bn_span: int = 1  # --bn-batch: processes one group spans (synchronised among themselves)
 
     def to_dict(self) -> dict[str, object]:
         data = asdict(self)
@@ -159,6 +171,7 @@ class TrainPlan:
             f"{'on' if p.sync_bn else 'off'}, precise BN "
             + (f"{p.precise_bn_batches} batches on checkpoint and validation epochs"
                if p.precise_bn_batches else "off") + f", drop last partial batch {p.drop_last}",
+            f"BN batch     {_describe_bn(p)}",
             f"validation   every {p.val_every} epochs with {p.val_protocol.describe()}",
             f"checkpoints  {p.checkpoint_format} container, epoch_N every {p.checkpoint_every}, "
             f"last and best always" + (f"; last also {p.checkpoint_within}" if p.checkpoint_within
@@ -195,6 +208,42 @@ def _describe_schedule(s: ScheduleRecipe) -> str:
                  else f"{s.warmup_start_lr:g} x base")
         warm = f", linear warm-up over {s.warmup_epochs:g} epochs from {start}"
     return f"{shape} over {s.epochs} epochs ({s.style} style, set every iteration){warm}"
+
+
+def _describe_bn(p: TrainPlan) -> str:
+    if p.bn_groups or p.bn_span > 1:
+        where = (f"{p.bn_groups} group(s) in each forward of {p.micro_batch}" if p.bn_span == 1
+                 else f"one group over {p.bn_span} processes x {p.micro_batch} clips, "
+                      "synchronised among themselves")
+        text = f"{p.bn_batch} clips per BN group (--bn-batch; {where})"
+    else:
+        text = (f"{p.bn_batch} clips (" + ("all processes x " if p.sync_bn else "")
+                + f"{p.micro_batch} per forward)")
+    if p.reference_bn_batch:
+        same = p.bn_batch == p.reference_bn_batch
+        text += (f"; the reference's: {p.reference_bn_batch} {p.reference_bn_scope}"
+                 + ("" if same else f" -- --bn-batch {p.reference_bn_batch} keeps it"))
+    return text
+
+
+def _bn_groups(config: TrainConfig, micro: int, world_size: int,
+               sync_bn: bool) -> tuple[int, int]:
+    """(groups per forward, processes per group) for ``--bn-batch``; refuses what cannot be
+    split into whole groups of its clips."""
+    n = config.bn_batch
+    assert n is not None
+    if n <= micro:
+        if micro % n:
+            raise UsageError(f"--bn-batch {n} does not divide the {micro} clips of each forward "
+                             f"(--micro-batch, or the per-process batch); use a divisor of {micro}")
+        return micro // n, 1
+    span = n // micro
+    if n % micro or not sync_bn or world_size % span:
+        raise UsageError(f"--bn-batch {n} is more than the {micro} clips of each forward: it needs "
+                         f"--sync-bn over a multiple of {n}/{micro} processes, each forward a "
+                         f"divisor of {n} (this run: {world_size} process(es)"
+                         f"{'' if sync_bn else ', no sync BN'}); or raise --micro-batch")
+    return 0, span
 
 
 def _scaled_schedule(schedule: ScheduleRecipe, epochs: int, notes: list[str]) -> ScheduleRecipe:
@@ -263,7 +312,14 @@ def plan_training(config: TrainConfig, spec: ModelSpec, *, num_classes: int,
         notes.append("sync BN asked for (or in the recipe) on one process: plain BN, which is "
                      "the same thing there")
         sync_bn = False
-    pipeline, val = _sized(recipe.pipeline, recipe.val_protocol, config.input_size, config.flip, spec)
+    val_protocol = recipe.val_protocol
+    if config.full_val:
+        if recipe.full_val_protocol is None:
+            raise UsageError(f"--full-val: {spec.name} validates with its reference's one "
+                             "protocol; --full-val is for a recipe whose in-training validation "
+                             "is a subset (the AVA detector's mini-val)")
+        val_protocol = recipe.full_val_protocol
+    pipeline, val = _sized(recipe.pipeline, val_protocol, config.input_size, config.flip, spec)
     drop_last = pipeline.drop_last  # as the reference's train loader (see the pipelines)
     share = -(-train_samples // world_size)
     iters = share // per_process if drop_last else -(-share // per_process)
@@ -272,12 +328,31 @@ def plan_training(config: TrainConfig, spec: ModelSpec, *, num_classes: int,
     if num_classes != spec.num_classes:
         notes.append(f"{num_classes} classes instead of the recipe's {spec.num_classes}")
     notes += list(recipe.plan_notes)
-    bn_batch = micro * (world_size if sync_bn else 1)
+    bn_groups, bn_span = 0, 1
+    if config.bn_batch is not None:
+        bn_groups, bn_span = _bn_groups(config, micro, world_size, config.sync_bn or recipe.sync_bn)
+        bn_batch = config.bn_batch
+        if sync_bn and bn_span == 1:
+            notes.append(f"--bn-batch {bn_batch}: every group lies in one process, so no BN "
+                         "synchronises across processes (sync BN off)")
+        sync_bn = bn_span > 1
+    else:
+        bn_batch = micro * (world_size if sync_bn else 1)
+    scope = "over all devices (sync BN)" if recipe.sync_bn else "per device"
     if recipe.bn_batch and bn_batch != recipe.bn_batch:
-        notes.append(f"BN normalises over {bn_batch} clips per forward "
-                     f"({'all processes x ' if sync_bn else ''}{micro} per micro-batch); the "
-                     f"reference over {recipe.bn_batch} per device: BN statistics differ from it")
+        notes.append(f"BN normalises over {bn_batch} clips per "
+                     + ("group (--bn-batch)" if config.bn_batch else
+                        f"forward ({'all processes x ' if sync_bn else ''}{micro} per micro-batch)")
+                     + f"; the reference over {recipe.bn_batch} {scope}: BN statistics differ "
+                     f"from it (--bn-batch {recipe.bn_batch} keeps it)")
+    if recipe.full_val_protocol is not None:
+        notes.append(f"validation: {val.name}" + (
+            " -- the full protocol, as actionzoo eval (--full-val; PySlowFast's "
+            "AVA.FULL_TEST_ON_VAL True)" if config.full_val else
+            " -- PySlowFast's in-training val mode (AVA.FULL_TEST_ON_VAL False); actionzoo eval "
+            "uses every keyframe and full frames; --full-val validates that way"))
     if pipeline.takes_boxes and config.boxes is None:
+        pipeline = replace(pipeline, detector_boxes=False)
         notes.append("training boxes: ground truth only (no --boxes); the reference also trains on "
                      f"detector boxes with score >= {pipeline.box_score_threshold:g}")
     return TrainPlan(
@@ -319,6 +394,11 @@ def plan_training(config: TrainConfig, spec: ModelSpec, *, num_classes: int,
             ([f"every {config.checkpoint_steps} steps"] if config.checkpoint_steps else [])
             + ([f"every {config.checkpoint_minutes:g} minutes"] if config.checkpoint_minutes else [])),
         notes=tuple(notes),
+        bn_batch=bn_batch,
+        reference_bn_batch=recipe.bn_batch,
+        reference_bn_scope=scope,
+        bn_groups=bn_groups,
+        bn_span=bn_span,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from actionzoo.ava.annotations import read_labelmap
+from actionzoo.ava.dataset import AvaTestSet, load_test_set
 from actionzoo.data.annotations import VideoRecord, read_annotations
 from actionzoo.data.class_names import check_class_count
 from actionzoo.errors import UsageError
@@ -27,6 +28,7 @@ class TrainingData:
     config: TrainConfig | None = None
     train: RecognitionTrainSet | AvaTrainSet | None = None
     ava_train: AvaTrainSet | None = None
+    ava_val: AvaTestSet | None = None  # read before the first step: a bad file fails in seconds
 
     @property
     def has_validation(self) -> bool:
@@ -93,5 +95,24 @@ def _ava(config: TrainConfig, spec: ModelSpec) -> TrainingData:
     if config.labelmap is not None:
         labelmap = read_labelmap(config.labelmap)
         names = [labelmap.get(i + 1, action_name(i + 1)) for i in range(num_classes)]
-    return TrainingData(spec.task, num_classes, names, len(train.keyframes), config=config,
+    data = TrainingData(spec.task, num_classes, names, len(train.keyframes), config=config,
                         ava_train=train)
+    if data.has_validation:
+        data.ava_val = _ava_validation_set(config, spec)
+    return data
+
+
+def _ava_validation_set(config: TrainConfig, spec: ModelSpec) -> AvaTestSet:
+    """The validation keyframes, in the protocol the run validates with (the mini-val's
+    seconds % 4 == 0 unless --full-val); the frame size is set by the plan later."""
+    recipe = spec.recipe
+    protocol = (recipe.full_val_protocol if config.full_val and recipe.full_val_protocol
+                else recipe.val_protocol)
+    val = load_test_set(config.frames_dir, config.val_frame_list, config.val_boxes,
+                        pipeline=protocol.pipeline)
+    if not val.keyframes:
+        which = ("at seconds % 4 == 0 (the mini-val; --full-val validates on every keyframe)"
+                 if protocol.pipeline.mini_val else f"with score >= "
+                 f"{protocol.pipeline.box_score_threshold:g}")
+        raise UsageError(f"{config.val_boxes}: no validation keyframes {which}")
+    return val

@@ -54,6 +54,12 @@ from actionzoo.training.config import (
 )
 from actionzoo.training.data import Batch, EpochSampler, collate
 from actionzoo.training.datasets import TrainingData, load_training_data
+from actionzoo.training.grouped_bn import (
+    ddp_ignored_buffers,
+    fold_across_processes,
+    rank_groups,
+    use_grouped_batchnorm,
+)
 from actionzoo.training.initialize import InitReport, initial_model
 from actionzoo.training.logs import RunLog, plot_curves
 from actionzoo.training.optim import (
@@ -248,7 +254,16 @@ def _model(spec: ModelSpec, config: TrainConfig, plan: TrainPlan,
 
 
 def _wrap(model: nn.Module, plan: TrainPlan, ctx: DistContext, device: torch.device) -> nn.Module:
-    if plan.sync_bn and ctx.distributed:
+    if plan.bn_groups or plan.bn_span > 1:  # --bn-batch (instead of sync BN: it syncs its groups)
+        group = rank_groups(ctx.world_size, plan.bn_span, ctx.rank) if plan.bn_span > 1 else None
+        count = use_grouped_batchnorm(model, plan.bn_batch, plan.micro_batch, process_group=group,
+                                      span=plan.bn_span)
+        plain = sum(type(m) in (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+                    for m in model.modules())
+        _say(ctx, f"--bn-batch {plan.bn_batch}: {count} BatchNorm layers normalise over groups of "
+             f"{plan.bn_batch} clips" + (f"; {plain} stay plain over each forward, as the "
+                                         "reference keeps them out of sync BN" if plain else ""))
+    elif plan.sync_bn and ctx.distributed:
         model, count = convert_sync_batchnorm(model, device)
         local = sum(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()) - count
         _say(ctx, f"sync BN: {count} BatchNorm layers normalise over the global batch"
@@ -258,6 +273,9 @@ def _wrap(model: nn.Module, plan: TrainPlan, ctx: DistContext, device: torch.dev
     if not ctx.distributed:
         return model
     ids = [device.index] if device.type == "cuda" else None
+    # each process's --bn-batch group statistics stay its own (folded over all before saving)
+    nn.parallel.DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(
+        model, ddp_ignored_buffers(model))
     return nn.parallel.DistributedDataParallel(model, device_ids=ids, broadcast_buffers=True)
 
 
@@ -355,6 +373,7 @@ def _save_within(state: TrainState, run: TrainRun) -> None:
     twice and the weights an uninterrupted run would reach."""
     within = WithinEpoch(state.step_in_epoch, list(state.losses), run.ctx.world_size,
                          gather_items(run.ctx, [torch.get_rng_state()]))
+    fold_across_processes(state.model)  # --bn-batch: the statistics of every process's groups
     if run.ctx.is_main:
         _write(state, run, epochs_done=state.epoch, within=within)
         _say(run.ctx, f"iteration {state.iteration}: wrote {run.last} (epoch {state.epoch + 1}, "
@@ -450,6 +469,7 @@ def end_of_epoch(state: TrainState, run: TrainRun) -> None:
     # processes' running statistics differ): rank 0's buffers everywhere, as mmaction2's
     # DistEvalHook broadcasts them.
     with torch.no_grad():
+        fold_across_processes(state.model)  # --bn-batch: every process's groups
         ctx.broadcast_buffers(state.model)
     epoch_loss = float(np.mean(state.losses)) if state.losses else float("nan")
     validation, best = None, state.best
@@ -459,7 +479,8 @@ def end_of_epoch(state: TrainState, run: TrainRun) -> None:
                               workers=run.config.workers)
     if validation is not None:  # rank 0
         run.log.write({"kind": "val", "epoch": done, "metric": validation.metric,
-                       "value": validation.value, **validation.figures()})
+                       "value": validation.value, **validation.figures(),
+                       "protocol": validation.protocol})
         _say(ctx, f"epoch {done}: validation {validation.metric} {100 * validation.value:.2f}% "
                   f"({validation.protocol})")
         if best is None or validation.value > best.value:
@@ -561,7 +582,7 @@ def _micro_batches(batch: Batch, size: int) -> Iterator[Batch]:
 
 
 def _check_same_run(path: Path, stored: dict, plan: TrainPlan) -> None:
-    for key in ("model", "num_classes", "batch_size", "epochs", "seed"):
+    for key in ("model", "num_classes", "batch_size", "epochs", "seed", "bn_batch"):
         if key in stored and stored[key] != getattr(plan, key):
             raise UsageError(f"{path}: was written by a run with {key} {stored[key]!r}, this one has "
                              f"{getattr(plan, key)!r}; resume with the same flags or use another "

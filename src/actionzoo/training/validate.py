@@ -144,11 +144,14 @@ def _ava(engine, data: TrainingData, plan: TrainPlan, work_dir: Path, epoch: int
 
     c = data.config
     pipeline = plan.val_protocol.pipeline
-    test_set = load_test_set(c.frames_dir, c.val_frame_list, c.val_boxes, pipeline=pipeline)
+    test_set = data.ava_val  # read at the start (training.datasets): the same keyframes
+    if test_set is None:
+        test_set = load_test_set(c.frames_dir, c.val_frame_list, c.val_boxes, pipeline=pipeline)
+    test_set.pipeline = pipeline  # the plan's (--input-size scales the frame, not the keyframes)
     evaluator = FrameMapEvaluator(
         [k.key for k in test_set.keyframes], read_annotations_csv(c.val_gt),
         read_labelmap(c.labelmap), read_excluded_timestamps(c.excluded) if c.excluded else set(),
-        out_csv=work_dir / "val" / f"detections_epoch_{epoch}.csv")
+        out_csv=work_dir / "val" / f"detections_epoch_{epoch}.csv", mini_val=pipeline.mini_val)
     with KeyframeStore(":memory:", {}, resume=False) as store:
         stats = run_keyframes(test_set, engine, store, batch_size=1, workers=workers,
                               num_classes=plan.num_classes, progress=False, ctx=ctx)

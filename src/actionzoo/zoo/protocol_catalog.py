@@ -32,6 +32,7 @@ __all__ = [
     "TSM_ASCEND",
     "SLOWFAST_PYSLOWFAST_OFFICIAL",
     "AVA_OFFICIAL",
+    "AVA_MINI_VAL",
     "X3D_VAL",
     "R2PLUS1D_VAL",
     "TSM_VAL",
@@ -186,6 +187,18 @@ AVA_OFFICIAL = Protocol(
     "with score >= 0.8, TEST_CROP_SIZE 224, no crop)",
 )
 
+# PySlowFast's in-training evaluation of the AVA detector (``val`` mode, ``AVA.FULL_TEST_ON_VAL
+# False``; PySlowFast@9839d13 ``slowfast/datasets/ava_helper.py`` loads only keyframes with
+# ``sec % 4 == 0`` in val mode, ``ava_dataset.py`` centre-crops TEST_CROP_SIZE in val mode, and
+# ``AVAMeter`` scores against the "mini" GT of those seconds).
+AVA_MINI_VAL = Protocol(
+    name="mini-val (sec % 4 == 0, centre crop)",
+    pipeline=AvaKeyframePipeline(mini_val=True, center_crop=True),
+    aggregation=None,
+    summary="keyframes at seconds % 4 == 0, 32 frames × stride 2, short side 224, centre crop 224",
+    source="PySlowFast@9839d13 configs/AVA/SLOWFAST_32x2_R50_SHORT.yaml val mode (person boxes "
+    "with score >= 0.8, TEST_CROP_SIZE 224, centre crop; mini GT)",
+)
 
 # --- Validation during training: one clip per video, as the references' val pipelines ---------
 

@@ -179,6 +179,11 @@ class AvaKeyframePipeline:
     box_score_threshold: float = 0.8
     mean: tuple[float, float, float] = KINETICS_MEAN_01
     std: tuple[float, float, float] = KINETICS_STD_01
+    # PySlowFast's ``val`` mode (in-training evaluation, ``AVA.FULL_TEST_ON_VAL False``): only
+    # keyframes whose second % 4 == 0 (GT likewise), each clip centre-cropped to ``short_side``
+    # square after the resize. ``test`` mode (eval): every keyframe, full frames.
+    mini_val: bool = False
+    center_crop: bool = False
 
     uint8_views: ClassVar[bool] = False
     is_detection: ClassVar[bool] = True
@@ -189,7 +194,8 @@ class AvaKeyframePipeline:
 
     def scaled(self, size: int) -> tuple[AvaKeyframePipeline, str]:
         """The frame's short side ``size`` (the detector takes any frame size), and the note."""
-        return replace(self, short_side=size), f"short side {size}"
+        return replace(self, short_side=size), f"short side {size}" + (
+            f", centre crop {size}" if self.center_crop else "")
 
     @property
     def view_shape(self) -> tuple[int, int, int, int]:

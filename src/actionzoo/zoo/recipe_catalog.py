@@ -82,10 +82,14 @@ RECIPES: dict[str, TrainingRecipe] = {
         checkpoint_every=5,
         writes=CheckpointFormat.MMACTION2,
         sync_bn=True,
-        bn_batch=8,
+        # The outer BNs are SyncBN: they normalise over the whole (assumed) batch of 128;
+        # Conv2plus1d's inner BN over each device's 16 (Ascend config, mmaction2@acce52d).
+        bn_batch=128,
         plan_notes=(
             "reference batch 128 = 8 devices x 16 is an ASSUMPTION (the Ascend config gives 16 per "
             "device; its device count is unverified): lr 0.0025 is taken as the rate for 128",
+            "reference BN batch: 128 for the SyncBN layers (the assumed global batch), 16 per "
+            "device for Conv2plus1d's inner BN",
             "head: the reference keeps the Kinetics 400-way fc (load_from without num_classes) and "
             "trains UCF-101 labels 0..100 on it; here the head has the data's classes, "
             "re-initialised when --init's differs (scores for 101 classes, not 400)",
@@ -141,16 +145,11 @@ RECIPES: dict[str, TrainingRecipe] = {
                                 step_factors=(0.1, 0.01)),
         init=InitRule(**_PSF_INIT),
         loss="bce",
-        val_protocol=P.AVA_OFFICIAL,
+        val_protocol=P.AVA_MINI_VAL,  # PySlowFast's val mode; --full-val: eval's protocol
+        full_val_protocol=P.AVA_OFFICIAL,
         val_every=5,
         writes=CheckpointFormat.PYSLOWFAST,
         bn_batch=8,
-        plan_notes=(
-            "validation during training uses the full AVA protocol on --val-frame-list; the "
-            "reference's mini-validation (keyframes at sec % 4 == 0, centre crop) is not built in",
-            "boxes are merged per keyframe by their parsed coordinates; the reference merges by the "
-            "raw coordinate string (equal unless a CSV spells one box two ways)",
-        ),
         starts_from="the PySlowFast Kinetics-400 SlowFast, SLOWFAST_8x8_R50.pkl (Caffe2 pickle; "
                     "its 400-way head is not loaded)",
     ),

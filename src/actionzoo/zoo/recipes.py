@@ -114,6 +114,7 @@ class AvaTrainPipeline:
     box_score_threshold: float = 0.8
     mean: tuple[float, float, float] = KINETICS_MEAN_01
     std: tuple[float, float, float] = KINETICS_STD_01
+    detector_boxes: bool = True  # False: the run has no detector boxes (ground truth only)
 
     any_size: ClassVar[bool] = True
     drop_last: ClassVar[bool] = True  # PySlowFast's train loader, as above
@@ -128,7 +129,8 @@ class AvaTrainPipeline:
     def describe(self) -> str:
         return (f"{self.num_frames} frames every {self.sampling_rate} around each keyframe; short "
                 f"side 1/U(1/{self.jitter[1]}, 1/{self.jitter[0]}), random crop {self.crop_size}, "
-                f"flip {self.flip:g}; GT + detector boxes >= {self.box_score_threshold:g}")
+                f"flip {self.flip:g}; " + (f"GT + detector boxes >= {self.box_score_threshold:g}"
+                                            if self.detector_boxes else "GT boxes only"))
 
 
 TrainPipeline = MMAction2TrainPipeline | PySlowFastTrainPipeline | AvaTrainPipeline
@@ -200,3 +202,6 @@ class TrainingRecipe:
     starts_from: str | None = None
     bn_batch: int = 0  # clips each BN normalises over per device in the reference (0: unknown)
     plan_notes: tuple[str, ...] = ()  # differences from the reference every plan states
+    # The full protocol ``--full-val`` validates with, where the reference's in-training
+    # validation is a subset of it (AVA: ``val_protocol`` is PySlowFast's mini-val).
+    full_val_protocol: Protocol | None = None
