@@ -139,7 +139,8 @@ def _validation_inputs(layout: dict[str, Path]):
                              val_boxes=layout["boxes"], val_gt=layout["gt"],
                              labelmap=layout["labelmap"], excluded=layout["excluded"])
     protocol = get_model_spec("slowfast_r50_ava").protocol("official")
-    return SimpleNamespace(config=config), SimpleNamespace(val_protocol=protocol, num_classes=80)
+    data = SimpleNamespace(config=config, ava_val=None)  # no mini-val set read ahead: eval's keyframes
+    return data, SimpleNamespace(val_protocol=protocol, num_classes=80)
 
 
 def test_training_validation_writes_the_csv_and_map_that_eval_writes(layout, tmp_path: Path) -> None:
