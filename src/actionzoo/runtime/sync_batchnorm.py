@@ -33,8 +33,8 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-__all__ = ["CPUSyncBatchNorm", "convert_sync_batchnorm", "synced_forward", "synchronised_statistics",
-           "sync_batch_norm"]
+__all__ = ["CPUSyncBatchNorm", "convert_sync_batchnorm", "take_over", "synced_forward",
+           "synchronised_statistics", "sync_batch_norm"]
 
 _PLAIN = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
@@ -136,6 +136,17 @@ def synchronised_statistics(model: nn.Module) -> Iterator[None]:
             del module.forward  # the class's forward again
 
 
+def take_over(layer: nn.modules.batchnorm._BatchNorm, like: nn.modules.batchnorm._BatchNorm) -> None:
+    """Give ``layer`` (a BN replacing ``like``) its parameters, buffers, train/eval mode, dtype
+    and device: a float64 model stays float64."""
+    first = next(iter(like.state_dict().values()), None)
+    if first is not None:
+        layer.to(device=first.device, dtype=like.running_mean.dtype
+                 if like.running_mean is not None else first.dtype)
+    layer.load_state_dict(like.state_dict())
+    layer.train(like.training)
+
+
 def convert_sync_batchnorm(model: nn.Module, device: torch.device) -> tuple[nn.Module, int]:
     """Replace every BatchNorm with a synchronised one (torch's on CUDA, :class:`CPUSyncBatchNorm`
     on CPU); returns the model and how many were converted. BNs directly inside a module whose
@@ -153,13 +164,7 @@ def convert_sync_batchnorm(model: nn.Module, device: torch.device) -> tuple[nn.M
                 else:
                     synced = CPUSyncBatchNorm(child.num_features, child.eps, child.momentum,
                                               child.affine, child.track_running_stats)
-                # the plain layer's dtype and device (a float64 model stays float64)
-                first = next(iter(child.state_dict().values()), None)
-                if first is not None:
-                    synced.to(device=first.device, dtype=child.running_mean.dtype
-                              if child.running_mean is not None else first.dtype)
-                synced.load_state_dict(child.state_dict())
-                synced.train(child.training)
+                take_over(synced, child)
                 setattr(parent, name, synced)
                 count += 1
             else:

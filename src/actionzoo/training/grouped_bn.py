@@ -50,7 +50,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from actionzoo.runtime.sync_batchnorm import sync_batch_norm
+from actionzoo.runtime.sync_batchnorm import sync_batch_norm, take_over
 
 __all__ = ["GroupedBatchNorm", "use_grouped_batchnorm", "rank_groups", "fold_across_processes",
            "ddp_ignored_buffers"]
@@ -68,12 +68,7 @@ class GroupedBatchNorm(nn.modules.batchnorm._BatchNorm):
                  process_group: object = None, span: int = 1) -> None:
         super().__init__(like.num_features, like.eps, like.momentum, like.affine,
                          like.track_running_stats)
-        first = next(iter(like.state_dict().values()), None)
-        if first is not None:
-            self.to(device=first.device, dtype=like.running_mean.dtype
-                    if like.running_mean is not None else first.dtype)
-        self.load_state_dict(like.state_dict())
-        self.train(like.training)
+        take_over(self, like)
         self.group_size, self.groups, self.span = group_size, groups, span
         self.process_group = process_group
         channels = like.num_features * groups
