@@ -113,15 +113,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def run_cli(args: list[str], timeout: int = 600, torchrun: int = 0) -> subprocess.CompletedProcess:
+def run_cli(args: list[str], timeout: int = 600, torchrun: int = 0,
+            threads: int = 1) -> subprocess.CompletedProcess:
     """``python -m actionzoo ARGS`` in a fresh interpreter (under torchrun with ``torchrun``
-    processes on a free loopback port), as a user runs it."""
+    processes on a free loopback port), as a user runs it, with ``threads`` intra-op threads (one
+    by default, so that runs compared with each other share one arithmetic order)."""
     launcher = [sys.executable, "-m", "actionzoo"]
     if torchrun:
         launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(torchrun),
                     "--master-addr", "127.0.0.1", "--master-port", str(free_port()), "-m", "actionzoo"]
-    return subprocess.run(launcher + args, env=CLI_ENV, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(launcher + args, env={**CLI_ENV, "OMP_NUM_THREADS": str(threads)},
+                          capture_output=True, text=True, timeout=timeout)
 
 
 def run_in_process(args: list[str]) -> subprocess.CompletedProcess:

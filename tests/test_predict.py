@@ -100,12 +100,15 @@ def test_predict_gives_eval_scores_with_class_names(clips: Path, tmp: Path, mode
                                                     protocol: str, count: int, capsys) -> None:
     videos = sorted(str(p) for p in (clips / "videos").rglob("*_000.mp4"))[:count]
     (tmp / "list.txt").write_text("".join(f"{v} 0\n" for v in videos))
-    assert main(["eval", model, "--checkpoint", str(clips / weights), "--protocol", protocol,
+    # mmaction2's protocol at 64 (the scores' equality is the point, not the size); PySlowFast's
+    # pools over a window fixed by its crop, so X3D runs at its own 182.
+    size = ["--input-size", "64"] if model == MODEL else []
+    assert main(["eval", model, "--checkpoint", str(clips / weights), "--protocol", protocol, *size,
                  "--ann", str(tmp / "list.txt"), "--data-root", "/", "--results", str(tmp / "r.db"),
                  "--workers", "0", "--no-progress"]) == 0
     expected = _eval_scores(tmp / "r.db")
     assert main(["predict", model, *videos, str(clips / "videos" / "broken.mp4"), "--checkpoint",
-                 str(clips / weights), "--protocol", protocol, "--json", str(tmp / "p.json"),
+                 str(clips / weights), "--protocol", protocol, *size, "--json", str(tmp / "p.json"),
                  "--csv", str(tmp / "p.csv"), "--workers", "1", "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "FAILED" in out and "broken.mp4" in out  # the bad file's reason; the others go on
@@ -119,9 +122,11 @@ def test_predict_gives_eval_scores_with_class_names(clips: Path, tmp: Path, mode
     header = (tmp / "p.csv").read_text().splitlines()[0]
     assert header.startswith("video,protocol,engine,status,top1,probability1,score1")
 
+    if model != MODEL:
+        return  # the API is the same code for every model: SlowFast's run shows it
     # the API returns typed results with every class's score, equal to eval's
     engine = TorchEngine(actionzoo.build_model(model, clips / weights))
-    results = predict(model, videos, engine=engine, protocol=protocol,
+    results = predict(model, videos, engine=engine, protocol=get_model_spec(model).protocol(protocol).scaled(64),
                       class_names=list(names), workers=0)
     for result in results:
         np.testing.assert_allclose(result.scores, expected[result.video], rtol=0, atol=1e-6)

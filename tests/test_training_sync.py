@@ -144,7 +144,9 @@ def test_an_unreadable_clip_with_sync_bn_and_micro_batches_neither_hangs_nor_dro
 def test_bn_batch_on_two_processes_equals_one_in_every_tensor(batch: str, both: list[str],
                                                               two_only: list[str],
                                                               train_videos: Path, tmp: Path) -> None:
-    common = ["train", "slowfast_r50_8x8x1_k400", "--ann", str(train_videos / "small.txt"),
+    # two steps either way: 8 videos in batches of 4, 4 videos in batches of 2
+    ann = train_videos / "small.txt" if batch == "4" else _four_videos(train_videos, tmp)
+    common = ["train", "slowfast_r50_8x8x1_k400", "--ann", str(ann),
               "--data-root", str(train_videos), "--num-classes", "4", "--epochs", "1",
               "--batch-size", batch, "--bn-batch", "2", "--input-size", "32", "--dropout", "0",
               "--deterministic", "--workers", "0", "--no-progress", *both]
