@@ -185,3 +185,42 @@ def test_evaluate_runs_at_the_measured_count_and_scores_do_not_depend_on_it(
         assert given.workers == workers and given.workers_how is None
         assert given.metrics == measured.metrics and given.failed == measured.failed
         assert _scores(tmp / f"given{workers}.db") == _scores(tmp / "measured.db")  # bit for bit
+
+
+# ---------------------------------------------------------------- predict and bench --e2e
+
+
+def test_predict_and_bench_e2e_pick_their_workers_as_eval_does(tuning, monkeypatch, data) -> None:
+    """Without ``workers`` both measure (the same rule as ``eval``), say so, and run at that count;
+    a given count is kept without measuring. Their scores do not depend on it."""
+    from actionzoo.bench import e2e
+    from actionzoo.prediction.run import PredictOptions, predict_videos
+
+    injected = PipelineCosts(0.2, 0.1, cores=2, model_threads=2)  # one worker keeps it fed
+    asked: list[int] = []
+
+    def measured(spec, protocol, engine, batch, records):
+        asked.append(len(records))
+        return injected
+
+    monkeypatch.setattr(worker_count, "measure_costs", measured)
+    engine = EngineOptions(checkpoint=data / "w.pth")
+    videos = sorted(str(p) for p in (data / "videos").rglob("*_*.mp4"))  # not corrupt.mp4
+    run = predict_videos(MODEL, videos, engine=engine,
+                         options=PredictOptions(protocol=_protocol(), batch_size=2, progress=False))
+    assert run.workers == 1 and asked == [len(videos)]
+    assert run.workers_how == ("1 decode worker: measured: model 200.0 ms/view on 2 threads, a "
+                               "worker 100.0 ms/view, 2 cores; 4.0 views/s; --workers sets it")
+    bench = e2e(MODEL, data / "videos", engine=engine, protocol=_protocol(), batch_size=2,
+                progress=False)
+    assert bench.workers == 1 and bench.workers_how == run.workers_how
+    assert f"  {run.workers_how}" in bench.render().splitlines()
+
+    monkeypatch.setattr(worker_count, "measure_costs", _no_measuring)
+    given = predict_videos(MODEL, videos, engine=engine, options=PredictOptions(
+        protocol=_protocol(), batch_size=2, workers=0, progress=False))
+    assert given.workers == 0 and given.workers_how is None
+    for a, b in zip(run.predictions, given.predictions, strict=True):
+        assert a.video == b.video and np.array_equal(a.scores, b.scores)
+    assert e2e(MODEL, data / "videos", engine=engine, protocol=_protocol(), batch_size=2, workers=0,
+               progress=False).workers_how is None

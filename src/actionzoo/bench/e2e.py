@@ -8,7 +8,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from actionzoo.engines.options import EngineOptions, apply_upload, build_engine, default_workers
+from actionzoo.engines.options import EngineOptions, apply_upload, build_engine
 from actionzoo.errors import UsageError
 
 __all__ = ["VIDEO_SUFFIXES", "E2EResult", "check_e2e", "e2e"]
@@ -23,6 +23,7 @@ class E2EResult:
     batch_size: int
     workers: int
     report: object  # the EvalReport of the run (times, failures)
+    workers_how: str | None = None  # the worker count's line, when it was measured here
 
     @property
     def videos_per_s(self) -> float:
@@ -39,6 +40,8 @@ class E2EResult:
             f"{t.preprocess:.1f} s",
             f"  throughput bound by {t.bound()}",
         ]
+        if self.workers_how:
+            lines.insert(1, f"  {self.workers_how}")
         failed = self.report.failed
         if failed:
             lines.append(f"  {len(failed)} videos failed: "
@@ -66,6 +69,7 @@ def e2e(
     """Time ``model`` (a name or spec) end to end over every video file under ``folder``."""
     from actionzoo.data.annotations import VideoRecord
     from actionzoo.evaluation.recognition import evaluate_records
+    from actionzoo.engines.worker_count import workers_or_measured
     from actionzoo.evaluation.store import ResultsStore
     from actionzoo.zoo.registry import get_model_spec
 
@@ -80,10 +84,12 @@ def e2e(
     records = [VideoRecord(path=p, label=0, video_id=str(p.relative_to(folder))) for p in videos]
     engine = build_engine(spec, engine_options)
     apply_upload(engine, protocol, engine_options.upload)
-    workers = default_workers(workers, engine_options.device)
+    choice = workers_or_measured(workers, spec, protocol, engine, batch_size, records)
+    workers = choice.workers
     with tempfile.TemporaryDirectory() as tmp, \
             ResultsStore(Path(tmp) / "bench.db", {"bench": True}, resume=False) as store:
         report = evaluate_records(records, model_name=spec.name, protocol=protocol, engine=engine,
                                   store=store, batch_size=batch_size, workers=workers,
                                   progress=progress)
-    return E2EResult(len(videos), engine.info.describe(), batch_size, workers, report)
+    return E2EResult(len(videos), engine.info.describe(), batch_size, workers, report,
+                     choice.describe())

@@ -36,7 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="detection models: person boxes per clip (fixed across the sweep)")
     p.add_argument("--e2e", help="also run the full pipeline over the videos in this folder")
     p.add_argument("--workers", type=non_negative,
-                   help="--e2e decode worker processes (default 2; every core with --device cuda)")
+                   help="--e2e decode worker processes (default: the fewest that keep the engine "
+                        "fed, measured here; every core with --device cuda)")
     p.set_defaults(handler=run)
 
 

@@ -33,7 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=positive,
                    help="views per engine call (default: the fastest measured for this engine here)")
     p.add_argument("--workers", type=non_negative,
-                   help="decode worker processes (default 2; every core with --device cuda)")
+                   help="decode worker processes (default: the fewest that keep the engine fed, "
+                        "measured here; every core with --device cuda)")
     add_drift(p)
     p.add_argument("--json", help="write the predictions as JSON")
     p.add_argument("--csv", help="write the predictions as CSV")
@@ -65,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
     result = predict_videos(spec, args.videos, engine=engine_options(args),
                             options=predict_options(args, spec))
     print(result.title)
+    if result.workers_how:
+        print(result.workers_how)
     print(render_table(result.predictions))
     if result.drift_text():
         print(result.drift_text())

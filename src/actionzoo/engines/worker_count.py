@@ -63,6 +63,13 @@ class WorkerChoice:
     how: str | None  # why this count, with the figures it was chosen from (None: the caller's)
     costs: PipelineCosts | None = None
 
+    def describe(self) -> str | None:
+        """The line a verb prints about its choice (None when the user gave ``--workers``)."""
+        if self.how is None:
+            return None
+        plural = "" if self.workers == 1 else "s"
+        return f"{self.workers} decode worker{plural}: {self.how}; --workers sets it"
+
 
 def views_per_second(costs: PipelineCosts, workers: int) -> float:
     """The rate the pipeline can reach with ``workers`` decode processes (see the module text)."""

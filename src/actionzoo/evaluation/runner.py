@@ -118,9 +118,7 @@ def _evaluate(spec, protocol, ann: Path, data_root: Path, results: Path,
         workers_how = workers_or_measured(options.workers, spec, protocol, engine, batch,
                                           annotations.records)
         if workers_how.how:
-            plural = "" if workers_how.workers == 1 else "s"
-            print(f"{workers_how.workers} decode worker{plural}: {workers_how.how}; --workers "
-                  "sets it", flush=True)
+            print(workers_how.describe(), flush=True)
     batch, workers_how = ctx.broadcast_object((batch, workers_how))
     workers = workers_how.workers
     config = {

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from actionzoo.engines.options import EngineOptions, apply_upload, default_workers
+from actionzoo.engines.options import EngineOptions, apply_upload
 from actionzoo.errors import UsageError
 from actionzoo.precision.against_fp32 import DriftOptions
 
@@ -17,8 +17,9 @@ __all__ = ["PredictOptions", "PredictionRun", "predict_videos"]
 
 @dataclass(frozen=True)
 class PredictOptions:
-    """``batch_size`` None: the fastest measured for this engine here; ``workers`` None: 2, or
-    every core with a CUDA engine; ``class_names``: a names file for custom models."""
+    """``batch_size`` None: the fastest measured for this engine here; ``workers`` None: the
+    fewest that keep the engine fed, measured as ``eval`` measures them (every core with a CUDA
+    engine); ``class_names``: a names file for custom models."""
 
     protocol: object = "official"  # a name or a Protocol
     top_k: int = 5
@@ -39,6 +40,7 @@ class PredictionRun:
     predictions: list  # Prediction per video, in order
     drift: object = None  # DriftReport of a reduced precision
     drift_note: str | None = None  # why its drift was not measured
+    workers_how: str | None = None  # the worker count's line, when it was chosen here
 
     @property
     def title(self) -> str:
@@ -67,7 +69,8 @@ def predict_videos(
     from actionzoo.data.annotations import VideoRecord
     from actionzoo.precision.against_fp32 import video_drift
     from actionzoo.prediction.classifier import load_classifier
-    from actionzoo.prediction.videos import predict
+    from actionzoo.engines.worker_count import WorkerChoice, workers_or_measured
+    from actionzoo.prediction.videos import collect_videos, predict
     from actionzoo.zoo.registry import get_model_spec
 
     spec = get_model_spec(model)
@@ -79,8 +82,11 @@ def predict_videos(
     classifier, names = load_classifier(spec, engine_options, options.class_names)
     protocol = spec.protocol(options.protocol)
     apply_upload(classifier, protocol, engine_options.upload)
-    workers = default_workers(options.workers, engine_options.device)
     batch = batch_size_or_best(options.batch_size, spec, protocol, classifier)
+    found = [VideoRecord(path=path, label=None, video_id=str(path)) for path in collect_videos(videos)]
+    choice = workers_or_measured(options.workers, spec, protocol, classifier, batch, found) \
+        if found else WorkerChoice(options.workers or 0, None)  # predict() names the empty input
+    workers = choice.workers
     predictions = predict(spec, videos, engine=classifier, protocol=protocol, class_names=names,
                           top_k=options.top_k, batch_size=batch, workers=workers,
                           progress=options.progress)
@@ -90,4 +96,4 @@ def predict_videos(
                               drift=options.drift, candidate_scores=scored, batch_size=batch,
                               workers=workers, inputs="predicted videos")
     return PredictionRun(spec.name, protocol.describe(), classifier.info.describe(), batch, workers,
-                         predictions, drift, note)
+                         predictions, drift, note, choice.describe())
