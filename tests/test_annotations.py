@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -92,8 +93,11 @@ def test_video_list_class_names_give_range_and_names(tmp: Path) -> None:
     ]
     with pytest.raises(AnnotationError, match=r"line 1 .*label 1 out of range for 1 classes"):
         read_video_list(ann, tmp, num_classes=1)
-    with pytest.raises(UsageError, match="2 class names given but num_classes is 3"):
+    with pytest.raises(UsageError, match=r"^class_names: 2 class names for a model with 3 outputs$"):
         read_video_list(ann, tmp, class_names=["x", "y"], num_classes=3)
+    with pytest.raises(UsageError, match=rf"^{re.escape(str(names_file))}: 2 class names for a "
+                       r"model with 3 outputs$"):
+        read_video_list(ann, tmp, class_names=names_file, num_classes=3)
 
 
 def test_video_list_every_problem_reported_with_line_numbers(tmp: Path) -> None:
@@ -318,7 +322,7 @@ def test_kinetics_csv_problems(tmp: Path) -> None:
 
 def test_kinetics_csv_subset_and_test_csv_reported(tmp: Path) -> None:
     ann = write(tmp / "kinetics_val.csv", K400_CSV)
-    with pytest.raises(AnnotationError, match="labels of 3 classes but the model has 400"):
+    with pytest.raises(AnnotationError, match=r"3 class names for a model with 400 outputs \(the CSV's labels\)"):
         read_kinetics_csv(ann, tmp, num_classes=400)
     test_csv = write(
         tmp / "kinetics_test.csv", "youtube_id,time_start,time_end,split\nab,1,11,test\n"
@@ -393,7 +397,7 @@ def test_ucf101_problems(tmp: Path) -> None:
     assert [p.split(" (")[0] for p in problems] == ["line 2", "line 3", "line 4"]
     assert "no class folder" in problems[0]
     assert "unknown class 'Bowling' (not in classInd.txt)" in problems[1]
-    with pytest.raises(AnnotationError, match="4 classes but the model has 101"):
+    with pytest.raises(AnnotationError, match="4 class names for a model with 101 outputs"):
         read_ucf101_split(class_ind, testlist, tmp, num_classes=101)
 
 

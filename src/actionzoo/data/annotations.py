@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from actionzoo.data.class_names import check_class_count, class_count_problem
 from actionzoo.errors import AnnotationError, UsageError
 from actionzoo.fileio.text import read_text, text_lines
 
@@ -166,16 +167,16 @@ def _resolve_class_names(class_names: ClassNames) -> list[str] | None:
     return [str(n) for n in class_names]
 
 
-def _limit(class_names: list[str] | None, num_classes: int | None) -> int | None:
-    """The number of classes labels must stay below, checking the two sources agree."""
+def _limit(class_names: list[str] | None, num_classes: int | None,
+           given: ClassNames = None) -> int | None:
+    """The number of classes labels must stay below, checking the two sources agree (``given``:
+    the ``class_names`` argument, named in the error when it is a file)."""
     if num_classes is not None and num_classes <= 0:
         raise UsageError(f"num_classes must be positive, got {num_classes}")
     if class_names is not None:
-        if num_classes is not None and len(class_names) != num_classes:
-            raise UsageError(
-                f"{len(class_names)} class names given but num_classes is {num_classes}; "
-                "pass the class names of the model's dataset"
-            )
+        if num_classes is not None:
+            source = given if isinstance(given, (str, Path)) else "class_names"
+            check_class_count(class_names, num_classes, source)
         return len(class_names)
     return num_classes
 
@@ -294,7 +295,7 @@ def read_video_list(
     """
     path = Path(ann)
     names = _resolve_class_names(class_names)
-    limit = _limit(names, num_classes)
+    limit = _limit(names, num_classes, class_names)
     root = Path(data_root)
     records: list[VideoRecord] = []
     problems: list[str] = []
@@ -328,7 +329,7 @@ def read_rawframe_list(
     """
     path = Path(ann)
     names = _resolve_class_names(class_names)
-    limit = _limit(names, num_classes)
+    limit = _limit(names, num_classes, class_names)
     root = Path(data_root)
     records: list[VideoRecord] = []
     problems: list[str] = []
@@ -372,7 +373,7 @@ def read_pyslowfast_csv(
     """
     path = Path(csv_path)
     names = _resolve_class_names(class_names)
-    limit = _limit(names, num_classes)
+    limit = _limit(names, num_classes, class_names)
     root = Path(data_root)
     records: list[VideoRecord] = []
     problems: list[str] = []
@@ -442,7 +443,7 @@ def read_kinetics_csv(
     """
     path = Path(csv_path)
     given = _resolve_class_names(class_names)
-    _limit(given, num_classes)
+    _limit(given, num_classes, class_names)
     problems: list[str] = []
     columns, rows = _kinetics_rows(path, read_text(path), problems)
     parsed = [clip for clip in (_kinetics_clip(row, columns, problems) for row in rows) if clip]
@@ -455,8 +456,8 @@ def read_kinetics_csv(
         index = {n: i for i, n in enumerate(names)}
         if num_classes is not None and parsed and len(names) != num_classes and not problems:
             problems.append(
-                f"the CSV has labels of {len(names)} classes but the model has {num_classes}; "
-                "pass the class names (e.g. label_map_k400.txt) so that indices match"
+                f"{class_count_problem(len(names), num_classes)} (the CSV's labels); pass the "
+                "class names (e.g. label_map_k400.txt) so that indices match"
             )
 
     root = Path(data_root)
@@ -572,9 +573,7 @@ def read_ucf101_split(
     """
     names = read_class_names(class_ind)
     if num_classes is not None and len(names) != num_classes:
-        raise AnnotationError(
-            class_ind, [f"{len(names)} classes but the model has {num_classes}"]
-        )
+        raise AnnotationError(class_ind, [class_count_problem(len(names), num_classes)])
     index = {n: i for i, n in enumerate(names)}
     path = Path(split_list)
     root = Path(data_root)
@@ -717,9 +716,7 @@ def read_sthv2(
         )
     names = _names_from_label_map(labels_path, labels_text, label_map)
     if num_classes is not None and len(names) != num_classes:
-        raise AnnotationError(
-            labels_path, [f"{len(names)} classes but the model has {num_classes}"]
-        )
+        raise AnnotationError(labels_path, [class_count_problem(len(names), num_classes)])
     index = {n: i for i, n in enumerate(names)}
 
     path = Path(validation_json)

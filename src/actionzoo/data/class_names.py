@@ -44,11 +44,16 @@ def numbered_class_names(width: int) -> list[str]:
     return [numbered_class_name(i) for i in range(width)]
 
 
+def class_count_problem(count: int, width: int) -> str:
+    """The one wording for names that do not fit the model (the file is named before it)."""
+    return f"{count} class names for a model with {width} outputs"
+
+
 def check_class_count(names: Sequence[str], width: int, source: object) -> None:
     """The one error for names that do not fit the model: ``<source>: N class names for a model
     with W outputs``, where ``source`` is the file (or argument) the names came from."""
     if len(names) != width:
-        raise UsageError(f"{source}: {len(names)} class names for a model with {width} outputs")
+        raise UsageError(f"{source}: {class_count_problem(len(names), width)}")
 
 
 def checkpoint_class_names(extras: Mapping[str, object] | None) -> list[str] | None:
