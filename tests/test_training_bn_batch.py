@@ -6,18 +6,28 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 import torch
-from helpers import run_cli
+from helpers import CLI_ENV, run_cli
 from torch import nn
 
 import actionzoo
 from actionzoo.checkpoint import read_checkpoint
+from actionzoo.checkpoint.write import actionzoo_state
 from actionzoo.errors import UsageError
 from actionzoo.training.config import TrainConfig, plan_training
-from actionzoo.training.grouped_bn import GroupedBatchNorm, use_grouped_batchnorm
+from actionzoo.training.grouped_bn import (
+    GroupedBatchNorm,
+    restore_group_statistics,
+    use_grouped_batchnorm,
+)
 from actionzoo.zoo.registry import get_model_spec
 
 
@@ -190,3 +200,64 @@ def test_resume_with_another_bn_batch_is_refused() -> None:
     _check_same_run(Path("w/last.pyth"), stored, plan)
     with pytest.raises(UsageError, match="bn_batch 4, this one has 2"):
         _check_same_run(Path("w/last.pyth"), stored, _plan(batch_size=8, bn_batch=2))
+
+
+@pytest.mark.slow
+def test_kill_9_then_resume_with_bn_batch_ends_with_every_tensor_bit_identical(train_videos: Path,
+                                                                               tmp: Path) -> None:
+    """The per-group statistics travel in the checkpoint: a run killed after its first step and
+    resumed ends with the running statistics, not only the weights, of an uninterrupted run."""
+    args = ["train", "slowfast_r50_8x8x1_k400", "--ann", str(train_videos / "small.txt"),
+            "--data-root", str(train_videos), "--num-classes", "4", "--epochs", "2",
+            "--batch-size", "4", "--bn-batch", "2", "--input-size", "32", "--deterministic",
+            "--workers", "0", "--no-progress", "--init", "none", "--checkpoint-steps", "1"]
+    full = run_cli([*args, "--work-dir", str(tmp / "full")])
+    assert full.returncode == 0, full.stderr[-3000:]
+
+    work = tmp / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "actionzoo", *args, "--work-dir", str(work)],
+                            env=CLI_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.time() + 300
+    while proc.poll() is None and time.time() < deadline and not _written_after_a_step(work):
+        time.sleep(0.01)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    resumed = run_cli([*args, "--work-dir", str(work), "--resume"])
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resumed from" in resumed.stdout and "restart from the folded" not in resumed.stdout
+    a, b = read_checkpoint(tmp / "full" / "last.pth"), read_checkpoint(work / "last.pth")
+    assert a.state_dict.keys() == b.state_dict.keys()
+    for key, value in a.state_dict.items():
+        assert torch.equal(value, b.state_dict[key]), key
+    groups = actionzoo_state(a.extras)["bn_groups"]
+    assert groups and all(v.shape[:2] == (1, 2) for v in groups.values())
+    for key, value in groups.items():
+        assert torch.equal(value, actionzoo_state(b.extras)["bn_groups"][key]), key
+
+
+def _written_after_a_step(work: Path) -> bool:
+    last = work / "last.pth"
+    if not last.exists():
+        return False
+    try:
+        return actionzoo_state(read_checkpoint(last).extras)["iteration"] >= 1
+    except Exception:  # noqa: BLE001 -- replaced while being read: look again
+        return False
+
+
+def test_group_statistics_restore_only_into_the_run_that_wrote_them() -> None:
+    model = nn.Sequential(nn.Conv3d(3, 4, 1), nn.BatchNorm3d(4))
+    use_grouped_batchnorm(model, group_size=2, clips_per_forward=4)
+    bn = model[1]
+    saved = {"1": torch.arange(2 * 2 * 8, dtype=torch.float32).view(2, 2, 8)}  # 2 processes
+    assert restore_group_statistics(model, saved, rank=1, world=2) is None
+    assert torch.equal(bn.group_mean, saved["1"][1, 0]) and torch.equal(bn.group_var, saved["1"][1, 1])
+    assert restore_group_statistics(model, saved, rank=0, world=1) == \
+        "they were written by 2 process(es), this run has 1"
+    assert restore_group_statistics(model, {}, rank=0, world=1) == \
+        "the checkpoint holds no per-group statistics"
+    assert "not this model's" in restore_group_statistics(model, {"0": saved["1"]}, rank=0, world=2)
+    assert "of shape (2, 2, 6)" in restore_group_statistics(model, {"1": saved["1"][..., :6]},
+                                                           rank=0, world=2)

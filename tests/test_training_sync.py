@@ -19,6 +19,7 @@ import torch
 from helpers import CLI_ENV, free_port
 
 from actionzoo.checkpoint import read_checkpoint
+from actionzoo.checkpoint.write import actionzoo_state
 
 FLOAT64 = str(Path(__file__).with_name("float64_train.py"))
 
@@ -155,6 +156,9 @@ def test_bn_batch_on_two_processes_equals_one_in_every_tensor(batch: str, both: 
     two = _train([*common, *two_only, "--work-dir", str(tmp / "two")], torchrun=2)
     assert two.returncode == 0, two.stderr[-3000:]
     assert "--bn-batch 2: " in two.stdout
+    # every process's groups travel in the checkpoint, for --resume
+    saved = actionzoo_state(read_checkpoint(tmp / "two" / "last.pth").extras)["bn_groups"]
+    assert saved and all(v.shape[:2] == (2, 2) for v in saved.values())
     a, b = (read_checkpoint(tmp / run / "last.pth").state_dict for run in ("one", "two"))
     worst = sorted(_relative_differences(a, b).items(), key=lambda kv: -kv[1])
     assert worst[0][1] < 1e-9, worst[:5]  # every parameter and buffer

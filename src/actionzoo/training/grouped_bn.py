@@ -37,8 +37,10 @@ does not broadcast them: :func:`ddp_ignored_buffers`), and before validating and
 processes end with the statistics of one process whose forward holds all P processes' groups
 (PySlowFast's DDP instead broadcasts rank 0's split statistics before every forward, so its
 folded statistics are rank 0's groups only; this choice keeps "N processes = one process" true
-for every tensor, as for sync BN). A resumed run starts its per-group statistics from the folded
-ones in the checkpoint (the weights are not affected).
+for every tensor, as for sync BN). Checkpoints carry every process's per-group statistics beside
+the folded ones (:func:`fold_across_processes` returns them), so a resumed run with as many
+processes goes on with the same statistics an uninterrupted run has, to the bit; with another
+process count they restart from the folded ones (the weights are not affected either way).
 BNs directly inside a module whose class says ``sync_bn = False`` (R(2+1)D's ``Conv2plus1d``
 inner BN) stay plain BN over each forward, as they stay out of sync BN.
 """
@@ -53,7 +55,7 @@ from torch import Tensor, nn
 from actionzoo.runtime.sync_batchnorm import sync_batch_norm, take_over
 
 __all__ = ["GroupedBatchNorm", "use_grouped_batchnorm", "rank_groups", "fold_across_processes",
-           "ddp_ignored_buffers"]
+           "restore_group_statistics", "ddp_ignored_buffers"]
 
 _PLAIN = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
@@ -182,23 +184,58 @@ def ddp_ignored_buffers(model: nn.Module) -> list[str]:
 
 
 @torch.no_grad()
-def fold_across_processes(model: nn.Module) -> None:
+def fold_across_processes(model: nn.Module) -> dict[str, Tensor]:
     """Every grouped BN's running statistics folded from the groups of every process (the same
-    result on each; one all-gather per layer). Collective: every process calls it."""
-    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
-        return
-    world = dist.get_world_size()
-    for _, m in _grouped(model):
+    result on each; one all-gather per layer), and those groups' statistics as they stand, by
+    layer: ``(processes, 2, groups * C)`` (means, variances), for the checkpoint. Collective
+    under torchrun: every process calls it."""
+    world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+    by_layer: dict[str, Tensor] = {}
+    for name, m in _grouped(model):
         if not m.track_running_stats:
             continue
         local = torch.stack([m.group_mean, m.group_var])
+        if world == 1:
+            by_layer[name] = local.unsqueeze(0).cpu()
+            continue
         parts = [torch.empty_like(local) for _ in range(world)]
         dist.all_gather(parts, local)
-        every = torch.stack(parts).view(world, 2, m.groups, -1)
+        every = torch.stack(parts)
+        by_layer[name] = every.cpu()
+        every = every.view(world, 2, m.groups, -1)
         # processes of one spanning group hold the same statistics: counted equally, the folded
         # mean and variance do not change
         m.fold_statistics(every[:, 0].reshape(world * m.groups, -1),
                           every[:, 1].reshape(world * m.groups, -1))
+    return by_layer
+
+
+@torch.no_grad()
+def restore_group_statistics(model: nn.Module, saved: dict[str, Tensor], rank: int,
+                             world: int) -> str | None:
+    """This process's per-group statistics from what :func:`fold_across_processes` returned when
+    the checkpoint was written. None when restored; otherwise why not (they then stay started
+    from the folded statistics, which the state dict restored)."""
+    layers = {name: m for name, m in _grouped(model) if m.track_running_stats}
+    if not layers:
+        return None
+    if not saved:
+        return "the checkpoint holds no per-group statistics"
+    if set(saved) != set(layers):
+        return "the checkpoint's grouped BN layers are not this model's"
+    for name, m in layers.items():
+        rows = saved[name]
+        want = (world, 2, m.group_mean.numel())
+        if not isinstance(rows, Tensor) or rows.dim() != 3:
+            return f"{name}: its per-group statistics are not a 3-d tensor"
+        if rows.shape[0] != world:
+            return f"they were written by {rows.shape[0]} process(es), this run has {world}"
+        if tuple(rows.shape) != want:
+            return f"{name}: per-group statistics of shape {tuple(rows.shape)}, this run's are {want}"
+    for name, m in layers.items():
+        m.group_mean.copy_(saved[name][rank, 0])
+        m.group_var.copy_(saved[name][rank, 1])
+    return None
 
 
 def use_grouped_batchnorm(model: nn.Module, group_size: int, clips_per_forward: int, *,

@@ -58,6 +58,7 @@ from actionzoo.training.grouped_bn import (
     ddp_ignored_buffers,
     fold_across_processes,
     rank_groups,
+    restore_group_statistics,
     use_grouped_batchnorm,
 )
 from actionzoo.training.initialize import InitReport, initial_model
@@ -298,6 +299,10 @@ def _restore(state: TrainState, resumed: _Resumed, ctx: DistContext) -> None:
         state.resume_within = within
     state.epoch, state.iteration = record.epochs_done, record.iteration
     state.history, state.best = list(record.history), record.best
+    why_not = restore_group_statistics(state.model, record.bn_groups or {}, ctx.rank, ctx.world_size)
+    if why_not:
+        _say(ctx, f"--bn-batch: the per-group BN statistics restart from the folded ones ({why_not}); "
+                  "the weights are not affected")
 
 
 # ---------------------------------------------------------------------------------- epochs
@@ -373,7 +378,7 @@ def _save_within(state: TrainState, run: TrainRun) -> None:
     twice and the weights an uninterrupted run would reach."""
     within = WithinEpoch(state.step_in_epoch, list(state.losses), run.ctx.world_size,
                          gather_items(run.ctx, [torch.get_rng_state()]))
-    fold_across_processes(state.model)  # --bn-batch: the statistics of every process's groups
+    state.bn_groups = fold_across_processes(state.model)  # --bn-batch: every process's groups
     if run.ctx.is_main:
         _write(state, run, epochs_done=state.epoch, within=within)
         _say(run.ctx, f"iteration {state.iteration}: wrote {run.last} (epoch {state.epoch + 1}, "
@@ -469,7 +474,7 @@ def end_of_epoch(state: TrainState, run: TrainRun) -> None:
     # processes' running statistics differ): rank 0's buffers everywhere, as mmaction2's
     # DistEvalHook broadcasts them.
     with torch.no_grad():
-        fold_across_processes(state.model)  # --bn-batch: every process's groups
+        state.bn_groups = fold_across_processes(state.model)  # --bn-batch: every process's groups
         ctx.broadcast_buffers(state.model)
     epoch_loss = float(np.mean(state.losses)) if state.losses else float("nan")
     validation, best = None, state.best
@@ -526,6 +531,7 @@ def _write(state: TrainState, run: TrainRun, *, epochs_done: int,
         history=state.history,
         best=state.best,
         within_epoch=within,
+        bn_groups=state.bn_groups,
     )
     ours = record.to_dict()
     payload = checkpoint_payload(

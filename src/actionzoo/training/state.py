@@ -157,6 +157,8 @@ class CheckpointRecord:
     history: list[EpochRecord]
     best: Best | None
     within_epoch: WithinEpoch | None  # None at an epoch's end
+    # --bn-batch: every process's per-group BN statistics by layer, (processes, 2, groups * C)
+    bn_groups: dict[str, torch.Tensor] | None = None
 
     def to_dict(self) -> dict[str, object]:
         """The layout under ``meta['actionzoo']`` / ``['actionzoo']``, key for key."""
@@ -173,6 +175,7 @@ class CheckpointRecord:
             "history": [entry.to_dict() for entry in self.history],
             "best": None if self.best is None else self.best.to_dict(),
             "within_epoch": None if self.within_epoch is None else self.within_epoch.to_dict(),
+            **({"bn_groups": dict(self.bn_groups)} if self.bn_groups else {}),
         }
 
     @classmethod
@@ -197,6 +200,7 @@ class CheckpointRecord:
                 history=[EpochRecord.from_dict(e) for e in data.get("history") or []],
                 best=Best.from_dict(data.get("best")),
                 within_epoch=WithinEpoch.from_dict(data.get("within_epoch")),
+                bn_groups=_tensors_by_name(data.get("bn_groups")),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise UsageError(f"{path}: its actionzoo training state is malformed ({type(error).__name__}: "
@@ -218,12 +222,23 @@ class TrainState:
     history: list[EpochRecord] = field(default_factory=list)
     best: Best | None = None
     resume_within: WithinEpoch | None = None  # a mid-epoch checkpoint's position, until used
+    bn_groups: dict[str, torch.Tensor] | None = None  # --bn-batch: as last gathered, for saving
     saved_at: float = 0.0  # time.monotonic() of the last checkpoint write (for --checkpoint-minutes)
 
     @property
     def params(self) -> list[nn.Parameter]:
         """The parameters that train (what gradient clipping clips)."""
         return [p for p in self.model.parameters() if p.requires_grad]
+
+
+def _tensors_by_name(value: object) -> dict[str, torch.Tensor] | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, torch.Tensor) and v.is_floating_point()
+            for k, v in value.items()):
+        raise TypeError("bn_groups: expected layer name -> float tensor")
+    return dict(value)
 
 
 def _as_tuple(value):
