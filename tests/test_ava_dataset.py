@@ -9,17 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from helpers import (  # noqa: E402,F401
-    NUM_FRAMES,
-    SIZES,
-    VIDEO_A,
-    VIDEO_B,
-    frame_value,
-    make_layout,
-    write_boxes,
-    write_frame_list,
-    write_frames,
-)
+from helpers import NUM_FRAMES, VIDEO_A, VIDEO_B, make_layout, write_boxes
 
 from actionzoo.ava.dataset import (
     AvaFrameSource,
