@@ -475,3 +475,38 @@ def test_detect_draws_labelled_keyframes(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="no keyframe of video id other falls inside"):
         detect(renamed, proposals, tmp_path / "o4", engine=engine, video_id="other",
                start_second=900)
+
+
+@pytest.mark.slow
+def test_without_batch_and_workers_eval_measures_both_and_scores_do_not_change(
+        data, tmp_path: Path, monkeypatch, capsys) -> None:
+    """As for a recognizer: the fastest batch and the fewest decode workers that keep the engine
+    fed, measured here (a real worker reading two neighbouring keyframes), said, and carried in
+    the report; the CSV is the one a given batch and worker count write."""
+    from actionzoo.engines import worker_count
+
+    monkeypatch.setenv("ACTIONZOO_TUNING", "on")
+    monkeypatch.setenv("ACTIONZOO_CACHE", str(tmp_path / "cache"))
+    probed: list[list[int]] = []
+    measure = worker_count._data_seconds_per_view
+
+    def spy(probes):
+        probes = list(probes)
+        probed.extend(list(p.todo) for p in probes)
+        return measure(probes)
+
+    monkeypatch.setattr(worker_count, "_data_seconds_per_view", spy)
+    measured = evaluate_ava(*_inputs(data), engine=FakeEngine(), results=tmp_path / "m.db",
+                            out_csv=tmp_path / "m.csv", batch_size=None, workers=None,
+                            progress=False)
+    out = capsys.readouterr().out
+    assert "views per engine call: the fastest here" in out
+    assert measured.workers_how.startswith("measured: model ") and "a worker " in measured.workers_how
+    assert f"decode worker{'s' if measured.workers != 1 else ''}: measured: " in out
+    assert 0 <= measured.workers <= 2 and measured.batch_size in (1, 2, 4, 8, 16)
+    assert probed[0] == [0, 1]  # A's 902 and 903: the second is timed with 902's frames at hand
+    given = evaluate_ava(*_inputs(data), engine=FakeEngine(), results=tmp_path / "g.db",
+                         out_csv=tmp_path / "g.csv", batch_size=3, workers=0, progress=False)
+    assert given.workers_how is None
+    assert (tmp_path / "m.csv").read_bytes() == (tmp_path / "g.csv").read_bytes()
+    assert measured.mAP == given.mAP

@@ -199,7 +199,7 @@ def test_predict_and_bench_e2e_pick_their_workers_as_eval_does(tuning, monkeypat
     injected = PipelineCosts(0.2, 0.1, cores=2, model_threads=2)  # one worker keeps it fed
     asked: list[int] = []
 
-    def measured(spec, protocol, engine, batch, records):
+    def measured(spec, protocol, engine, batch, records, probes=None):
         asked.append(len(records))
         return injected
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Union
@@ -39,6 +39,7 @@ from actionzoo.ava.detections import detection_rows, write_detections_csv
 from actionzoo.ava.evaluator import FrameMapEvaluator, FrameMapOutcome
 from actionzoo.ava.variant import AvaVariant
 from actionzoo.engines.base import Engine, require_engine
+from actionzoo.engines.worker_count import PROBE_VIDEOS
 from actionzoo.errors import UsageError
 from actionzoo.evaluation.report import EvalReport
 from actionzoo.evaluation.store import KeyframeResult, KeyframeStore, merge_shards, open_sharded
@@ -294,6 +295,35 @@ def run_keyframes(
     return stats
 
 
+def keyframe_probes(test_set: AvaTestSet) -> Iterator[_KeyframeDataset]:
+    """The data-side probes of an AVA run (``engines.worker_count``): a keyframe and the next one
+    of its video, whose cost with the frames it shares already decoded is the steady state."""
+    keyframes = test_set.keyframes
+    for position in range(min(PROBE_VIDEOS, len(keyframes))):
+        following = position + 1 < len(keyframes) and \
+            keyframes[position + 1].video_id == keyframes[position].video_id
+        yield _KeyframeDataset(test_set, [position, position + 1] if following else [position])
+
+
+def _batch_and_workers(batch_size: int | None, workers: int | None, spec: ModelSpec,
+                       protocol: Protocol, engine: Engine, test_set: AvaTestSet,
+                       ctx: DistContext) -> tuple[int, int, str | None]:
+    """The batch and worker count (measured where None, by one process for all), and the worker
+    count's reason when it was measured."""
+    from actionzoo.engines.batch_size import batch_size_or_best
+    from actionzoo.engines.worker_count import workers_or_measured
+
+    how = None
+    if ctx.is_main:
+        batch_size = batch_size_or_best(batch_size, spec, protocol, engine)
+        choice = workers_or_measured(workers, spec, protocol, engine, batch_size,
+                                     test_set.keyframes, keyframe_probes(test_set))
+        workers, how = choice.workers, choice.how
+        if choice.how:
+            print(choice.describe(), flush=True)
+    return ctx.broadcast_object((batch_size, workers, how))
+
+
 def _read_groundtruth(groundtruth: PathLike | Iterable[AnnotationRow]) -> list[AnnotationRow]:
     if isinstance(groundtruth, (str, os.PathLike)):
         return read_annotations_csv(groundtruth)
@@ -311,8 +341,8 @@ def evaluate_ava(
     engine: Engine,
     results: PathLike,
     out_csv: PathLike,
-    batch_size: int = 1,
-    workers: int = 2,
+    batch_size: int | None = 1,
+    workers: int | None = 2,
     resume: bool = False,
     model_name: str | ModelSpec = "slowfast_r50_ava",
     protocol: str | Protocol = "official",
@@ -332,6 +362,8 @@ def evaluate_ava(
     per keyframe) or ``pyslowfast`` (its ``ava_eval_helper``), see :mod:`actionzoo.ava.metric`.
     ``weights`` only labels the run in the results file. The CSV and mAP are produced once every
     keyframe is stored (scored or failed); an interrupted run reports ``interrupted`` and no mAP.
+    ``batch_size`` / ``workers`` None: measured on this machine, as ``eval`` measures them for a
+    recognizer (the fastest batch; the fewest decode workers that keep the engine fed).
     """
     require_engine(engine)
     spec = get_model_spec(model_name)
@@ -352,6 +384,8 @@ def evaluate_ava(
         "boxes": str(Path(boxes).resolve()), "box_score_threshold": pipeline.box_score_threshold,
         **engine.info.key(), "weights": str(weights),
     }
+    batch_size, workers, workers_how = _batch_and_workers(batch_size, workers, spec, protocol,
+                                                          engine, test_set, ctx)
     evaluator = FrameMapEvaluator([k.key for k in test_set.keyframes], gt_rows, classes,
                                   excluded_keys, out_csv=out_csv, variant=variant)
     with open_sharded(KeyframeStore, results, config, resume=resume, ctx=ctx) as store:
@@ -368,6 +402,7 @@ def evaluate_ava(
         scored=0, failed=[], metrics={}, times=stats.times, scored_this_run=stats.scored,
         interrupted=stats.interrupted, videos_without_boxes=len(test_set.videos_without_boxes),
     )
+    report.workers_how = workers_how
     if info.precision != "fp32":  # drift is measured on model inputs, not on keyframes
         report.drift_note = (f"for the detector, `actionzoo bench {spec.name} --precision "
                              f"{info.precision}` measures it on model inputs")

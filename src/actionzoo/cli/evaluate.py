@@ -48,12 +48,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="AVA: the official evaluator or PySlowFast's variant")
     add_protocol(p)
     p.add_argument("--batch-size", type=positive,
-                   help="views per engine call (default: the fastest measured for this engine here; "
-                        "8 clips for the AVA detector)")
+                   help="views (AVA: clips) per engine call (default: the fastest measured for "
+                        "this engine here)")
     p.add_argument("--workers", type=non_negative,
                    help="decode worker processes (default: every core with --device cuda; on a CPU, "
-                        "for a recognizer the fewest that keep the model fed, measured on the "
-                        "first video; 2 for the AVA detector)")
+                        "the fewest that keep the model fed, measured on the first video or "
+                        "keyframes)")
     add_drift(p)
     p.add_argument("--results", required=True, help="SQLite file the results go to as videos finish")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run")
@@ -105,7 +105,6 @@ def _run_recognition(args: argparse.Namespace, spec, protocol, ctx):
 
 def _run_ava(args: argparse.Namespace, spec, protocol, ctx):
     from actionzoo.ava.evaluate import evaluate_ava
-    from actionzoo.engines.options import default_workers
 
     require(args, f"evaluating {spec.name}",
             ["--frames-dir", "--frame-list", "--boxes", "--gt", "--labelmap"])
@@ -113,8 +112,8 @@ def _run_ava(args: argparse.Namespace, spec, protocol, ctx):
     out_csv = args.out_csv or str(Path(args.results).with_suffix(".detections.csv"))
     return evaluate_ava(
         args.frames_dir, args.frame_list, args.boxes, args.gt, args.labelmap, args.excluded,
-        engine=engine, results=args.results, out_csv=out_csv, batch_size=args.batch_size or 8,
-        workers=default_workers(args.workers, args.device), resume=args.resume, model_name=spec,
+        engine=engine, results=args.results, out_csv=out_csv, batch_size=args.batch_size,
+        workers=args.workers, resume=args.resume, model_name=spec,
         protocol=protocol, variant=args.variant, weights=engine_options(args).weights,
         progress=not args.no_progress and ctx.is_main, ctx=ctx,
     )

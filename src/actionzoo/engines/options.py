@@ -7,15 +7,13 @@ engine through the engine table, so a Python caller and the CLI build the same e
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from actionzoo.engines.base import Engine
 from actionzoo.errors import UsageError
 
-__all__ = ["EngineOptions", "build_engine", "ClassifierEngine", "build_classifier_engine", "apply_upload",
-           "default_workers"]
+__all__ = ["EngineOptions", "build_engine", "ClassifierEngine", "build_classifier_engine", "apply_upload"]
 
 UPLOADS = ("auto", "float32", "uint8")
 
@@ -118,12 +116,3 @@ def apply_upload(engine: Engine, protocol, choice: str = "auto") -> None:
     from actionzoo.data.transforms import mmaction2_normalize_table
 
     engine.normalize_uint8(mmaction2_normalize_table(protocol.pipeline.mean, protocol.pipeline.std))
-
-
-def default_workers(workers: int | None, device: str = "cpu", cpu_default: int = 2) -> int:
-    """``workers`` if given; on a CUDA device every core decodes (the engine is elsewhere)."""
-    if workers is not None:
-        return workers
-    if str(device).startswith("cuda"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return cpu_default

@@ -1,5 +1,6 @@
-"""How many decode workers ``eval`` runs when the user gives no ``--workers``: the fewest that keep
-the model fed, chosen from two measurements on this machine and these videos.
+"""How many decode workers ``eval``, ``predict`` and ``bench --e2e`` run when the user gives no
+``--workers``: the fewest that keep the model fed, chosen from two measurements on this machine
+and these videos.
 
 On a CPU the decode workers and the engine share the cores. Two workers on a 2-core machine do not
 make decoding free: every core-second they take is one the engine's threads do not get, and a
@@ -10,7 +11,9 @@ contention. So the choice compares what each side costs per view:
   threads: taken from the batch-size measurement (``engines.batch_size``), or measured at the
   batch the user gave (one warm-up and two timed calls);
 * ``d``, a worker's seconds per view (decode + building the views, on one thread: workers run
-  single-threaded), measured by building the first readable video's views in one worker.
+  single-threaded), measured by building the first readable video's views in one worker (AVA:
+  two consecutive keyframes' clips, the second one timed, as a worker shares frames between
+  neighbours).
 
 With ``C`` cores, ``W >= 1`` workers deliver at most ``min(W, C) / d`` views/s, the engine consumes at
 most ``1 / m``, and both together cannot use more than ``C`` core-seconds per second, which bounds
@@ -25,8 +28,10 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+
+from torch.utils.data import Dataset
 
 from actionzoo.engines.base import Engine
 from actionzoo.runtime.tuning import tuning_enabled
@@ -34,10 +39,10 @@ from actionzoo.zoo.protocols import Protocol
 from actionzoo.zoo.spec import ModelSpec
 
 __all__ = ["PipelineCosts", "WorkerChoice", "HEADROOM", "PROBE_VIDEOS", "views_per_second",
-           "pick_workers", "measure_costs", "workers_or_measured", "cores_per_process"]
+           "pick_workers", "measure_costs", "view_probes", "workers_or_measured", "cores_per_process"]
 
 HEADROOM = 1.5  # data supply over the best rate: the first video stands for all of them
-PROBE_VIDEOS = 3  # videos tried, in annotation order, until one can be read
+PROBE_VIDEOS = 3  # videos (AVA: keyframes) tried, in order, until one can be read
 CPU_DEFAULT = 2  # workers when measuring is off (ACTIONZOO_TUNING=off)
 
 
@@ -112,23 +117,36 @@ def _model_seconds_per_view(spec: ModelSpec, protocol: Protocol, engine: Engine,
     return 1.0 / rate
 
 
-def _data_seconds_per_view(records: Sequence, protocol: Protocol, uint8: bool) -> float | None:
-    """A worker's seconds per view on the first readable video of ``records`` (None: none of the
-    first PROBE_VIDEOS could be read)."""
+def view_probes(records: Sequence, protocol: Protocol, uint8: bool) -> Iterator[Dataset]:
+    """The data-side probes of a recognition run: each of the first PROBE_VIDEOS videos' views."""
     from actionzoo.data.views_dataset import ViewsDataset
-    from actionzoo.runtime.workers import load_in_workers
 
     for position, record in enumerate(records[:PROBE_VIDEOS]):
-        for item in load_in_workers(ViewsDataset([(position, record)], protocol, uint8), 1):
-            if item.rows:
-                return (item.decode_s + item.preprocess_s) / len(item.rows)
+        yield ViewsDataset([(position, record)], protocol, uint8)
+
+
+def _data_seconds_per_view(probes: Iterable[Dataset]) -> float | None:
+    """A worker's seconds per view on the first probe with a readable item, from its last such
+    item (a probe of consecutive items measures the steady state, where a worker reuses what the
+    previous item decoded). None: no probe could be read."""
+    from actionzoo.runtime.workers import load_in_workers
+
+    for probe in probes:
+        readable = [item for item in load_in_workers(probe, 1) if item.rows]
+        if readable:
+            item = readable[-1]
+            return (item.decode_s + item.preprocess_s) / len(item.rows)
     return None
 
 
 def measure_costs(spec: ModelSpec, protocol: Protocol, engine: Engine, batch: int,
-                  records: Sequence) -> PipelineCosts | None:
-    """Both sides' cost per view on this machine (None when no probe video could be read)."""
-    data = _data_seconds_per_view(records, protocol, engine.takes_uint8)
+                  records: Sequence, probes: Iterable[Dataset] | None = None) -> PipelineCosts | None:
+    """Both sides' cost per view on this machine (None when no probe could be read). ``probes``:
+    datasets of a few work items each, in one worker (default: :func:`view_probes` of
+    ``records``)."""
+    if probes is None:
+        probes = view_probes(records, protocol, engine.takes_uint8)
+    data = _data_seconds_per_view(probes)
     if data is None:
         return None
     cores = cores_per_process()
@@ -138,9 +156,12 @@ def measure_costs(spec: ModelSpec, protocol: Protocol, engine: Engine, batch: in
 
 
 def workers_or_measured(workers: int | None, spec: ModelSpec, protocol: Protocol, engine: Engine,
-                        batch: int, records: Sequence) -> WorkerChoice:
+                        batch: int, records: Sequence,
+                        probes: Iterable[Dataset] | None = None) -> WorkerChoice:
     """``workers`` if given; on CUDA every core (the engine computes elsewhere); otherwise the
-    fewest that keep the model fed, measured (``CPU_DEFAULT`` when measuring is off)."""
+    fewest that keep the model fed, measured (``CPU_DEFAULT`` when measuring is off).
+    ``records``: the work items (never more workers than them); ``probes``: see
+    :func:`measure_costs`."""
     if workers is not None:
         return WorkerChoice(workers, None)
     if engine.info.device.startswith("cuda"):
@@ -148,9 +169,9 @@ def workers_or_measured(workers: int | None, spec: ModelSpec, protocol: Protocol
                             f"{engine.info.device}")
     if not tuning_enabled():
         return WorkerChoice(CPU_DEFAULT, "the default, measuring is off (ACTIONZOO_TUNING=off)")
-    costs = measure_costs(spec, protocol, engine, batch, records)
+    costs = measure_costs(spec, protocol, engine, batch, records, probes)
     if costs is None:
-        return WorkerChoice(CPU_DEFAULT, f"the default, none of the first {PROBE_VIDEOS} videos "
+        return WorkerChoice(CPU_DEFAULT, f"the default, none of the first {PROBE_VIDEOS} items "
                             "could be read to measure the data side")
     chosen = pick_workers(costs, max_workers=len(records))
     rate = views_per_second(costs, chosen)
