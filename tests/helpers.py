@@ -105,6 +105,10 @@ def cpu_runs(precision: str) -> bool:
 
 
 CLI_ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OMP_NUM_THREADS": "1"}
+CORES = len(os.sched_getaffinity(0))
+# A process alone on the machine: all its cores. For runs compared bit for bit with each other,
+# give every one of them the same environment.
+ALL_CORES_ENV = {**CLI_ENV, "OMP_NUM_THREADS": str(CORES)}
 
 
 def free_port() -> int:

@@ -44,7 +44,7 @@ from actionzoo.runtime.precisions import Precision
 from actionzoo.runtime.distributed import DistContext, gather_items, init_distributed
 from actionzoo.runtime.progress import ProgressDisplay
 from actionzoo.runtime.sync_batchnorm import convert_sync_batchnorm
-from actionzoo.runtime.workers import limit_worker_threads, worker_context
+from actionzoo.runtime.workers import BuiltAsInAWorker, limit_worker_threads, worker_context
 from actionzoo.training.config import (
     TrainConfig,
     TrainPlan,
@@ -310,12 +310,13 @@ def _restore(state: TrainState, resumed: _Resumed, ctx: DistContext) -> None:
 
 def _loader(run: TrainRun, sampler: EpochSampler):
     batches = torch.utils.data.BatchSampler(sampler, run.plan.per_process_batch, run.plan.drop_last)
-    kwargs = {}
+    kwargs, dataset = {}, BuiltAsInAWorker(run.data.train)  # the same clips without workers
     if run.config.workers > 0:
         kwargs = dict(num_workers=run.config.workers, worker_init_fn=limit_worker_threads,
                       multiprocessing_context=worker_context(), prefetch_factor=2,
                       persistent_workers=False)
-    return torch.utils.data.DataLoader(run.data.train, batch_sampler=batches, collate_fn=collate,
+        dataset = run.data.train
+    return torch.utils.data.DataLoader(dataset, batch_sampler=batches, collate_fn=collate,
                                        pin_memory=run.device.type == "cuda", **kwargs)
 
 
