@@ -80,20 +80,34 @@ TRAINED_MODEL = "slowfast_r50_8x8x1_k400"
 
 
 @pytest.fixture(scope="session")
-def trained_slowfast(train_videos: Path, tmp_path_factory: pytest.TempPathFactory):
-    """(work dir, the finished process) of a SlowFast trained on ``train_videos`` at 64 x 64 by
-    ``actionzoo train``: it reaches >= 90 % on the held-out videos (test_training checks), so
-    tests that need a model that learned something (precision drift) use it."""
-    from helpers import run_cli
+def demo_run(tmp_path_factory: pytest.TempPathFactory):
+    """(out dir, the finished process) of ``actionzoo demo --model slowfast_r50_8x8x1_k400
+    --epochs 4``, the main job, run once for the session in its own process (fault handler on)
+    on every core: it trains the SlowFast at 64 x 64 on 32 synthetic videos of 4 classes, then
+    exports, evaluates and benchmarks it. test_staged_bench_demo checks the demo; tests that need
+    a model that learned something (training checkpoints, precision drift) use its training run
+    (``trained_slowfast``) and data (``trained_videos``)."""
+    import subprocess
+    import sys
 
-    work = tmp_path_factory.mktemp("trained") / "run"
-    # 64 x 64 crops and precise BN (eval-mode statistics of the final weights): without them a
-    # run this short lands anywhere between 40 and 100 % (measured).
-    done = run_cli(["train", TRAINED_MODEL, "--ann", str(train_videos / "train.txt"),
-                    "--data-root", str(train_videos), "--num-classes", "4",
-                    "--class-names", str(train_videos / "classes.txt"),
-                    "--val-ann", str(train_videos / "heldout.txt"), "--work-dir", str(work),
-                    "--epochs", "6", "--batch-size", "8", "--val-every", "3", "--lr", "0.003",
-                    "--precise-bn", "4", "--workers", "1", "--input-size", "64", "--no-progress"],
-                   threads=len(os.sched_getaffinity(0)))  # compared with no other run: all cores
-    return work, done
+    out = tmp_path_factory.mktemp("demo") / "demo"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "PYTHONFAULTHANDLER": "1"}
+    done = subprocess.run([sys.executable, "-m", "actionzoo.cli", "demo", "--out", str(out),
+                           "--model", TRAINED_MODEL, "--epochs", "4"], env=env,
+                          capture_output=True, text=True, timeout=900)
+    return out, done
+
+
+@pytest.fixture(scope="session")
+def trained_slowfast(demo_run):
+    """(work dir, the finished demo process) of the demo's SlowFast training run: 4 epochs,
+    validation on the 16 held-out videos at epochs 2 and 4, precise BN."""
+    out, done = demo_run
+    assert done.returncode == 0, done.stderr[-3000:]
+    return out / "train", done
+
+
+@pytest.fixture(scope="session")
+def trained_videos(demo_run) -> Path:
+    """The demo's synthetic videos: videos.txt (32, trained on), heldout.txt (16), classes.txt."""
+    return demo_run[0] / "data"

@@ -61,14 +61,14 @@ def test_drift_figures_by_hand() -> None:
 
 
 @pytest.fixture(scope="module")
-def int8(trained_slowfast, train_videos: Path, tmp_path_factory: pytest.TempPathFactory):
+def int8(trained_slowfast, trained_videos: Path, tmp_path_factory: pytest.TempPathFactory):
     work, trained = trained_slowfast
     assert trained.returncode == 0, trained.stderr[-3000:]
     out = tmp_path_factory.mktemp("int8")
     done = run_in_process(["export", TRAINED_MODEL, "--checkpoint", str(work / "best.pth"),
-                    "--precision", "int8", "--calibration", str(train_videos / "videos.txt"),
-                    "--data-root", str(train_videos), "--calibration-size", "16",
-                    "--drift-ann", str(train_videos / "heldout.txt"), *SIZE, "--workers", "1",
+                    "--precision", "int8", "--calibration", str(trained_videos / "videos.txt"),
+                    "--data-root", str(trained_videos), "--calibration-size", "16",
+                    "--drift-ann", str(trained_videos / "heldout.txt"), *SIZE, "--workers", "1",
                     "--report", str(out / "report.json"), "-o", str(out / "model.xml")])
     assert done.returncode == 0, done.stderr[-3000:]
     return {"dir": out, "checkpoint": work / "best.pth", "done": done,
@@ -106,14 +106,14 @@ def test_int8_export_quantizes_on_the_users_videos_and_prints_its_drift(int8) ->
 
 
 @pytest.mark.slow
-def test_drift_report_equals_what_the_two_engines_results_stores_give(int8, train_videos: Path,
+def test_drift_report_equals_what_the_two_engines_results_stores_give(int8, trained_videos: Path,
                                                                        tmp: Path) -> None:
     out = int8["dir"]
-    fp32 = _eval(train_videos, tmp / "fp32.db", "--model-file", str(out / "model.fp32.onnx"),
+    fp32 = _eval(trained_videos, tmp / "fp32.db", "--model-file", str(out / "model.fp32.onnx"),
                  "--engine", "openvino")
     assert fp32.returncode == 0, fp32.stderr[-3000:]
     assert "drift" not in fp32.stdout  # fp32: nothing to measure
-    low = _eval(train_videos, tmp / "int8.db", "--model-file", str(out / "model.xml"))
+    low = _eval(trained_videos, tmp / "int8.db", "--model-file", str(out / "model.xml"))
     assert low.returncode == 0, low.stderr[-3000:]
     assert "precision int8" in low.stdout and "drift of int8 vs fp32 on 16 videos" in low.stdout
 
@@ -123,8 +123,8 @@ def test_drift_report_equals_what_the_two_engines_results_stores_give(int8, trai
     cand = np.stack([b[k] for k in sorted(a)])
     agreement = float(np.mean(ref.argmax(1) == cand.argmax(1)))
     max_diff = float(np.abs(ref - cand).max())
-    labels = [int(line.split()[-1]) for line in (train_videos / "heldout.txt").read_text().splitlines()]
-    names = [line.split()[0] for line in (train_videos / "heldout.txt").read_text().splitlines()]
+    labels = [int(line.split()[-1]) for line in (trained_videos / "heldout.txt").read_text().splitlines()]
+    names = [line.split()[0] for line in (trained_videos / "heldout.txt").read_text().splitlines()]
     label_of = dict(zip(names, labels))
     acc = float(np.mean([b[k].argmax() == label_of[k] for k in sorted(a)]))
 
@@ -136,30 +136,30 @@ def test_drift_report_equals_what_the_two_engines_results_stores_give(int8, trai
 
 
 @pytest.mark.slow
-def test_results_store_keys_on_the_precision_read_back_from_the_engine(int8, train_videos: Path,
+def test_results_store_keys_on_the_precision_read_back_from_the_engine(int8, trained_videos: Path,
                                                                        tmp: Path) -> None:
     out = int8["dir"]
-    first = _eval(train_videos, tmp / "r.db", "--model-file", str(out / "model.fp32.onnx"),
+    first = _eval(trained_videos, tmp / "r.db", "--model-file", str(out / "model.fp32.onnx"),
                   "--engine", "openvino", "--drift-videos", "0")
     assert first.returncode == 0, first.stderr[-3000:]
     # --precision is not given: the file's own precision (int8) is what the store sees
-    resumed = _eval(train_videos, tmp / "r.db", "--model-file", str(out / "model.xml"), "--resume")
+    resumed = _eval(trained_videos, tmp / "r.db", "--model-file", str(out / "model.xml"), "--resume")
     assert resumed.returncode == 2
     assert "belongs to another evaluation (precision was 'fp32', now 'int8')" in resumed.stderr
 
 
 @pytest.mark.slow
-def test_int8_file_without_its_fp32_graph_says_so_or_uses_the_checkpoint(int8, train_videos: Path,
+def test_int8_file_without_its_fp32_graph_says_so_or_uses_the_checkpoint(int8, trained_videos: Path,
                                                                          tmp: Path) -> None:
     lone = tmp / "lone"
     lone.mkdir()
     for name in ("model.xml", "model.bin"):
         shutil.copy(int8["dir"] / name, lone / name)
-    plain = _eval(train_videos, tmp / "a.db", "--model-file", str(lone / "model.xml"))
+    plain = _eval(trained_videos, tmp / "a.db", "--model-file", str(lone / "model.xml"))
     assert plain.returncode == 0, plain.stderr[-3000:]
     assert "drift vs fp32 not measured:" in plain.stdout and "fp32 graph is unknown" in plain.stdout
     assert json.loads((tmp / "a.json").read_text())["drift"]["measured"] is False
-    named = _eval(train_videos, tmp / "b.db", "--model-file", str(lone / "model.xml"),
+    named = _eval(trained_videos, tmp / "b.db", "--model-file", str(lone / "model.xml"),
                   "--checkpoint", str(int8["checkpoint"]), "--drift-videos", "4")
     assert named.returncode == 0, named.stderr[-3000:]
     assert "reference: pytorch (eager, cpu, fp32" in named.stdout
@@ -167,8 +167,8 @@ def test_int8_file_without_its_fp32_graph_says_so_or_uses_the_checkpoint(int8, t
 
 
 @pytest.mark.slow
-def test_int8_asked_of_a_file_that_is_not_quantized_is_refused(int8, train_videos: Path, tmp: Path) -> None:
-    done = _eval(train_videos, tmp / "c.db", "--model-file", str(int8["dir"] / "model.fp32.onnx"),
+def test_int8_asked_of_a_file_that_is_not_quantized_is_refused(int8, trained_videos: Path, tmp: Path) -> None:
+    done = _eval(trained_videos, tmp / "c.db", "--model-file", str(int8["dir"] / "model.fp32.onnx"),
                  "--engine", "openvino", "--precision", "int8")
     assert done.returncode == 2
     assert "model.fp32.onnx: not an INT8 model" in done.stderr
@@ -176,10 +176,10 @@ def test_int8_asked_of_a_file_that_is_not_quantized_is_refused(int8, train_video
 
 @pytest.mark.slow
 @native_bf16
-def test_pytorch_bf16_eval_reports_drift_and_accuracy_under_both(trained_slowfast, train_videos: Path,
+def test_pytorch_bf16_eval_reports_drift_and_accuracy_under_both(trained_slowfast, trained_videos: Path,
                                                                  tmp: Path) -> None:
     work, _ = trained_slowfast
-    done = _eval(train_videos, tmp / "bf16.db", "--checkpoint", str(work / "best.pth"),
+    done = _eval(trained_videos, tmp / "bf16.db", "--checkpoint", str(work / "best.pth"),
                  "--precision", "bf16", "--drift-videos", "8")
     assert done.returncode == 0, done.stderr[-3000:]
     drift = json.loads((tmp / "bf16.json").read_text())["drift"]

@@ -123,24 +123,24 @@ def test_bench_end_to_end_reports_stage_split(tmp: Path) -> None:
 
 
 @pytest.mark.slow
-def test_demo_trains_then_exports_and_evaluates(tmp: Path) -> None:
+def test_demo_trains_then_exports_and_evaluates(demo_run) -> None:
     # The default model (X3D-S) at its recipe's 160 crop takes minutes here; the mmaction2 SlowFast
-    # trains at 64 x 64 in the same demo code path.
-    done = _cli("demo", "--out", str(tmp / "demo"), "--model", MODEL, "--epochs", "4")
+    # trains at 64 x 64 in the same demo code path (conftest.demo_run runs it once for the session).
+    out, done = demo_run
     assert done.returncode == 0, done.stderr
     text = done.stdout
     assert "trained on synthetic classes from the reference initialisation" in text
     assert "PASS  onnxruntime" in text
     assert "per-video top-1, ONNX Runtime vs PyTorch: identical" in text
-    summary = json.loads((tmp / "demo" / "demo.json").read_text())
+    summary = json.loads((out / "demo.json").read_text())
     assert summary["engines_agree_top1"] is True
     for engine in ("onnxruntime", "pytorch"):  # every held-out video really scored
         assert summary["evaluation"][engine]["videos"] == {"total": 16, "scored": 16, "failed": 0}
     before = summary["untrained"]["metrics"]["top1"]
     after = summary["evaluation"]["pytorch"]["metrics"]["top1"]
     assert after >= 0.75 and after > before + 0.25, (before, after)  # chance is 0.25
-    assert (tmp / "demo" / "bench.png").exists()
-    assert (tmp / "demo" / "train" / "curves.png").exists()
+    assert (out / "bench.png").exists()
+    assert (out / "train" / "curves.png").exists()
     # Each bench row carries the achieved GFLOP/s and its share of the measured matmul peak.
     for engine in ("onnxruntime", "pytorch"):
         assert re.search(rf"^{engine}\s+fp32\s+1(\s+[\d.]+){{4}}\s+\d+%$", text, re.M), text
