@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import CLI_ENV, VIDEO_A, VIDEO_B, make_layout, run_cli, write_boxes
+from helpers import ALL_CORES_ENV, CORES, VIDEO_A, VIDEO_B, make_layout, run_cli, write_boxes
 
 import actionzoo
 from actionzoo.checkpoint import CheckpointFormat, read_checkpoint
@@ -73,7 +73,7 @@ def _state(path: Path) -> dict[str, torch.Tensor]:
 def test_two_torchrun_processes_train_like_one_with_the_global_batch(videos: Path, tmp: Path) -> None:
     common = [*_data(videos, "small.txt"), "--epochs", "1", "--batch-size", "4", "--sync-bn",
               "--dropout", "0", "--deterministic", "--workers", "0", *SMALL]
-    one = _run(["train", MODEL, *common, "--work-dir", str(tmp / "one")])
+    one = _run(["train", MODEL, *common, "--work-dir", str(tmp / "one")], threads=CORES)
     assert one.returncode == 0, one.stderr[-3000:]
     two = _run(["train", MODEL, *common, "--work-dir", str(tmp / "two")], torchrun=2)
     assert two.returncode == 0, two.stderr[-3000:]
@@ -97,13 +97,14 @@ def test_two_torchrun_processes_train_like_one_with_the_global_batch(videos: Pat
 def test_kill_9_mid_epoch_then_resume_ends_with_the_same_weights(videos: Path, tmp: Path) -> None:
     args = ["train", MODEL, *_data(videos, "small.txt"), "--epochs", "3", "--batch-size", "4",
             "--deterministic", "--workers", "0", *SMALL]
-    full = _run([*args, "--work-dir", str(tmp / "full")])
+    # every run on all cores (the same thread count: the same arithmetic, to the bit)
+    full = _run([*args, "--work-dir", str(tmp / "full")], threads=CORES)
     assert full.returncode == 0, full.stderr[-3000:]
 
     work = tmp / "killed"
     launcher = [sys.executable, "-m", "actionzoo", *args, "--work-dir", str(work)]
-    proc = subprocess.Popen(launcher, env=CLI_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(launcher, env=ALL_CORES_ENV, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 300
     while proc.poll() is None and time.time() < deadline:
         log = work / "log.jsonl"
@@ -118,7 +119,7 @@ def test_kill_9_mid_epoch_then_resume_ends_with_the_same_weights(videos: Path, t
 
     again = _run([*args, "--work-dir", str(work)])
     assert again.returncode == 2 and "pass --resume" in again.stderr  # never overwrites a run
-    resumed = _run([*args, "--work-dir", str(work), "--resume"])
+    resumed = _run([*args, "--work-dir", str(work), "--resume"], threads=CORES)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "resumed from" in resumed.stdout
     a, b = _state(tmp / "full" / "last.pth"), _state(work / "last.pth")

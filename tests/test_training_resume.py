@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import CLI_ENV, run_cli
+from helpers import ALL_CORES_ENV, CORES, run_cli
 
 from actionzoo.checkpoint import read_checkpoint
 from actionzoo.checkpoint.write import actionzoo_state
@@ -37,7 +37,8 @@ def test_kill_9_at_random_points_then_resume_gives_bit_identical_weights(train_v
             str(train_videos), "--num-classes", "4", "--epochs", "2", "--batch-size", "2",
             "--dropout", "0.5", "--deterministic", "--workers", "0", "--input-size", "32",
             "--no-progress", "--checkpoint-steps", "1"]  # 8 steps, last.pth after every one
-    full = run_cli([*args, "--work-dir", str(tmp / "full")])
+    # every run on all cores (the same thread count: the same arithmetic, to the bit)
+    full = run_cli([*args, "--work-dir", str(tmp / "full")], threads=CORES)
     assert full.returncode == 0, full.stderr[-3000:]
     assert "iteration 3: wrote" in full.stdout and "last also every 1 steps" in full.stdout
 
@@ -46,7 +47,7 @@ def test_kill_9_at_random_points_then_resume_gives_bit_identical_weights(train_v
         resume = ["--resume"] if (work / "last.pth").exists() else []
         before = _iterations(work)
         proc = subprocess.Popen([sys.executable, "-m", "actionzoo", *args, "--work-dir", str(work),
-                                 *resume], env=CLI_ENV, stdout=subprocess.DEVNULL,
+                                 *resume], env=ALL_CORES_ENV, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, start_new_session=True)
         target = before + rng.randint(1, 2)
         deadline = time.time() + 300
@@ -64,7 +65,7 @@ def test_kill_9_at_random_points_then_resume_gives_bit_identical_weights(train_v
     assert kills >= 3
     # a torn write left beside last.pth is never read
     (work / "last.pth.partial").write_bytes(b"PK\x03\x04 torn")
-    done = run_cli([*args, "--work-dir", str(work), "--resume"])
+    done = run_cli([*args, "--work-dir", str(work), "--resume"], threads=CORES)
     assert done.returncode == 0, done.stderr[-3000:]
     a, b = read_checkpoint(tmp / "full" / "last.pth"), read_checkpoint(work / "last.pth")
     for key, value in a.state_dict.items():
@@ -88,7 +89,7 @@ def test_a_mid_epoch_checkpoint_refuses_another_process_count(train_videos: Path
             str(train_videos), "--num-classes", "4", "--epochs", "1", "--batch-size", "2",
             "--workers", "0", "--input-size", "32", "--no-progress", "--checkpoint-steps", "2",
             "--work-dir", str(tmp / "w")]
-    done = run_cli(args)
+    done = run_cli(args, threads=CORES)
     assert done.returncode == 0, done.stderr[-3000:]
     said = done.stdout + done.stderr
     assert "(epoch 1, step 2/" in said and "(epoch 1, step 1/" not in said  # every 2 steps
@@ -96,7 +97,7 @@ def test_a_mid_epoch_checkpoint_refuses_another_process_count(train_videos: Path
     by_time = [a if a != "--checkpoint-steps" else "--checkpoint-minutes" for a in args]
     by_time[by_time.index("--checkpoint-minutes") + 1] = "0.000001"
     by_time[-1] = str(tmp / "w_minutes")
-    timed = run_cli(by_time)
+    timed = run_cli(by_time, threads=CORES)
     assert timed.returncode == 0, timed.stderr[-3000:]
     said = timed.stdout + timed.stderr
     assert "(epoch 1, step 1/" in said and "(epoch 1, step 2/" in said
