@@ -39,7 +39,7 @@ from actionzoo.ava.detections import detection_rows, write_detections_csv
 from actionzoo.ava.evaluator import FrameMapEvaluator, FrameMapOutcome
 from actionzoo.ava.variant import AvaVariant
 from actionzoo.engines.base import Engine, require_engine
-from actionzoo.engines.worker_count import PROBE_VIDEOS
+from actionzoo.engines.worker_count import PROBE_VIDEOS, batch_and_workers
 from actionzoo.errors import UsageError
 from actionzoo.evaluation.report import EvalReport
 from actionzoo.evaluation.store import KeyframeResult, KeyframeStore, merge_shards, open_sharded
@@ -305,25 +305,6 @@ def keyframe_probes(test_set: AvaTestSet) -> Iterator[_KeyframeDataset]:
         yield _KeyframeDataset(test_set, [position, position + 1] if following else [position])
 
 
-def _batch_and_workers(batch_size: int | None, workers: int | None, spec: ModelSpec,
-                       protocol: Protocol, engine: Engine, test_set: AvaTestSet,
-                       ctx: DistContext) -> tuple[int, int, str | None]:
-    """The batch and worker count (measured where None, by one process for all), and the worker
-    count's reason when it was measured."""
-    from actionzoo.engines.batch_size import batch_size_or_best
-    from actionzoo.engines.worker_count import workers_or_measured
-
-    how = None
-    if ctx.is_main:
-        batch_size = batch_size_or_best(batch_size, spec, protocol, engine)
-        choice = workers_or_measured(workers, spec, protocol, engine, batch_size,
-                                     test_set.keyframes, keyframe_probes(test_set))
-        workers, how = choice.workers, choice.how
-        if choice.how:
-            print(choice.describe(), flush=True)
-    return ctx.broadcast_object((batch_size, workers, how))
-
-
 def _read_groundtruth(groundtruth: PathLike | Iterable[AnnotationRow]) -> list[AnnotationRow]:
     if isinstance(groundtruth, (str, os.PathLike)):
         return read_annotations_csv(groundtruth)
@@ -384,8 +365,9 @@ def evaluate_ava(
         "boxes": str(Path(boxes).resolve()), "box_score_threshold": pipeline.box_score_threshold,
         **engine.info.key(), "weights": str(weights),
     }
-    batch_size, workers, workers_how = _batch_and_workers(batch_size, workers, spec, protocol,
-                                                          engine, test_set, ctx)
+    batch_size, choice = batch_and_workers(batch_size, workers, spec, protocol, engine,
+                                           test_set.keyframes, ctx, keyframe_probes(test_set))
+    workers, workers_how = choice.workers, choice.how
     evaluator = FrameMapEvaluator([k.key for k in test_set.keyframes], gt_rows, classes,
                                   excluded_keys, out_csv=out_csv, variant=variant)
     with open_sharded(KeyframeStore, results, config, resume=resume, ctx=ctx) as store:

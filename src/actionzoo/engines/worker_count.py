@@ -34,12 +34,14 @@ from dataclasses import dataclass
 from torch.utils.data import Dataset
 
 from actionzoo.engines.base import Engine
+from actionzoo.runtime.distributed import DistContext
 from actionzoo.runtime.tuning import tuning_enabled
 from actionzoo.zoo.protocols import Protocol
 from actionzoo.zoo.spec import ModelSpec
 
 __all__ = ["PipelineCosts", "WorkerChoice", "HEADROOM", "PROBE_VIDEOS", "views_per_second",
-           "pick_workers", "measure_costs", "view_probes", "workers_or_measured", "cores_per_process"]
+           "pick_workers", "measure_costs", "view_probes", "workers_or_measured", "batch_and_workers",
+           "cores_per_process"]
 
 HEADROOM = 1.5  # data supply over the best rate: the first video stands for all of them
 PROBE_VIDEOS = 3  # videos (AVA: keyframes) tried, in order, until one can be read
@@ -176,3 +178,20 @@ def workers_or_measured(workers: int | None, spec: ModelSpec, protocol: Protocol
     chosen = pick_workers(costs, max_workers=len(records))
     rate = views_per_second(costs, chosen)
     return WorkerChoice(chosen, f"measured: {costs.describe()}; {rate:.1f} views/s", costs)
+
+
+def batch_and_workers(batch: int | None, workers: int | None, spec: ModelSpec, protocol: Protocol,
+                      engine: Engine, records: Sequence, ctx: DistContext,
+                      probes: Iterable[Dataset] | None = None) -> tuple[int, WorkerChoice]:
+    """The batch size and the worker count a run uses, each measured where None (the batch
+    first: the worker count is chosen at it). One process chooses and prints them; every process
+    gets its choice."""
+    from actionzoo.engines.batch_size import batch_size_or_best
+
+    choice = None
+    if ctx.is_main:
+        batch = batch_size_or_best(batch, spec, protocol, engine)
+        choice = workers_or_measured(workers, spec, protocol, engine, batch, records, probes)
+        if choice.how:
+            print(choice.describe(), flush=True)
+    return ctx.broadcast_object((batch, choice))

@@ -92,8 +92,7 @@ def evaluate(
 def _evaluate(spec, protocol, ann: Path, data_root: Path, results: Path,
               engine_options: EngineOptions, options: EvaluationOptions, ctx: DistContext, *,
               inputs: str) -> EvalReport:
-    from actionzoo.engines.batch_size import batch_size_or_best
-    from actionzoo.engines.worker_count import workers_or_measured
+    from actionzoo.engines.worker_count import batch_and_workers
     from actionzoo.data.annotations import read_annotations
     from actionzoo.data.class_names import resolve_class_names
     from actionzoo.evaluation.recognition import evaluate_records, load_report, write_predictions
@@ -110,17 +109,9 @@ def _evaluate(spec, protocol, ann: Path, data_root: Path, results: Path,
         source=options.class_names or options.labels or ann, dataset=True,
         checkpoint_extras=built.checkpoint_extras)
     apply_upload(engine, protocol, engine_options.upload)
-    # One process measures the batch size, then the worker count at that batch; every process
-    # runs with what it found.
-    batch, workers_how = options.batch_size, None
-    if ctx.is_main:
-        batch = batch_size_or_best(batch, spec, protocol, engine)
-        workers_how = workers_or_measured(options.workers, spec, protocol, engine, batch,
-                                          annotations.records)
-        if workers_how.how:
-            print(workers_how.describe(), flush=True)
-    batch, workers_how = ctx.broadcast_object((batch, workers_how))
-    workers = workers_how.workers
+    batch, workers_choice = batch_and_workers(options.batch_size, options.workers, spec, protocol,
+                                              engine, annotations.records, ctx)
+    workers = workers_choice.workers
     config = {
         "model": spec.name, "protocol": protocol.describe(),
         "annotation": str(ann.resolve()), "data_root": str(data_root.resolve()),
@@ -134,7 +125,7 @@ def _evaluate(spec, protocol, ann: Path, data_root: Path, results: Path,
                                   class_names=class_names, ctx=ctx)
         interrupted, scored = merge_shards(store, ctx, interrupted=report.interrupted,
                                            scored=report.scored_this_run)
-        report.workers_how = workers_how.how
+        report.workers_how = workers_choice.how
         if not ctx.is_main:
             report.interrupted = interrupted
             return report
@@ -145,7 +136,7 @@ def _evaluate(spec, protocol, ann: Path, data_root: Path, results: Path,
                                  precision=report.precision, batch_size=batch,
                                  workers=workers, class_names=class_names)
             report.times, report.scored_this_run, report.interrupted = times, scored, interrupted
-            report.workers_how = workers_how.how
+            report.workers_how = workers_choice.how
         scores = {r.video_id: r.scores for r in store.results() if r.scores is not None}
         report.drift, report.drift_note = video_drift(
             spec, protocol, engine, annotations.records, engine_options=engine_options,
