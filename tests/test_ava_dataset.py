@@ -79,8 +79,8 @@ def _ref_scale_boxes(size, boxes, height, width):
     return boxes
 
 
-def pyslowfast_test_clip(paths: list[Path], ori_boxes: np.ndarray, crop_size: int = 224):
-    """``AvaDataset._images_and_boxes_preprocessing_cv2`` in test mode, step by step (BGR)."""
+def _ref_read_and_scale(paths: list[Path], ori_boxes: np.ndarray, crop_size: int):
+    """Both modes' start: decode (BGR), boxes to pixels and clipped, short side -> crop size."""
     imgs = [cv2.imdecode(np.frombuffer(p.read_bytes(), np.uint8), cv2.IMREAD_COLOR) for p in paths]
     boxes = np.array(ori_boxes, dtype=np.float64)
     height, width, _ = imgs[0].shape
@@ -88,7 +88,11 @@ def pyslowfast_test_clip(paths: list[Path], ori_boxes: np.ndarray, crop_size: in
     boxes[:, [1, 3]] *= height
     boxes = _ref_clip_boxes(boxes, height, width)
     imgs = [_ref_scale(crop_size, img) for img in imgs]
-    boxes = _ref_scale_boxes(crop_size, boxes, height, width)
+    return imgs, _ref_scale_boxes(crop_size, boxes, height, width)
+
+
+def _ref_normalized(imgs: list[np.ndarray], boxes: np.ndarray):
+    """Both modes' end: CHW, /255, (x - mean) / std, stacked over time, BGR -> RGB, boxes clipped."""
     imgs = [img.transpose([2, 0, 1]) for img in imgs]
     imgs = [img / 255.0 for img in imgs]
     imgs = [np.ascontiguousarray(img.reshape((3, img.shape[1], img.shape[2]))).astype(np.float32)
@@ -103,6 +107,11 @@ def pyslowfast_test_clip(paths: list[Path], ori_boxes: np.ndarray, crop_size: in
     imgs = np.ascontiguousarray(imgs[::-1, ...])  # AVA.BGR False: BGR -> RGB
     boxes = _ref_clip_boxes(boxes, imgs.shape[2], imgs.shape[3])
     return imgs, boxes.astype(np.float32)
+
+
+def pyslowfast_test_clip(paths: list[Path], ori_boxes: np.ndarray, crop_size: int = 224):
+    """``AvaDataset._images_and_boxes_preprocessing_cv2`` in test mode, step by step (BGR)."""
+    return _ref_normalized(*_ref_read_and_scale(paths, ori_boxes, crop_size))
 
 
 # ------------------------------------------------------------------------------------- tests
@@ -267,29 +276,14 @@ def pyslowfast_val_clip(paths: list[Path], ori_boxes: np.ndarray, crop_size: int
     """The reference's ``val`` split, step by step: short side -> crop size, then the centre crop
     (``spatial_shift_crop_list(size, imgs, 1, boxes)``: offsets ``ceil((H - size) / 2)``,
     ``ceil((W - size) / 2)``, boxes shifted), then as in test mode."""
-    imgs = [cv2.imdecode(np.frombuffer(p.read_bytes(), np.uint8), cv2.IMREAD_COLOR) for p in paths]
-    boxes = np.array(ori_boxes, dtype=np.float64)
-    height, width, _ = imgs[0].shape
-    boxes[:, [0, 2]] *= width
-    boxes[:, [1, 3]] *= height
-    boxes = _ref_clip_boxes(boxes, height, width)
-    imgs = [_ref_scale(crop_size, img) for img in imgs]
-    boxes = _ref_scale_boxes(crop_size, boxes, height, width)
+    imgs, boxes = _ref_read_and_scale(paths, ori_boxes, crop_size)
     h, w = imgs[0].shape[:2]
     y_offset = int(math.ceil((h - crop_size) / 2))
     x_offset = int(math.ceil((w - crop_size) / 2))
     imgs = [img[y_offset:y_offset + crop_size, x_offset:x_offset + crop_size] for img in imgs]
     boxes[:, [0, 2]] -= x_offset
     boxes[:, [1, 3]] -= y_offset
-    imgs = [img.transpose([2, 0, 1]) / 255.0 for img in imgs]
-    imgs = [np.ascontiguousarray(img).astype(np.float32) for img in imgs]
-    for img in imgs:
-        for idx in range(3):
-            img[idx] = (img[idx] - np.float32(0.45)) / np.float32(0.225)
-    imgs = np.concatenate([np.expand_dims(img, axis=1) for img in imgs], axis=1)
-    imgs = np.ascontiguousarray(imgs[::-1, ...])
-    boxes = _ref_clip_boxes(boxes, imgs.shape[2], imgs.shape[3])
-    return imgs, boxes.astype(np.float32)
+    return _ref_normalized(imgs, boxes)
 
 
 MINI_ROWS = [f"{v},{t:04d},{x:.3f},0.100,{x + 0.5:.3f},0.900,,0.95"
