@@ -14,7 +14,6 @@ an engine may do is declared here with the default most engines want, and caller
 
 from __future__ import annotations
 
-import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -25,6 +24,7 @@ import numpy as np
 
 from actionzoo.errors import UsageError
 from actionzoo.runtime.precisions import Precision
+from actionzoo.runtime.tuning import available_cores
 
 if TYPE_CHECKING:
     import torch
@@ -160,4 +160,4 @@ def require_engine(engine: object, what: str = "engine") -> Engine:
 
 
 def default_threads() -> int:
-    return max(1, len(os.sched_getaffinity(0)))
+    return available_cores()

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from actionzoo.engines.base import Engine, require_engine
-from actionzoo.runtime.tuning import cpu_flags, cpu_model
+from actionzoo.runtime.tuning import available_cores, cpu_flags, cpu_model
 
 __all__ = ["BenchRow", "bench_engine", "write_rows", "plot_rows", "machine_info"]
 
@@ -59,7 +59,7 @@ def machine_info() -> dict[str, object]:
         "cpu_model": cpu_model(),
         # the vector extensions that decide which kernels the runtimes pick
         "isa": [f for f in cpu_flags() if f in _ISA_FLAGS],
-        "cores": len(os.sched_getaffinity(0)),
+        "cores": available_cores(),
         "loadavg": [round(x, 2) for x in load],
         "python": platform.python_version(),
     }

@@ -35,7 +35,7 @@ from torch.utils.data import Dataset
 
 from actionzoo.engines.base import Engine
 from actionzoo.runtime.distributed import DistContext
-from actionzoo.runtime.tuning import tuning_enabled
+from actionzoo.runtime.tuning import available_cores, tuning_enabled
 from actionzoo.zoo.protocols import Protocol
 from actionzoo.zoo.spec import ModelSpec
 
@@ -103,8 +103,7 @@ def pick_workers(costs: PipelineCosts, max_workers: int) -> int:
 
 def cores_per_process() -> int:
     """The cores this process may use, shared with the other torchrun processes on this host."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, cores // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
+    return max(1, available_cores() // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
 
 
 def _model_seconds_per_view(spec: ModelSpec, protocol: Protocol, engine: Engine, batch: int) -> float:

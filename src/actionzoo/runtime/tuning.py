@@ -18,8 +18,16 @@ from pathlib import Path
 
 from actionzoo.fileio.atomic import write_text_atomic
 
-__all__ = ["cpu_model", "cpu_flags", "machine_fingerprint", "cache_path", "remembered", "recall",
+__all__ = ["available_cores", "cpu_model", "cpu_flags", "machine_fingerprint", "cache_path", "remembered", "recall",
            "store", "forget", "tuning_enabled"]
+
+
+def available_cores() -> int:
+    """The cores this process may run on: its CPU affinity, which a container or ``taskset`` can
+    narrow below the machine's count."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
 
 
 def cpu_model() -> str:
@@ -53,8 +61,7 @@ def machine_fingerprint() -> str:
             versions.append(f"{distribution} {importlib.metadata.version(distribution)}")
         except importlib.metadata.PackageNotFoundError:  # not installed: nothing it could have decided
             pass
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"{cpu_model()} x{cores}; " + ", ".join(versions)
+    return f"{cpu_model()} x{available_cores()}; " + ", ".join(versions)
 
 
 def cache_path() -> Path:
