@@ -20,6 +20,8 @@ N-second 1080p H.264 video to the set. Scores of both sides are compared (max |d
 ``--batch auto --workers auto`` runs each side at the batch and worker count ``eval`` picks by itself
 (measured on this machine: ``engines.batch_size``, ``engines.worker_count``); ``--decode-threads N``
 gives each video decoder N threads (``benchmarks/decode_threads.py`` compares them).
+``slowfast_r50_ava:official`` evaluates the AVA detector (``evaluate_ava``, what ``actionzoo eval
+slowfast_r50_ava`` runs) on an AVA set made from the same videos by ``prepare ava`` (``ava_layout``).
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ import numpy as np
 
 HERE_SRC = Path(__file__).resolve().parents[1] / "src"
 
-CHILD = r"""
+# Run first in every measured child process.
+RSS_SAMPLER = r"""
 import json, os, resource, sys, tempfile, threading
 from pathlib import Path
 import numpy as np
@@ -74,6 +77,14 @@ def _sample():
             except (OSError, StopIteration):
                 pass
 threading.Thread(target=_sample, daemon=True).start()
+def _peaks():
+    stop.set()
+    return {"peak_rss_main_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "peak_rss_worker_mb": round(max(peaks.values(), default=0) / 1024, 1)}
+"""
+
+# One recognizer's `eval` over the folder's videos: what `evaluate_records` does for `actionzoo eval`.
+RECOGNIZER_CHILD = RSS_SAMPLER + r"""
 from actionzoo.data.annotations import VideoRecord
 from actionzoo.engines.openvino import OpenVinoEngine
 from actionzoo.evaluation.recognition import evaluate_records
@@ -101,13 +112,31 @@ with tempfile.TemporaryDirectory() as tmp, \
                               store=store, batch_size=int(batch), workers=int(workers),
                               progress=False, **extra)
     scores = {r.video_id: np.asarray(r.scores).tolist() for r in store.results() if r.scores is not None}
-stop.set()
-main = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-kids = max(peaks.values(), default=0) / 1024
 print(json.dumps({"batch": int(batch), "workers": int(workers), "how": how,
-                  "times": report.times.to_dict(), "failed": report.failed,
-                  "peak_rss_main_mb": round(main, 1), "peak_rss_worker_mb": round(kids, 1),
+                  "times": report.times.to_dict(), "failed": report.failed, **_peaks(),
                   "scores": scores}))
+"""
+
+# The AVA detector's `eval` over a prepared layout (``ava_layout``): what `actionzoo eval
+# slowfast_r50_ava` runs. ``auto`` leaves the batch / workers to `evaluate_ava`'s measurement.
+AVA_CHILD = RSS_SAMPLER + r"""
+from actionzoo.ava.evaluate import evaluate_ava
+from actionzoo.engines.openvino import OpenVinoEngine
+model_file, layout, batch, workers = sys.argv[1:5]
+layout = Path(layout)
+with tempfile.TemporaryDirectory() as tmp:
+    report = evaluate_ava(layout / "frames", layout / "frame_lists" / "val.csv", layout / "boxes.csv",
+                          layout / "gt.csv", layout / "labelmap.pbtxt", engine=OpenVinoEngine(model_file),
+                          results=Path(tmp) / "r.db", out_csv=Path(tmp) / "detections.csv",
+                          batch_size=None if batch == "auto" else int(batch),
+                          workers=None if workers == "auto" else int(workers), progress=False)
+    # video, second, box, action -> score
+    scores = {",".join(row.split(",")[:7]): [float(row.split(",")[7])]
+              for row in (Path(tmp) / "detections.csv").read_text().splitlines()}
+how = {"workers": getattr(report, "workers_how", "")}
+print(json.dumps({"batch": report.batch_size, "workers": report.workers, "how": how,
+                  "times": report.times.to_dict(), "failed": report.failed, **_peaks(),
+                  "mAP": report.metrics.get("mAP"), "scores": scores}))
 """
 
 
@@ -135,14 +164,48 @@ def export(name: str, protocol: str, folder: Path) -> Path:
     return Path(path)
 
 
+def ava_layout(videos: Path, folder: Path) -> Path:
+    """The videos as an AVA evaluation set: ``prepare ava`` frames (each whole video, its first
+    second taken as the movie's second 900), PySlowFast's ``val.csv``, and for every whole second
+    from 902 on two person boxes (score 0.9) whose ground truth is one of two actions."""
+    import actionzoo
+
+    boxes, truth = [], []
+    for path in sorted(videos.glob("*.mp4")):
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            seconds = float(stream.duration * stream.time_base) if stream.duration else \
+                container.duration / av.time_base
+        for second in range(902, 900 + int(seconds)):
+            for person, (box, action) in enumerate(((("0.10", "0.15", "0.45", "0.95"), 12),
+                                                   (("0.50", "0.05", "0.90", "0.90"), 80))):
+                boxes.append(",".join([path.stem, f"{second:04d}", *box, "", "0.9"]))
+                truth.append(",".join([path.stem, f"{second:04d}", *box, str(action), str(person)]))
+    (folder / "boxes.csv").write_text("\n".join(boxes) + "\n")
+    (folder / "gt.csv").write_text("\n".join(truth) + "\n")
+    (folder / "labelmap.pbtxt").write_text('item {\n  name: "stand"\n  id: 12\n}\n'
+                                           'item {\n  name: "watch (a person)"\n  id: 80\n}\n')
+    summary = actionzoo.prepare_ava(videos, folder / "frames", start=0, duration=3600,
+                                    frame_lists=folder / "frame_lists", val_gt=folder / "gt.csv",
+                                    workers=2, progress=False)
+    if summary.failed:
+        raise SystemExit(f"prepare ava failed: {summary.failed}")
+    print(f"AVA layout: {len(truth) // 2} keyframes of {len(list(videos.glob('*.mp4')))} videos, "
+          f"{len(boxes)} boxes", flush=True)
+    return folder
+
+
 def run_side(src: Path, name: str, protocol: str, model_file: Path, videos: Path, batch: str,
-             workers: str, decode_threads: int = 1) -> dict:
+             workers: str, decode_threads: int = 1, layout: Path | None = None) -> dict:
     """One evaluation in a fresh process; ``batch`` / ``workers``: a number or ``auto`` (what
-    ``eval`` picks by itself)."""
+    ``eval`` picks by itself). ``layout``: the AVA set, for the AVA detector."""
     env = {**os.environ, "PYTHONPATH": str(src)}
-    done = subprocess.run([sys.executable, "-c", CHILD, name, protocol, str(model_file), str(videos),
-                           str(batch), str(workers), str(decode_threads)],
-                          capture_output=True, text=True, env=env)
+    if layout is not None:
+        args = [AVA_CHILD, str(model_file), str(layout), str(batch), str(workers)]
+    else:
+        args = [RECOGNIZER_CHILD, name, protocol, str(model_file), str(videos), str(batch),
+                str(workers), str(decode_threads)]
+    done = subprocess.run([sys.executable, "-c", *args], capture_output=True, text=True, env=env)
     if done.returncode != 0:
         raise SystemExit(f"{src}: {name} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -172,6 +235,9 @@ def main() -> None:
     args = parser.parse_args()
 
     sys.path.insert(0, str(HERE_SRC))
+    from actionzoo.zoo.registry import get_model_spec
+    from actionzoo.zoo.spec import Task
+
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -188,12 +254,18 @@ def main() -> None:
         for case in args.models:
             name, protocol = case.split(":", 1)
             model_file = export(name, protocol, tmp)
+            layout = None
+            if get_model_spec(name).task is Task.DETECTION:
+                layout = tmp / "ava"
+                if not layout.exists():
+                    layout.mkdir()
+                    ava_layout(videos, layout)
             row = {"model": name, "protocol": protocol, "engine": "openvino fp32",
                    "batch": args.batch, "workers": args.workers,
                    "decode_threads": args.decode_threads}
             for side, src in sides:
                 row[side] = run_side(src, name, protocol, model_file, videos, args.batch,
-                                     args.workers, args.decode_threads)
+                                     args.workers, args.decode_threads, layout)
                 row[side]["loadavg_after"] = Path("/proc/loadavg").read_text().split()[:3]
                 print(f"{name} {protocol} [{side}]: {summary(row[side])}", flush=True)
             if "before" in row:
