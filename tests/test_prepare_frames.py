@@ -308,6 +308,41 @@ def test_worker_processes_give_the_same_bytes(ucf_tree, tmp_path):
         assert [f.read_bytes() for f in files] == reference_frames(video)
 
 
+def test_encoding_threads_write_the_reference_bytes(ucf_tree, tmp_path):
+    """Frames resized and encoded on several threads are the same files as on one."""
+    for threads in (1, 3):
+        summary = actionzoo.prepare_frames(ucf_tree, tmp_path / str(threads), ext="mp4", new_short=100,
+                                           threads=threads, progress=False)
+        assert summary.ok and summary.done == 2
+    for video in sorted(ucf_tree.glob("*/*.mp4")):
+        folder = video.relative_to(ucf_tree).with_suffix("")
+        expected = reference_frames(video, short=100)
+        for threads in (1, 3):
+            files = frame_files(tmp_path / str(threads) / folder)
+            assert [f.name for f in files] == [f"img_{i:05d}.jpg" for i in range(1, len(expected) + 1)]
+            assert [f.read_bytes() for f in files] == expected
+
+
+def test_a_write_failing_on_an_encoding_thread_fails_that_video_alone(ucf_tree, tmp_path, monkeypatch):
+    real_imwrite = cv2.imwrite
+
+    def imwrite(name, frame):  # the 5th frame of one video cannot be written
+        return False if name.endswith("v_Archery_g02_c01.partial-%d/img_00005.jpg" % os.getpid()) \
+            else real_imwrite(name, frame)
+
+    monkeypatch.setattr(cv2, "imwrite", imwrite)
+    out = tmp_path / "rawframes"
+    summary = actionzoo.prepare_frames(ucf_tree, out, ext="mp4", threads=3, progress=False)
+    assert summary.done == 1 and len(summary.failed) == 1
+    source, reason = summary.failed[0]
+    assert source.endswith("v_Archery_g02_c01.mp4") and "could not write" in reason
+    assert sorted(p.name for p in (out / "Archery").iterdir()) == []  # no folder, no partial left
+    files = frame_files(out / "Biking" / "v_Biking_g02_c01")
+    assert [f.read_bytes() for f in files] == reference_frames(ucf_tree / "Biking" / "v_Biking_g02_c01.mp4")
+    with pytest.raises(UsageError, match="threads must be at least 1"):
+        actionzoo.prepare_frames(ucf_tree, out, ext="mp4", threads=0)
+
+
 @pytest.mark.slow
 def test_usage_errors_are_one_line(tmp_path):
     result = run_cli(["prepare", "frames", str(tmp_path / "nope"), str(tmp_path / "out")], timeout=60)

@@ -13,7 +13,9 @@ mmcv ``VideoReader``, ``imresize``, ``imwrite``):
 
 OpenCV itself decodes, resizes and encodes, so names, counts and bytes are the reference's for the
 same OpenCV build. Measured here (``docs/benchmarks.md``): simplejpeg at quality 95 does not give
-cv2's bytes, so the encoder stays cv2's.
+cv2's bytes, so the encoder stays cv2's. What can be faster is where it runs: a thread reads ahead,
+and the cores that the worker processes leave spare resize and encode frames side by side (OpenCV
+releases the GIL in both); the reference runs one frame at a time per worker.
 
 One difference on purpose: an MP4, MOV or AVI that decodes fewer frames than its index states is
 a failure ("truncated or corrupt"), where the reference keeps the frames it got with a warning
@@ -24,10 +26,12 @@ there the reference's rule holds: the frames that decode are kept, with a warnin
 
 from __future__ import annotations
 
+import collections
 import functools
 import queue
 import threading
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,8 +42,10 @@ import numpy as np
 from actionzoo.errors import DataError, UsageError
 from actionzoo.preparation.probe import explain_unreadable
 from actionzoo.preparation.runner import JobOutput, PrepareSummary, Shard, VideoTask, run_tasks
+from actionzoo.runtime.tuning import available_cores
 
-__all__ = ["Resize", "find_videos", "frame_tasks", "extract_frames", "resized_size", "prepare_frames"]
+__all__ = ["Resize", "find_videos", "frame_tasks", "extract_frames", "resized_size", "encode_threads",
+           "prepare_frames"]
 
 
 @dataclass(frozen=True)
@@ -148,6 +154,54 @@ class _ReadAhead:
         self._thread.join()
 
 
+#: One decoding thread feeds only a few encoders: a 720p H.264 frame decoded in 2.6 ms and its
+#: JPEG took 3.4 ms (docs/benchmarks.md); more threads would only hold more frames in memory.
+MAX_ENCODE_THREADS = 4
+
+
+def encode_threads(workers: int) -> int:
+    """Threads that resize and encode each worker's frames: the cores the ``workers`` processes
+    leave spare (one process when ``workers`` is 0), at least one, at most MAX_ENCODE_THREADS."""
+    return max(1, min(MAX_ENCODE_THREADS, available_cores() // max(1, workers)))
+
+
+def _write_frame(path: Path, frame: np.ndarray, size: tuple[int, int] | None) -> None:
+    if size is not None:
+        frame = _resize(frame, size)
+    if not cv2.imwrite(str(path), frame):
+        raise OSError(f"OpenCV could not write {path}")
+
+
+class _FrameWriter:
+    """Frames resized and written on ``threads`` threads, at most two per thread in flight (memory
+    stays bounded); the first failed write is raised by the next :meth:`write` or by :meth:`finish`.
+    One thread writes in the caller's thread, as the reference does."""
+
+    def __init__(self, threads: int):
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="jpeg") if threads > 1 else None
+        self._pending: collections.deque[Future] = collections.deque()
+        self._limit = 2 * threads
+
+    def write(self, path: Path, frame: np.ndarray, size: tuple[int, int] | None) -> None:
+        if self._pool is None:
+            _write_frame(path, frame, size)
+            return
+        while len(self._pending) >= self._limit:
+            self._pending.popleft().result()
+        self._pending.append(self._pool.submit(_write_frame, path, frame, size))
+
+    def finish(self) -> None:
+        """Wait for every write; raise the first failure."""
+        while self._pending:
+            self._pending.popleft().result()
+
+    def close(self) -> None:
+        """Stop: writes not started are dropped, running ones end before this returns, so nothing
+        lands in the folder after the job has returned (the runner then renames or removes it)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+
 def _count_is_estimated(path: Path) -> bool:
     """Matroska / WebM carry no frame count: OpenCV estimates it from duration x frame rate, so a
     shortfall there is normal (the reference keeps what decodes). MP4, MOV and AVI index every
@@ -159,10 +213,13 @@ def _count_is_estimated(path: Path) -> bool:
         return False
 
 
-def extract_frames(task: VideoTask, folder: Path, resize: Resize = Resize()) -> int | JobOutput:
-    """Write the frames of ``task.source`` into ``folder`` as ``img_00001.jpg...``; the count."""
+def extract_frames(task: VideoTask, folder: Path, resize: Resize = Resize(),
+                   threads: int = 1) -> int | JobOutput:
+    """Write the frames of ``task.source`` into ``folder`` as ``img_00001.jpg...``; the count.
+    ``threads`` resize and encode (the bytes are the same for any count)."""
     capture, count = _open_capture(task.source)
     frames = _ReadAhead(capture, count)
+    writer = _FrameWriter(threads)
     try:
         for i, frame in zip(range(count), frames):
             if frame is None:
@@ -171,14 +228,14 @@ def extract_frames(task: VideoTask, folder: Path, resize: Resize = Resize()) -> 
                 if not _count_is_estimated(task.source):
                     raise DataError(f"{task.source}: truncated or corrupt: the container states {count} "
                                     f"frames, only {i} decode")
+                writer.finish()
                 return JobOutput(i, f"{task.source}: OpenCV estimated {count} frames from the duration, "
                                     f"{i} decode; kept {i}, as the reference does (\"Length inconsistent!\")")
-            if resize.active:
-                frame = _resize(frame, resized_size(frame.shape[0], frame.shape[1], resize))
-            name = folder / f"img_{i + 1:05d}.jpg"
-            if not cv2.imwrite(str(name), frame):
-                raise OSError(f"OpenCV could not write {name}")
+            size = resized_size(frame.shape[0], frame.shape[1], resize) if resize.active else None
+            writer.write(folder / f"img_{i + 1:05d}.jpg", frame, size)
+        writer.finish()
     finally:
+        writer.close()
         frames.close()  # the reader stops before the capture it reads is released
         capture.release()
     return count
@@ -221,18 +278,22 @@ def prepare_frames(
     shard: Shard | str | None = None,
     dry_run: bool = False,
     progress: bool = True,
+    threads: int | None = None,
 ) -> PrepareSummary:
     """Extract every video's frames as mmaction2's ``build_rawframes.py --use-opencv`` does.
 
     Complete video folders are skipped (resumable); ``shard`` is a :class:`Shard`, ``"K/N"``, or
     None for torchrun's ``RANK`` / ``WORLD_SIZE`` when they are set (else everything);
     ``dry_run`` writes nothing and returns a summary whose ``notes`` hold the estimate.
+    ``threads``: resize-and-encode threads per worker; None: the cores the workers leave spare.
     """
     from actionzoo.preparation.estimate import estimate_run
     from actionzoo.preparation.runner import resolve_shard
 
     src, out = Path(src), Path(out)
     resize = Resize(new_short, new_width, new_height)
+    if threads is not None and threads < 1:
+        raise UsageError(f"threads must be at least 1, got {threads}")
     tasks = frame_tasks(src, out, level, ext)
     if not tasks:
         raise UsageError(f"{src}: no videos match {'/'.join(['*'] * level)}.{ext.lstrip('.')} "
@@ -240,6 +301,7 @@ def prepare_frames(
     shard = resolve_shard(shard) if not isinstance(shard, Shard) else shard
     if dry_run:
         return estimate_run(tasks, shard, estimate_frames, lambda path: sample_jpeg_bytes(path, resize))
-    job = functools.partial(extract_frames, resize=resize)
+    job = functools.partial(extract_frames, resize=resize,
+                            threads=encode_threads(workers) if threads is None else threads)
     return run_tasks(tasks, job, out_root=out, workers=workers, shard=shard, progress=progress,
                      description="frames")
