@@ -99,7 +99,8 @@ engine = OpenVinoEngine(model_file)
 how = {}
 if batch == "auto":  # what `eval` picks by itself (measured, or remembered from an earlier run)
     from actionzoo.engines.batch_size import best_batch_size
-    batch, how["batch"] = best_batch_size(spec, protocol, engine)
+    batch, how["batch"] = best_batch_size(spec, protocol, engine,
+                                          views=len(records) * protocol.num_views)
 if workers == "auto":
     from actionzoo.engines.worker_count import workers_or_measured
     choice = workers_or_measured(None, spec, protocol, engine, int(batch), records)

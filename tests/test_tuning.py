@@ -14,7 +14,7 @@ import pytest
 import torch
 from torch import nn
 
-from actionzoo.engines.batch_size import best_batch_size
+from actionzoo.engines.batch_size import best_batch_size, soonest_batch
 from actionzoo.bench.roofline import gflop_per_clip, matmul_peak_gflops
 from actionzoo.cli import main
 from actionzoo.engines.base import EngineBase, EngineInfo
@@ -85,6 +85,34 @@ def test_the_fastest_batch_size_is_measured_once_and_reused(tuning: Path) -> Non
     assert batch == 2 and "measured now" in how
     batch, how = best_batch_size(spec, protocol, Stepwise(), candidates=(1, 2, 4, 8))
     assert batch == 2 and "measured earlier" in how
+
+
+def test_a_run_with_fewer_views_than_the_fastest_batch_takes_the_batch_that_ends_it_soonest(
+        tuning: Path) -> None:
+    spec = get_model_spec("x3d_s_k400")
+    protocol = spec.protocol("official")
+    rates = {"1": 10.0, "2": 19.0, "4": 30.0, "8": 40.0, "16": 44.0}
+    # 12 views: 16 -> 1 call of 16/44 = 0.36 s; 8 -> 2 calls of 8/40 = 0.40 s; 4 -> 3 x 4/30 = 0.40 s
+    assert soonest_batch(rates, 12) == 16
+    # 5 views: 16 -> 0.36 s, 8 -> 0.20 s, 4 -> 2 x 0.133 = 0.27 s, 2 -> 3 x 0.105 = 0.32 s
+    assert soonest_batch(rates, 5) == 8
+    assert soonest_batch(rates, 1) == 1  # 0.10 s against 0.105 at 2
+    assert soonest_batch(rates, 1000) == 16  # a long run: the fastest rate
+    assert soonest_batch({"1": 10.0, "2": 20.0}, 1) == 2  # a tie: the larger batch
+
+    class Affine(Stepwise):  # a call costs 20 ms + 5 ms per clip: the larger batch, the faster
+        def run(self, x: np.ndarray) -> np.ndarray:
+            import time
+
+            time.sleep(0.02 + 0.005 * len(x))
+            return np.zeros((len(x), 400), np.float32)
+
+    batch, how = best_batch_size(spec, protocol, Affine(), candidates=(1, 2, 4, 8))
+    assert batch == 8 and "the fastest here" in how
+    # 3 views: one call of 4 (40 ms) beats one of 8 (60 ms) and two of 2 (60 ms); from the cache
+    batch, how = best_batch_size(spec, protocol, Affine(), candidates=(1, 2, 4, 8), views=3)
+    assert batch == 4 and "for this run's 3 views" in how and "batch 8, the fastest, would pad" in how
+    assert best_batch_size(spec, protocol, Affine(), candidates=(1, 2, 4, 8), views=100)[0] == 8
 
 
 @pytest.mark.slow

@@ -8,6 +8,7 @@ sweeps record what they measure for them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from actionzoo.engines.base import Engine, EngineInfo
@@ -15,7 +16,7 @@ from actionzoo.runtime.tuning import recall, remembered, store
 from actionzoo.zoo.protocols import Protocol
 from actionzoo.zoo.spec import ModelSpec
 
-__all__ = ["best_batch_size", "batch_size_or_best", "remember_sweep", "remembered_rate", "DEFAULT_BATCH", "CANDIDATES", "CUDA_CANDIDATES"]
+__all__ = ["best_batch_size", "batch_size_or_best", "soonest_batch", "remember_sweep", "remembered_rate", "DEFAULT_BATCH", "CANDIDATES", "CUDA_CANDIDATES"]
 
 DEFAULT_BATCH = 8  # when measuring is off (ACTIONZOO_TUNING=off)
 CANDIDATES = (1, 2, 4, 8, 16)
@@ -27,11 +28,25 @@ def _what(spec: ModelSpec, protocol: Protocol, info: EngineInfo) -> dict[str, ob
             **info.key(), "threads": info.threads}
 
 
+def soonest_batch(clips_per_s: dict[str, float], views: int) -> int:
+    """The measured batch size that scores ``views`` views soonest. Every engine call runs a full
+    batch (the last one zero-padded, ``engines.batches``), so ``views`` take ``ceil(views / b)``
+    calls of ``b / rate(b)`` seconds each: a batch larger than the run pays for its padding."""
+    def seconds(batch: int) -> float:
+        return math.ceil(views / batch) * batch / clips_per_s[str(batch)]
+
+    return min((int(b) for b, rate in clips_per_s.items() if rate > 0),
+               key=lambda b: (seconds(b), -b), default=DEFAULT_BATCH)
+
+
 def best_batch_size(spec: ModelSpec, protocol: Protocol, engine: Engine,
-                    candidates: Sequence[int] | None = None) -> tuple[int, str]:
+                    candidates: Sequence[int] | None = None,
+                    views: int | None = None) -> tuple[int, str]:
     """(batch size, how it was chosen). Measures clips/s at each candidate (one warm-up, two timed
     calls) until throughput falls twice in a row; remembered per model, view, engine and machine.
-    The candidates go up to 16 views on a CPU and 128 on a CUDA device."""
+    The candidates go up to 16 views on a CPU and 128 on a CUDA device. ``views``: how many views
+    the run scores; a run with fewer views than the fastest batch takes the batch that finishes
+    it soonest (:func:`soonest_batch`)."""
     from actionzoo.engines.throughput import bench_engine
     from actionzoo.data.examples import example_inputs
 
@@ -62,18 +77,24 @@ def best_batch_size(spec: ModelSpec, protocol: Protocol, engine: Engine,
                                   default={"batch": DEFAULT_BATCH})
     if "clips_per_s" not in choice:
         return DEFAULT_BATCH, "the default (measuring is off: ACTIONZOO_TUNING=off)"
-    rate = choice["clips_per_s"][str(choice["batch"])]
+    rates, batch = choice["clips_per_s"], int(choice["batch"])
     how = "measured now" if measured else "measured earlier on this machine"
-    return int(choice["batch"]), f"the fastest here ({rate:.2f} clips/s; {how})"
+    if views is not None and views < batch:
+        fastest, batch = batch, soonest_batch(rates, views)
+        if batch != fastest:
+            return batch, (f"the soonest here for this run's {views} views ({rates[str(batch)]:.2f} "
+                           f"clips/s; batch {fastest}, the fastest, would pad; {how})")
+    return batch, f"the fastest here ({rates[str(batch)]:.2f} clips/s; {how})"
 
 
 def batch_size_or_best(batch_size: int | None, spec: ModelSpec, protocol: Protocol,
-                       engine: Engine) -> int:
-    """``batch_size`` if given, else the one measured fastest for this model, engine and machine,
-    printed with how it was chosen (the user sees which one a run used)."""
+                       engine: Engine, views: int | None = None) -> int:
+    """``batch_size`` if given, else the one measured fastest for this model, engine and machine
+    (for a run of ``views`` views: the one that finishes it soonest), printed with how it was
+    chosen (the user sees which one a run used)."""
     if batch_size is not None:
         return batch_size
-    batch, how = best_batch_size(spec, protocol, engine)
+    batch, how = best_batch_size(spec, protocol, engine, views=views)
     print(f"batch size {batch} views per engine call: {how}; --batch-size sets it", flush=True)
     return batch
 

@@ -183,13 +183,14 @@ def batch_and_workers(batch: int | None, workers: int | None, spec: ModelSpec, p
                       engine: Engine, records: Sequence, ctx: DistContext,
                       probes: Iterable[Dataset] | None = None) -> tuple[int, WorkerChoice]:
     """The batch size and the worker count a run uses, each measured where None (the batch
-    first: the worker count is chosen at it). One process chooses and prints them; every process
-    gets its choice."""
+    first, for the views each process scores; the worker count is chosen at it). One process
+    chooses and prints them; every process gets its choice."""
     from actionzoo.engines.batch_size import batch_size_or_best
 
     choice = None
     if ctx.is_main:
-        batch = batch_size_or_best(batch, spec, protocol, engine)
+        views = math.ceil(len(records) / ctx.world_size) * protocol.num_views
+        batch = batch_size_or_best(batch, spec, protocol, engine, views=max(1, views))
         choice = workers_or_measured(workers, spec, protocol, engine, batch, records, probes)
         if choice.how:
             print(choice.describe(), flush=True)

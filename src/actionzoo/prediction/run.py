@@ -72,9 +72,10 @@ def predict_videos(
     from actionzoo.engines.worker_count import WorkerChoice, workers_or_measured
     from actionzoo.prediction.videos import collect_videos, predict
     from actionzoo.zoo.registry import get_model_spec
+    from actionzoo.zoo.spec import Task
 
     spec = get_model_spec(model)
-    if spec.task != "recognition":
+    if spec.task is not Task.RECOGNITION:
         raise UsageError(f"{spec.name} is a detector: it scores person boxes, not videos; use "
                          f"`actionzoo detect VIDEO --proposals BOXES --model {spec.name}`")
     engine_options = engine or EngineOptions()
@@ -82,8 +83,9 @@ def predict_videos(
     classifier, names = load_classifier(spec, engine_options, options.class_names)
     protocol = spec.protocol(options.protocol)
     apply_upload(classifier, protocol, engine_options.upload)
-    batch = batch_size_or_best(options.batch_size, spec, protocol, classifier)
     found = [VideoRecord(path=path, label=None, video_id=str(path)) for path in collect_videos(videos)]
+    batch = batch_size_or_best(options.batch_size, spec, protocol, classifier,
+                               views=max(1, len(found) * protocol.num_views))
     choice = workers_or_measured(options.workers, spec, protocol, classifier, batch, found) \
         if found else WorkerChoice(options.workers or 0, None)  # predict() names the empty input
     workers = choice.workers
