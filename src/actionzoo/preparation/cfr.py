@@ -39,10 +39,12 @@ _DTS_ERROR_THRESHOLD = 3600 * 30  # fftools' default -dts_error_threshold
 
 
 def rescale(value: int, source: Fraction, target: Fraction) -> int:
-    """``av_rescale_q`` (round to nearest, halfway away from zero)."""
-    exact = Fraction(value) * source / target
-    rounded = math.floor(abs(exact) + Fraction(1, 2))
-    return rounded if exact >= 0 else -rounded
+    """``av_rescale_q`` (round to nearest, halfway away from zero), in integers: it runs for every
+    frame of a movie, several times."""
+    num = value * source.numerator * target.denominator
+    den = source.denominator * target.numerator  # > 0: time bases are positive
+    rounded = (2 * abs(num) + den) // (2 * den)
+    return rounded if num >= 0 else -rounded
 
 
 def _llrintf(value: float) -> int:
@@ -114,19 +116,21 @@ class FrameRateConverter:
         self._last_dropped = False
         self._have_previous = False
         self._extra_bits = min(max(29 - (self.out_base.denominator.bit_length() - 1), 0), 16)
+        self._fine = Fraction(self.out_base.numerator, self.out_base.denominator << self._extra_bits)
+        # av_q2d of both time bases: a frame's length in output ticks is computed in doubles,
+        # (duration * in) / out in that order
+        self._in_q2d = time_base.numerator / time_base.denominator
+        self._out_q2d = self.out_base.numerator / self.out_base.denominator
 
     def _output_pts(self, pts: int) -> float:
         """``adjust_frame_pts_to_encoder_tb``: the pts in output ticks with extra precision."""
-        fine = Fraction(self.out_base.numerator, self.out_base.denominator << self._extra_bits)
-        value = rescale(pts, self.time_base, fine) / float(1 << self._extra_bits)
+        value = rescale(pts, self.time_base, self._fine) / float(1 << self._extra_bits)
         if value != _llrint(value):
             value += math.copysign(1.0 / (1 << 17), value)  # away from exact midpoints, as FFmpeg does
         return value
 
     def push(self, pts: int, duration: int) -> tuple[int, int]:
-        in_q2d = self.time_base.numerator / self.time_base.denominator
-        out_q2d = self.out_base.numerator / self.out_base.denominator
-        length = duration * in_q2d / out_q2d
+        length = duration * self._in_q2d / self._out_q2d
         sync_ipts = self._output_pts(pts)
         delta0 = sync_ipts - self.next_pts
         delta = delta0 + length
