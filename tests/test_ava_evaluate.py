@@ -500,7 +500,9 @@ def test_without_batch_and_workers_eval_measures_both_and_scores_do_not_change(
                             out_csv=tmp_path / "m.csv", batch_size=None, workers=None,
                             progress=False)
     out = capsys.readouterr().out
-    assert "views per engine call: the fastest here" in out
+    # the fastest batch, or, when it would pad the 5 keyframes, the one that ends them soonest
+    assert "views per engine call: the fastest here" in out or \
+        "views per engine call: the soonest here for this run's 5 views" in out
     assert measured.workers_how.startswith("measured: model ") and "a worker " in measured.workers_how
     assert f"decode worker{'s' if measured.workers != 1 else ''}: measured: " in out
     assert 0 <= measured.workers <= 2 and measured.batch_size in (1, 2, 4, 8, 16)
