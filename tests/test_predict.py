@@ -175,6 +175,19 @@ def long_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+def test_collecting_the_collected_videos_again_keeps_them_as_they_are(tmp: Path) -> None:
+    """`predict_videos` walks the folders once and hands the list it found to `predict`."""
+    from actionzoo.prediction.videos import collect_videos
+
+    (tmp / "b" / "clip_frames").mkdir(parents=True)
+    (tmp / "b" / "clip_frames" / "img_00001.jpg").write_bytes(b"")
+    for name in ("b/two.mp4", "a.avi", "b/notes.txt"):
+        (tmp / name).write_bytes(b"")
+    found = collect_videos([tmp, tmp / "missing.mp4"])
+    assert found == [tmp / "a.avi", tmp / "b" / "two.mp4", tmp / "b" / "clip_frames", tmp / "missing.mp4"]
+    assert collect_videos(found) == found
+
+
 def test_window_view_pyslowfast_equals_normalise_then_resize() -> None:
     """timeline's X3D-S view resizes first; the reference normalises full frames first."""
     import torch.nn.functional as F

@@ -83,15 +83,17 @@ def predict_videos(
     classifier, names = load_classifier(spec, engine_options, options.class_names)
     protocol = spec.protocol(options.protocol)
     apply_upload(classifier, protocol, engine_options.upload)
-    found = [VideoRecord(path=path, label=None, video_id=str(path)) for path in collect_videos(videos)]
+    # the folders are walked once: predict() collecting this list again keeps it as it is
+    paths = collect_videos(videos)
+    found = [VideoRecord(path=path, label=None, video_id=str(path)) for path in paths]
     batch = batch_size_or_best(options.batch_size, spec, protocol, classifier,
                                views=max(1, len(found) * protocol.num_views))
     choice = workers_or_measured(options.workers, spec, protocol, classifier, batch, found) \
         if found else WorkerChoice(options.workers or 0, None)  # predict() names the empty input
     workers = choice.workers
-    predictions = predict(spec, videos, engine=classifier, protocol=protocol, class_names=names,
-                          top_k=options.top_k, batch_size=batch, workers=workers,
-                          progress=options.progress)
+    predictions = predict(spec, paths or videos, engine=classifier, protocol=protocol,
+                          class_names=names, top_k=options.top_k, batch_size=batch,
+                          workers=workers, progress=options.progress)
     scored = {p.video: p.scores for p in predictions if p.ok and p.scores is not None}
     records = [VideoRecord(path=Path(video), label=None, video_id=video) for video in scored]
     drift, note = video_drift(spec, protocol, classifier, records, engine_options=engine_options,
