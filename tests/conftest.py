@@ -15,9 +15,11 @@ os.environ["ACTIONZOO_TUNING"] = "off"
 
 # The suite's files go to memory where the machine has room for them: the tests create ~200,000
 # small files (AVA frame folders of 27,000 JPEGs, rawframes, checkpoints), and a file creation on
-# a virtual disk costs ~1 ms against ~30 us on tmpfs (docs/benchmarks.md, "The test suite").
+# this machine's virtual disk costs ~1 ms against ~30 us on tmpfs (docs/benchmarks.md, "The test
+# suite"). Only pytest's own folders move (tmp_path, tmp_path_factory): tempfile, and with it the
+# multiprocessing and torchrun folders of every process, stays where TMPDIR says.
 RAM_TEMP = Path("/dev/shm")
-RAM_TEMP_NEEDED = 6 << 30  # the suite's peak is ~2.5 GB: the rest is room for shared memory
+RAM_TEMP_NEEDED = 8 << 30  # the suite peaks at ~3 GB there (float64 checkpoints): room to spare
 _ram_temp: Path | None = None
 
 
@@ -30,22 +32,24 @@ def _room_in_ram() -> bool:
         return False
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest's tmp_path plugin reads --basetemp
 def pytest_configure(config: pytest.Config) -> None:
-    """Temporary files (tmp_path, and TMPDIR for every subprocess) on tmpfs when it has room and
-    no --basetemp was given; ``ACTIONZOO_TEST_TMP=disk`` keeps them on the disk."""
+    """pytest's temporary folders on tmpfs when it has room and no --basetemp was given;
+    ``ACTIONZOO_TEST_TMP=disk`` keeps them on the disk."""
     global _ram_temp
-    if config.option.basetemp is None and _room_in_ram() and not hasattr(config, "workerinput"):
+    if config.option.basetemp is None and _room_in_ram():
         _ram_temp = Path(tempfile.mkdtemp(prefix="actionzoo-tests-", dir=RAM_TEMP))
-        os.environ["TMPDIR"] = str(_ram_temp)
-        tempfile.tempdir = None  # gettempdir() reads TMPDIR again
+        config.option.basetemp = str(_ram_temp / "pytest")
     # What is measured all the same (whether this CPU runs bf16 at a usable speed) is remembered
     # in a cache of the test session's own, never in the user's home.
-    os.environ.setdefault("ACTIONZOO_CACHE", tempfile.mkdtemp(prefix="actionzoo-test-cache-"))
+    os.environ.setdefault("ACTIONZOO_CACHE", tempfile.mkdtemp(prefix="actionzoo-test-cache-",
+                                                              dir=_ram_temp))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     if _ram_temp is not None:  # memory, not disk: nothing is left behind
         shutil.rmtree(_ram_temp, ignore_errors=True)
+
 
 DATA_DIR = Path(__file__).parent / "data"
 

@@ -4,14 +4,12 @@ the engine, the CLI and ``train --amp``; ACTIONZOO_ALLOW_SLOW_PRECISION=1 runs i
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from helpers import CLI_ENV, random_state, run_cli
+from helpers import random_state, run_in_process
 
 from actionzoo.engines.pytorch import TorchEngine
 from actionzoo.errors import UsageError
@@ -90,8 +88,6 @@ def test_eval_predict_and_train_refuse_a_slow_precision_before_any_work(own_cach
                                                                         train_videos: Path,
                                                                         tmp: Path) -> None:
     tuning.store(slowdown_key("bf16"), {"slowdown": 63.0})  # as measured on an AVX2 EPYC
-    env = {**CLI_ENV, "ACTIONZOO_CACHE": str(own_cache)}
-    env.pop(ALLOW_SLOW, None)
     video = str(train_videos / "videos" / "moving_1_0_0" / "moving_1_0_0_000.mp4")
     torch.save({"state_dict": random_state("r2plus1d_r34_8x8x1_ucf101", num_classes=4)}, tmp / "w.pth")
     common = ["--checkpoint", str(tmp / "w.pth"), "--input-size", "32", "--workers", "1",
@@ -105,16 +101,15 @@ def test_eval_predict_and_train_refuse_a_slow_precision_before_any_work(own_cach
                   "--data-root", str(train_videos), "--work-dir", str(tmp / "run"), "--amp", "bf16",
                   "--epochs", "1", "--batch-size", "2", "--init", "none"],
     }
-    for what, args in commands.items():
-        done = subprocess.run([sys.executable, "-m", "actionzoo", *args], env=env,
-                              capture_output=True, text=True, timeout=300)
+    for what, args in commands.items():  # in this process: own_cache set the cache and cleared ALLOW_SLOW
+        done = run_in_process(args)
         flag = "--amp" if what == "train" else "--precision"
         assert done.returncode == 2, (what, done.stderr[-2000:])
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and f"{flag} bf16 on this CPU: a Conv3d measured 63x slower" in lines[0], \
             (what, done.stderr)
     assert not (tmp / "r.db").exists() and not (tmp / "run").exists()  # refused before any work
-    ok = run_cli(["predict", "r2plus1d_r34_8x8x1_ucf101", video, *common])  # fp32 on the same machine is unaffected
+    ok = run_in_process(["predict", "r2plus1d_r34_8x8x1_ucf101", video, *common])  # fp32 here is unaffected
     assert ok.returncode == 0, ok.stderr[-2000:]
 
 

@@ -269,6 +269,21 @@ def test_a_piped_live_source_prints_each_window_and_writes_what_it_saw(long_vide
                  class_names=["a", "b", "c", "d"])
 
 
+def test_a_source_is_live_when_it_can_be_read_once_not_by_where_it_lies(tmp: Path) -> None:
+    from actionzoo.data.stream import is_live
+
+    assert is_live("-") and is_live("rtsp://camera/stream") and is_live("/dev/video7")
+    os.mkfifo(tmp / "pipe")
+    assert is_live(str(tmp / "pipe"))
+    assert is_live("/dev/null")  # a character device
+    (tmp / "clip.mp4").write_bytes(b"")
+    assert not is_live(str(tmp / "clip.mp4"))
+    shm = Path("/dev/shm")  # where videos are copied for fast reads: a file there is a file
+    if shm.is_dir() and os.access(shm, os.W_OK):
+        with __import__("tempfile").NamedTemporaryFile(dir=shm, suffix=".mp4") as copied:
+            assert not is_live(copied.name)
+
+
 @pytest.mark.parametrize("name", [m for m in actionzoo.list_models()
                                   if actionzoo.get_model_spec(m).task == "recognition"])
 def test_every_protocol_turns_its_model_outputs_into_probabilities_one_way(name: str) -> None:

@@ -16,8 +16,8 @@ import actionzoo
 from actionzoo.ava.annotations import read_frame_list
 from actionzoo.ava.dataset import load_test_set
 from actionzoo.preparation.cfr import FrameRateConverter
-from coded_video import ffmpeg_ava_frames, ffmpeg_guide_frames, read_index, write_coded_video
-from helpers import run_cli, write_boxes
+from coded_video import ffmpeg_ava_frames, ffmpeg_guide_frames, read_index, read_indices, write_coded_video
+from helpers import CORES, run_cli, write_boxes
 from media import (
     write_audio_only_m4a,
     write_garbage_file,
@@ -30,7 +30,8 @@ pytest.importorskip("imageio_ffmpeg")
 
 
 def indices(files: list[Path]) -> list[int]:
-    return [read_index(simplejpeg.decode_jpeg(f.read_bytes(), colorspace="GRAY")) for f in files]
+    gray = [simplejpeg.decode_jpeg(f.read_bytes(), colorspace="GRAY")[..., 0] for f in files]
+    return read_indices(np.stack(gray)) if gray else []
 
 
 def jpegs(folder: Path) -> list[Path]:
@@ -235,12 +236,12 @@ def test_eval_and_train_read_the_prepared_frames_directly(tmp_path):
     evaluated = run_cli(["eval", "slowfast_r50_ava", "--frames-dir", str(frames), "--frame-list",
                          str(lists / "val.csv"), "--boxes", str(boxes), "--gt", str(gt), "--labelmap",
                          str(labelmap), "--excluded", str(excluded), "--results", str(tmp_path / "r.db"),
-                         "--workers", "0", "--no-progress"], timeout=600)
+                         "--workers", "0", "--no-progress"], timeout=600, threads=CORES)
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
     assert "2 scored (2 boxes), 0 failed, of 2" in evaluated.stdout
     trained = run_cli(["train", "slowfast_r50_ava", "--frames-dir", str(frames), "--frame-list",
                        str(lists / "train.csv"), "--gt", str(gt), "--work-dir", str(tmp_path / "run"),
                        "--epochs", "1", "--batch-size", "2", "--input-size", "64", "--workers", "0",
-                       "--no-progress", "--init", "none"], timeout=600)
+                       "--no-progress", "--init", "none"], timeout=600, threads=CORES)
     assert trained.returncode == 0, trained.stderr[-3000:]
     assert "2 training samples" in trained.stdout

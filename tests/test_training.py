@@ -1,6 +1,7 @@
 """Training for real on synthetic videos: it learns, it resumes after kill -9 to the same weights,
-two torchrun processes train as one, the AVA detector's loss falls, distributed eval equals one
-process. Every run is a fresh interpreter (``python -m actionzoo`` / torchrun), as a user runs it.
+the AVA detector's loss falls, distributed eval equals one process. Every run is a fresh
+interpreter (``python -m actionzoo`` / torchrun), as a user runs it. That two torchrun processes
+train as one is checked in float64, to every bit that matters, in tests/test_training_sync.py.
 """
 
 from __future__ import annotations
@@ -70,32 +71,8 @@ def _state(path: Path) -> dict[str, torch.Tensor]:
 
 
 @pytest.mark.slow
-def test_two_torchrun_processes_train_like_one_with_the_global_batch(videos: Path, tmp: Path) -> None:
-    common = [*_data(videos, "small.txt"), "--epochs", "1", "--batch-size", "4", "--sync-bn",
-              "--dropout", "0", "--deterministic", "--workers", "0", *SMALL]
-    one = _run(["train", MODEL, *common, "--work-dir", str(tmp / "one")], threads=CORES)
-    assert one.returncode == 0, one.stderr[-3000:]
-    two = _run(["train", MODEL, *common, "--work-dir", str(tmp / "two")], torchrun=2)
-    assert two.returncode == 0, two.stderr[-3000:]
-    assert "2 process(es) x 2" in two.stdout and "sync BN: " in two.stdout
-    a, b = _state(tmp / "one" / "last.pth"), _state(tmp / "two" / "last.pth")
-    assert a.keys() == b.keys()
-    # The same samples, the same BN statistics (sync BN over the global batch), the same averaged
-    # gradients; only float reduction order differs (all-reduce sums vs one process's sums).
-    for key in a:
-        torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-5, msg=key)
-    # ...and the comparison is not vacuous: two steps moved the weights from their initialisation.
-    from actionzoo.training.initialize import initial_model
-
-    torch.manual_seed(0)
-    start, _ = initial_model(actionzoo.get_model_spec(MODEL), 4, None)
-    moved = [k for k, v in start.state_dict().items() if v.is_floating_point() and not torch.equal(v, a[k])]
-    assert "cls_head.fc_cls.weight" in moved and len(moved) > 100
-
-
-@pytest.mark.slow
 def test_kill_9_mid_epoch_then_resume_ends_with_the_same_weights(videos: Path, tmp: Path) -> None:
-    args = ["train", MODEL, *_data(videos, "small.txt"), "--epochs", "3", "--batch-size", "4",
+    args = ["train", MODEL, *_data(videos, "small.txt"), "--epochs", "2", "--batch-size", "4",
             "--deterministic", "--workers", "0", *SMALL]
     # every run on all cores (the same thread count: the same arithmetic, to the bit)
     full = _run([*args, "--work-dir", str(tmp / "full")], threads=CORES)
@@ -114,8 +91,8 @@ def test_kill_9_mid_epoch_then_resume_ends_with_the_same_weights(videos: Path, t
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert (work / "last.pth").exists() and not (work / "epoch_3.pth").exists()
-    assert read_checkpoint(work / "last.pth").extras["meta"]["epoch"] < 3  # killed part-way
+    assert (work / "last.pth").exists() and not (work / "epoch_2.pth").exists()
+    assert read_checkpoint(work / "last.pth").extras["meta"]["epoch"] < 2  # killed part-way
 
     again = _run([*args, "--work-dir", str(work)])
     assert again.returncode == 2 and "pass --resume" in again.stderr  # never overwrites a run
@@ -150,7 +127,7 @@ def test_the_ava_detector_trains_and_its_loss_falls(tmp: Path) -> None:
                  str(work), "--epochs", "4", "--batch-size", "2", "--lr", "0.02", "--workers", "0",
                  "--input-size", "64", "--no-progress", "--init", "none",
                  "--val-frame-list", str(paths["frame_list"]), "--val-boxes", str(val_boxes),
-                 "--val-gt", str(gt), "--labelmap", str(labelmap)])
+                 "--val-gt", str(gt), "--labelmap", str(labelmap)], threads=CORES)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "6 training samples" in done.stdout
     assert "init         FROM SCRATCH (--init none); the reference starts from the PySlowFast " \

@@ -173,7 +173,7 @@ def test_a_short_run_with_bn_batch_trains_and_its_checkpoint_loads_for_eval(trai
     done = run_cli(["train", "slowfast_r50_8x8x1_k400", "--ann", str(train_videos / "small.txt"),
                     "--data-root", str(train_videos), "--num-classes", "4", "--epochs", "1",
                     "--batch-size", "4", "--bn-batch", "2", "--input-size", "32", "--workers", "0",
-                    "--no-progress", "--init", "none", "--work-dir", str(work)])
+                    "--no-progress", "--init", "none", "--work-dir", str(work)], threads=CORES)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "BN batch     2 clips per BN group (--bn-batch; 2 group(s) in each forward of 4); " \
         "the reference's: 8 per device -- --bn-batch 8 keeps it" in done.stdout

@@ -9,6 +9,8 @@ is one decoded frame at a time.
 
 from __future__ import annotations
 
+import os
+import stat
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -43,7 +45,15 @@ class StreamInfo:
 
 
 def is_live(source: str) -> bool:
-    return source == "-" or source.startswith(_SCHEMES) or source.startswith("/dev/")
+    """Standard input, a stream URL, a capture device or a named pipe: frames that arrive once.
+    A regular file is never live, wherever it lies (videos copied to /dev/shm included)."""
+    if source == "-" or source.startswith(_SCHEMES):
+        return True
+    try:
+        mode = os.stat(source).st_mode
+    except OSError:  # not there (yet): a device path is still a device; opening it says why not
+        return source.startswith("/dev/")
+    return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)
 
 
 def _container(source: str, fmt: str | None):
