@@ -119,3 +119,33 @@ def test_progress_display_counts_and_can_be_disabled(capsys) -> None:
     with ProgressDisplay(3, "eval", "videos", enabled=False) as bar:
         bar.advance()
     assert capsys.readouterr().err == ""
+
+
+def test_the_plots_leave_the_callers_matplotlib_as_it_was(tmp_path) -> None:
+    """curves.png, bench.png and timeline.png are drawn on their own Figure: an API user's backend
+    (a notebook's) is not switched to Agg, and no figure stays registered in pyplot."""
+    import json
+    import subprocess
+    import sys
+
+    code = f"""
+import json, sys
+from pathlib import Path
+import matplotlib
+matplotlib.use("svg")
+from actionzoo.engines.throughput import BenchRow, plot_rows
+from actionzoo.training.logs import plot_curves
+out = Path({str(tmp_path)!r})
+(out / "log.jsonl").write_text("\\n".join(json.dumps(r) for r in [
+    {{"kind": "train", "iter": 1, "loss": 2.0, "lr": 0.1}}, {{"kind": "train", "iter": 2, "loss": 1.0, "lr": 0.1}},
+    {{"kind": "val", "epoch": 1, "value": 0.5}}]) + "\\n")
+plot_curves(out / "log.jsonl", out / "curves.png", title="t")
+plot_rows([BenchRow("m", "pytorch", "eager", "cpu", "fp32", b, 10.0 * b, 1.0, 2.0, 3) for b in (1, 2)],
+          out / "bench.png")
+print(json.dumps([matplotlib.get_backend(), "matplotlib.pyplot" in sys.modules]))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.splitlines()[-1]) == ["svg", False]
+    for name in ("curves.png", "bench.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name

@@ -134,16 +134,13 @@ def write_rows(rows: Sequence[BenchRow], out: str | Path, extra: dict | None = N
 
 
 def plot_rows(rows: Sequence[BenchRow], out: str | Path, title: str = "") -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # not pyplot: no global backend or figure registry
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     roofline = any(r.achieved_gflops for r in rows)
-    fig, axes = plt.subplots(1, 2 if roofline else 1, figsize=(11 if roofline else 6, 4), dpi=110,
-                             squeeze=False)
+    fig = Figure(figsize=(11 if roofline else 6, 4), dpi=110)
+    axes = fig.subplots(1, 2 if roofline else 1, squeeze=False)
     ax = axes[0][0]
     for key in dict.fromkeys((r.engine, r.device, r.precision) for r in rows):
         series = [r for r in rows if (r.engine, r.device, r.precision) == key]
@@ -173,5 +170,4 @@ def plot_rows(rows: Sequence[BenchRow], out: str | Path, title: str = "") -> Pat
         right.legend()
     fig.tight_layout()
     fig.savefig(out)
-    plt.close(fig)
     return out

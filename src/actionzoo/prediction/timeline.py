@@ -237,10 +237,7 @@ def write_timeline(result: Timeline, out_dir: Path) -> tuple[Path, Path]:
 
 def plot_timeline(result: Timeline, out: Path, classes: int = 6) -> Path:
     """The probabilities of the classes that lead any window, over time (one line each)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # not pyplot: no global backend or figure registry
 
     leaders: dict[int, float] = {}
     for w in result.windows:
@@ -248,7 +245,8 @@ def plot_timeline(result: Timeline, out: Path, classes: int = 6) -> Path:
         leaders[c.index] = max(leaders.get(c.index, 0.0), c.probability)
     shown = sorted(leaders, key=lambda c: -leaders[c])[:classes]
     centres = [(w.start + w.end) / 2 for w in result.windows]
-    fig, ax = plt.subplots(figsize=(10, 3.4), dpi=110)
+    fig = Figure(figsize=(10, 3.4), dpi=110)
+    ax = fig.subplots()
     for c in shown:
         ax.plot(centres, [w.probabilities[c] for w in result.windows], marker=".",
                 label=result.class_names[c])
@@ -263,7 +261,6 @@ def plot_timeline(result: Timeline, out: Path, classes: int = 6) -> Path:
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out)
-    plt.close(fig)
     return out
 
 

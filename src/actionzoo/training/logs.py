@@ -60,15 +60,13 @@ def read_log(path: Path) -> list[dict]:
 
 def plot_curves(log: Path, out: Path, title: str = "") -> Path:
     """Loss and learning rate per iteration, validation metric per epoch, from ``log.jsonl``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # not pyplot: no global backend or figure registry
 
     rows = read_log(log)
     steps = [r for r in rows if r.get("kind") == "train"]
     vals = [r for r in rows if r.get("kind") == "val"]
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), dpi=110)
+    fig = Figure(figsize=(13, 3.6), dpi=110)
+    axes = fig.subplots(1, 3)
     axes[0].plot([r["iter"] for r in steps], [r["loss"] for r in steps], lw=1)
     axes[0].set_title("training loss")
     axes[0].set_xlabel("iteration")
@@ -90,5 +88,4 @@ def plot_curves(log: Path, out: Path, title: str = "") -> Path:
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out)
-    plt.close(fig)
     return out
