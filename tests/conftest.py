@@ -158,6 +158,14 @@ class BackgroundDemo:
             self.process.wait()
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The tests that need the demo run last, in their order: the demo, started with the session
+    at the lowest priority, then has the whole session to finish on idle cores."""
+    later = [item for item in items if "demo_run" in item.fixturenames]
+    if later:
+        items[:] = [item for item in items if "demo_run" not in item.fixturenames] + later
+
+
 @pytest.fixture(scope="session", autouse=True)
 def background_demo(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
     """The demo started with the session when a selected test needs it (``demo_run``)."""

@@ -130,6 +130,25 @@ def run_cli(args: list[str], timeout: int = 600, torchrun: int = 0,
                           capture_output=True, text=True, timeout=timeout)
 
 
+def start_cli(args: list[str], threads: int = 1) -> subprocess.Popen:
+    """:func:`run_cli` started, not waited for: a reference run beside the runs it is compared
+    with (single-threaded runs side by side fill the cores; the arithmetic is the thread count's)."""
+    return subprocess.Popen([sys.executable, "-m", "actionzoo", *args],
+                            env={**CLI_ENV, "OMP_NUM_THREADS": str(threads)},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish_cli(process: subprocess.Popen, timeout: int = 600) -> subprocess.CompletedProcess:
+    """The run :func:`start_cli` started, once it ends (killed after ``timeout`` seconds)."""
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
 def run_in_process(args: list[str]) -> subprocess.CompletedProcess:
     """``actionzoo ARGS`` through :func:`actionzoo.cli.main.main` in this interpreter, returned as
     :func:`run_cli` returns it. For tests where the process boundary is not the point: a fresh

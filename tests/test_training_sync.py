@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import ALL_CORES_ENV, CLI_ENV, free_port
+from helpers import CLI_ENV, free_port
 
 from actionzoo.checkpoint import read_checkpoint
 from actionzoo.checkpoint.write import actionzoo_state
@@ -24,16 +24,32 @@ from actionzoo.checkpoint.write import actionzoo_state
 FLOAT64 = str(Path(__file__).with_name("float64_train.py"))
 
 
-def _train(args: list[str], torchrun: int = 0, float64: bool = True) -> subprocess.CompletedProcess:
+def _start(args: list[str], torchrun: int = 0, float64: bool = True) -> subprocess.Popen:
     program = [FLOAT64] if float64 else ["-m", "actionzoo"]
     launcher = [sys.executable, *program]
     if torchrun:
         launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(torchrun),
                     "--master-addr", "127.0.0.1", "--master-port", str(free_port()), *program]
-    # one process on every core; torchrun's processes one thread each (float64: the thread count
-    # changes the summation order only, far below the 1e-9 compared)
-    env = CLI_ENV if torchrun else ALL_CORES_ENV
-    return subprocess.run(launcher + args, env=env, capture_output=True, text=True, timeout=600)
+    # every process one thread (float64: the thread count changes the summation order only, far
+    # below the 1e-9 compared)
+    return subprocess.Popen(launcher + args, env=CLI_ENV, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _finish(process: subprocess.Popen) -> subprocess.CompletedProcess:
+    try:
+        stdout, stderr = process.communicate(timeout=600)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def _train_one_and_two(one: list[str], two: list[str]) -> tuple[subprocess.CompletedProcess, ...]:
+    """One process and two torchrun processes of the same training, side by side (three
+    single-threaded processes on the machine's cores; the runs share nothing but the videos)."""
+    started = [_start(one), _start(two, torchrun=2)]
+    return tuple(_finish(process) for process in started)
 
 
 def _relative_differences(a: dict, b: dict) -> dict[str, float]:
@@ -70,9 +86,9 @@ def test_two_processes_with_sync_bn_equal_one_in_every_tensor(model: str, videos
               str(train_videos), "--num-classes", "4", "--epochs", "1", "--batch-size", "2",
               "--sync-bn", "--dropout", "0", "--deterministic", "--workers", "0", "--no-progress",
               *extra]
-    one = _train([*common, "--work-dir", str(tmp / "one")])
+    one, two = _train_one_and_two([*common, "--work-dir", str(tmp / "one")],
+                                  [*common, "--work-dir", str(tmp / "two")])
     assert one.returncode == 0, one.stderr[-3000:]
-    two = _train([*common, "--work-dir", str(tmp / "two")], torchrun=2)
     assert two.returncode == 0, two.stderr[-3000:]
     assert "2 process(es) x 1" in two.stdout and "sync BN: " in two.stdout
     path = "last.pyth" if model.startswith("x3d") else "last.pth"
@@ -156,9 +172,9 @@ def test_bn_batch_on_two_processes_equals_one_in_every_tensor(batch: str, both: 
               "--data-root", str(train_videos), "--num-classes", "4", "--epochs", "1",
               "--batch-size", batch, "--bn-batch", "2", "--input-size", "32", "--dropout", "0",
               "--deterministic", "--workers", "0", "--no-progress", *both]
-    one = _train([*common, "--work-dir", str(tmp / "one")])
+    one, two = _train_one_and_two([*common, "--work-dir", str(tmp / "one")],
+                                  [*common, *two_only, "--work-dir", str(tmp / "two")])
     assert one.returncode == 0, one.stderr[-3000:]
-    two = _train([*common, *two_only, "--work-dir", str(tmp / "two")], torchrun=2)
     assert two.returncode == 0, two.stderr[-3000:]
     assert "--bn-batch 2: " in two.stdout
     # every process's groups travel in the checkpoint, for --resume
