@@ -72,7 +72,7 @@ def _state(path: Path) -> dict[str, torch.Tensor]:
 
 @pytest.mark.slow
 def test_kill_9_mid_epoch_then_resume_ends_with_the_same_weights(videos: Path, tmp: Path) -> None:
-    args = ["train", MODEL, *_data(videos, "small.txt"), "--epochs", "2", "--batch-size", "4",
+    args = ["train", MODEL, *_data(videos, "small.txt"), "--epochs", "3", "--batch-size", "4",
             "--deterministic", "--workers", "0", *SMALL]
     # every run on one core (the same thread count: the same arithmetic, to the bit); the
     # uninterrupted one beside the killed one
@@ -91,8 +91,8 @@ def test_kill_9_mid_epoch_then_resume_ends_with_the_same_weights(videos: Path, t
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert (work / "last.pth").exists() and not (work / "epoch_2.pth").exists()
-    assert read_checkpoint(work / "last.pth").extras["meta"]["epoch"] < 2  # killed part-way
+    assert (work / "last.pth").exists() and not (work / "epoch_3.pth").exists()
+    assert read_checkpoint(work / "last.pth").extras["meta"]["epoch"] < 3  # killed part-way
 
     again = _run([*args, "--work-dir", str(work)])
     assert again.returncode == 2 and "pass --resume" in again.stderr  # never overwrites a run
