@@ -14,10 +14,11 @@ import pytest
 os.environ["ACTIONZOO_TUNING"] = "off"
 
 # The suite's files go to memory where the machine has room for them: the tests create ~200,000
-# small files (AVA frame folders of 27,000 JPEGs, rawframes, checkpoints), and a file creation on
-# this machine's virtual disk costs ~1 ms against ~30 us on tmpfs (docs/benchmarks.md, "The test
-# suite"). Only pytest's own folders move (tmp_path, tmp_path_factory): tempfile, and with it the
-# multiprocessing and torchrun folders of every process, stays where TMPDIR says.
+# small files (AVA frame folders of 27,000 JPEGs, rawframes) and write GBs of checkpoints, and
+# while those are written back a file creation on the virtual disk took ~1 ms against ~30 us on
+# tmpfs (docs/benchmarks.md, "The test suite"). Only pytest's own folders move (tmp_path,
+# tmp_path_factory): tempfile, and with it the multiprocessing and torchrun folders of every
+# process, stays where TMPDIR says.
 RAM_TEMP = Path("/dev/shm")
 RAM_TEMP_NEEDED = 8 << 30  # the suite peaks at ~3 GB there (float64 checkpoints): room to spare
 _ram_temp: Path | None = None
