@@ -139,7 +139,8 @@ def start_cli(args: list[str], threads: int = 1) -> subprocess.Popen:
 
 
 def finish_cli(process: subprocess.Popen, timeout: int = 600) -> subprocess.CompletedProcess:
-    """The run :func:`start_cli` started, once it ends (killed after ``timeout`` seconds)."""
+    """A started process (:func:`start_cli`, or any with pipes), once it ends (killed after
+    ``timeout`` seconds), as :func:`run_cli` returns it."""
     try:
         stdout, stderr = process.communicate(timeout=timeout)
     finally:

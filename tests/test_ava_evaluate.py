@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from helpers import content_scores, make_layout, write_boxes
+from helpers import content_scores, finish_cli, make_layout, write_boxes
 
 from actionzoo.ava.annotations import read_detections_csv
 from actionzoo.ava.dataset import load_keyframe, load_test_set
@@ -362,12 +362,7 @@ def test_kill_9_then_resume_matches_an_uninterrupted_run(data, tmp_path: Path) -
     resumed = subprocess.run(command(killed_db, killed_csv, "resume"), env=env,
                              capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
-    try:
-        stdout, stderr = full.communicate(timeout=300)
-    finally:
-        if full.poll() is None:
-            full.kill()
-    full = subprocess.CompletedProcess(full.args, full.returncode, stdout, stderr)
+    full = finish_cli(full, timeout=300)
     assert full.returncode == 0, full.stderr
 
     done, want = _stored(killed_db), _stored(tmp_path / "full.db")

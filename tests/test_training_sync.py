@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import CLI_ENV, free_port
+from helpers import CLI_ENV, finish_cli, free_port
 
 from actionzoo.checkpoint import read_checkpoint
 from actionzoo.checkpoint.write import actionzoo_state
@@ -36,20 +36,11 @@ def _start(args: list[str], torchrun: int = 0, float64: bool = True) -> subproce
                             stderr=subprocess.PIPE, text=True)
 
 
-def _finish(process: subprocess.Popen) -> subprocess.CompletedProcess:
-    try:
-        stdout, stderr = process.communicate(timeout=600)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
-
-
 def _train_one_and_two(one: list[str], two: list[str]) -> tuple[subprocess.CompletedProcess, ...]:
     """One process and two torchrun processes of the same training, side by side (three
     single-threaded processes on the machine's cores; the runs share nothing but the videos)."""
     started = [_start(one), _start(two, torchrun=2)]
-    return tuple(_finish(process) for process in started)
+    return tuple(finish_cli(process) for process in started)
 
 
 def _relative_differences(a: dict, b: dict) -> dict[str, float]:
