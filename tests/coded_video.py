@@ -60,10 +60,7 @@ def read_index(image: np.ndarray) -> int:
     image = np.asarray(image)
     if image.ndim == 3:
         image = image.mean(axis=2)
-    centres = image[CELL // 2 :: CELL, CELL // 2 :: CELL][:GRID, :GRID].reshape(-1).astype(np.float64)
-    if np.any(np.abs(centres - 128) < 48):
-        raise ValueError(f"ambiguous code cell values {centres.tolist()}")
-    return int(((centres > 128).astype(np.int64) << np.arange(GRID * GRID)).sum())
+    return read_indices(image[None])[0]
 
 
 def read_indices(frames: np.ndarray) -> list[int]:
@@ -71,10 +68,10 @@ def read_indices(frames: np.ndarray) -> list[int]:
     cut is 27,030 frames)."""
     frames = np.asarray(frames)
     centres = frames[:, CELL // 2 :: CELL, CELL // 2 :: CELL][:, :GRID, :GRID].reshape(len(frames), -1)
-    centres = centres.astype(np.int16)
+    centres = centres.astype(np.float64)
     ambiguous = np.flatnonzero(np.any(np.abs(centres - 128) < 48, axis=1))
     if ambiguous.size:
-        raise ValueError(f"frame {ambiguous[0]}: ambiguous code cell values {centres[ambiguous[0]].tolist()}")
+        raise ValueError(f"ambiguous code cell values {centres[ambiguous[0]].tolist()} (frame {ambiguous[0]})")
     return ((centres > 128).astype(np.int64) << np.arange(GRID * GRID)).sum(axis=1).tolist()
 
 

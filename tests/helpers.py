@@ -117,30 +117,24 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def run_cli(args: list[str], timeout: int = 600, torchrun: int = 0,
-            threads: int = 1) -> subprocess.CompletedProcess:
-    """``python -m actionzoo ARGS`` in a fresh interpreter (under torchrun with ``torchrun``
-    processes on a free loopback port), as a user runs it, with ``threads`` intra-op threads (one
-    by default, so that runs compared with each other share one arithmetic order)."""
-    launcher = [sys.executable, "-m", "actionzoo"]
+def start_cli(args: list[str], threads: int = 1, torchrun: int = 0,
+              program: list[str] | None = None) -> subprocess.Popen:
+    """``python -m actionzoo ARGS`` (or ``python PROGRAM ARGS``) started in a fresh interpreter,
+    not waited for, under torchrun with ``torchrun`` processes on a free loopback port, with
+    ``threads`` intra-op threads each. Runs started side by side fill the cores; a run's
+    arithmetic depends on its thread count only."""
+    program = program or ["-m", "actionzoo"]
+    launcher = [sys.executable, *program]
     if torchrun:
         launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(torchrun),
-                    "--master-addr", "127.0.0.1", "--master-port", str(free_port()), "-m", "actionzoo"]
-    return subprocess.run(launcher + args, env={**CLI_ENV, "OMP_NUM_THREADS": str(threads)},
-                          capture_output=True, text=True, timeout=timeout)
-
-
-def start_cli(args: list[str], threads: int = 1) -> subprocess.Popen:
-    """:func:`run_cli` started, not waited for: a reference run beside the runs it is compared
-    with (single-threaded runs side by side fill the cores; the arithmetic is the thread count's)."""
-    return subprocess.Popen([sys.executable, "-m", "actionzoo", *args],
-                            env={**CLI_ENV, "OMP_NUM_THREADS": str(threads)},
+                    "--master-addr", "127.0.0.1", "--master-port", str(free_port()), *program]
+    return subprocess.Popen([*launcher, *args], env={**CLI_ENV, "OMP_NUM_THREADS": str(threads)},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def finish_cli(process: subprocess.Popen, timeout: int = 600) -> subprocess.CompletedProcess:
-    """A started process (:func:`start_cli`, or any with pipes), once it ends (killed after
-    ``timeout`` seconds), as :func:`run_cli` returns it."""
+    """A started process (:func:`start_cli`, or any with pipes), once it ends, as
+    ``subprocess.run`` returns it; killed after ``timeout`` seconds (``TimeoutExpired``)."""
     try:
         stdout, stderr = process.communicate(timeout=timeout)
     finally:
@@ -148,6 +142,14 @@ def finish_cli(process: subprocess.Popen, timeout: int = 600) -> subprocess.Comp
             process.kill()
             process.wait()
     return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def run_cli(args: list[str], timeout: int = 600, torchrun: int = 0,
+            threads: int = 1) -> subprocess.CompletedProcess:
+    """``python -m actionzoo ARGS`` in a fresh interpreter (:func:`start_cli`), as a user runs it,
+    waited for; one intra-op thread by default, so that runs compared with each other share one
+    arithmetic order."""
+    return finish_cli(start_cli(args, threads, torchrun), timeout)
 
 
 def run_in_process(args: list[str]) -> subprocess.CompletedProcess:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import CLI_ENV, finish_cli, free_port
+from helpers import CLI_ENV, finish_cli, free_port, start_cli
 
 from actionzoo.checkpoint import read_checkpoint
 from actionzoo.checkpoint.write import actionzoo_state
@@ -24,22 +24,12 @@ from actionzoo.checkpoint.write import actionzoo_state
 FLOAT64 = str(Path(__file__).with_name("float64_train.py"))
 
 
-def _start(args: list[str], torchrun: int = 0, float64: bool = True) -> subprocess.Popen:
-    program = [FLOAT64] if float64 else ["-m", "actionzoo"]
-    launcher = [sys.executable, *program]
-    if torchrun:
-        launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(torchrun),
-                    "--master-addr", "127.0.0.1", "--master-port", str(free_port()), *program]
-    # every process one thread (float64: the thread count changes the summation order only, far
-    # below the 1e-9 compared)
-    return subprocess.Popen(launcher + args, env=CLI_ENV, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-
-
 def _train_one_and_two(one: list[str], two: list[str]) -> tuple[subprocess.CompletedProcess, ...]:
     """One process and two torchrun processes of the same training, side by side (three
     single-threaded processes on the machine's cores; the runs share nothing but the videos)."""
-    started = [_start(one), _start(two, torchrun=2)]
+    # every process one thread (float64: the thread count changes the summation order only, far
+    # below the 1e-9 compared)
+    started = [start_cli(one, program=[FLOAT64]), start_cli(two, torchrun=2, program=[FLOAT64])]
     return tuple(finish_cli(process) for process in started)
 
 
@@ -94,12 +84,7 @@ def test_two_processes_with_sync_bn_equal_one_in_every_tensor(model: str, videos
 
 def _worker(out: Path, *args: str, torchrun: int = 0) -> dict:
     script = str(Path(__file__).with_name("dist_bn_worker.py"))
-    launcher = [sys.executable, script]
-    if torchrun:
-        launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(torchrun),
-                    "--master-addr", "127.0.0.1", "--master-port", str(free_port()), script]
-    done = subprocess.run([*launcher, str(out), *args], env=CLI_ENV, capture_output=True,
-                          text=True, timeout=300)
+    done = finish_cli(start_cli([str(out), *args], torchrun=torchrun, program=[script]), timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     return torch.load(out)
 
