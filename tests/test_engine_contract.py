@@ -28,6 +28,7 @@ from actionzoo.engines import (
 from actionzoo.errors import UsageError
 from actionzoo.evaluation.recognition import evaluate_records
 from actionzoo.evaluation.store import ResultsStore
+from actionzoo.export.onnx import export_onnx
 from actionzoo.zoo.registry import get_model_spec
 
 MODEL, PROTOCOL = "slowfast_r50_8x8x1_k400", "ascend"  # one view per video
@@ -248,10 +249,9 @@ class _TinyNet(torch.nn.Module):
 def test_exported_engines_declare_the_class_count_their_file_holds_and_predict_uses_it(
         videos: Path, tmp: Path) -> None:
     path = tmp / "tiny.onnx"
-    torch.onnx.export(_TinyNet().eval(), (torch.randn(1, 3, 4, 16, 16),), str(path), dynamo=False,
-                      input_names=["clips"], output_names=["scores"],
-                      dynamic_axes={"clips": {0: "batch", 2: "time", 3: "height", 4: "width"},
-                                    "scores": {0: "batch"}})
+    export_onnx(_TinyNet(), (torch.randn(1, 3, 4, 16, 16),), path, input_names=("clips",),
+                dynamic_axes={"clips": {0: "batch", 2: "time", 3: "height", 4: "width"},
+                              "scores": {0: "batch"}})
     assert create_engine("onnxruntime", model_file=path).output_width == 7
     assert create_engine("openvino", model_file=path).output_width == 7
     assert create_engine("pytorch", model=_TinyNet()).output_width is None  # not declared
