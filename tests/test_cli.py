@@ -58,7 +58,8 @@ def test_ava_export_eval_and_detect_through_the_cli(tmp: Path, capsys) -> None:
 
     from actionzoo.data.synthetic import write_synthetic_videos
 
-    paths = make_layout(tmp, {VIDEO_A: (64, 96)})  # full frames become 224 x 336 clips
+    # The plumbing at a 64-pixel short side (test_export_engines exports the detector full size).
+    paths = make_layout(tmp, {VIDEO_A: (64, 96)})  # full frames become 64 x 96 clips
     boxes = write_boxes(tmp / "boxes.csv", [f"{VIDEO_A},0902,0.1,0.1,0.6,0.9,,0.95",
                                             f"{VIDEO_A},0903,0.2,0.1,0.7,0.9,,0.90"])
     gt = write_boxes(tmp / "gt.csv", [f"{VIDEO_A},0902,0.1,0.1,0.6,0.9,12,0"])
@@ -66,12 +67,13 @@ def test_ava_export_eval_and_detect_through_the_cli(tmp: Path, capsys) -> None:
     labelmap.write_text('item {\n  name: "stand"\n  id: 12\n}\n')
 
     onnx_path = tmp / "ava.onnx"
-    assert main(["export", "slowfast_r50_ava", "-o", str(onnx_path), "--num-random", "1"]) == 0
-    assert "PASS  onnxruntime" in capsys.readouterr().out
+    assert main(["export", "slowfast_r50_ava", "-o", str(onnx_path), "--num-random", "1",
+                 "--input-size", "64"]) == 0
+    assert "PASS  onnxruntime" in capsys.readouterr().out  # on 32x64x64 and 32x48x80 clips
     args = ["eval", "slowfast_r50_ava", "--engine", "onnxruntime", "--model-file", str(onnx_path),
             "--frames-dir", str(paths["frames"]), "--frame-list", str(paths["frame_list"]),
             "--boxes", str(boxes), "--gt", str(gt), "--labelmap", str(labelmap),
-            "--results", str(tmp / "ava.db"), "--workers", "0", "--no-progress"]
+            "--results", str(tmp / "ava.db"), "--workers", "0", "--no-progress", "--input-size", "64"]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "onnxruntime" in out and "mAP" in out

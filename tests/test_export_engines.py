@@ -105,6 +105,25 @@ def test_cli_export_then_verify(tmp: Path, capsys: pytest.CaptureFixture[str]) -
     assert "FAIL" in capsys.readouterr().out
 
 
+def test_export_at_an_input_size_traces_verifies_and_pins_there(tmp: Path, capsys) -> None:
+    # A model trained with `train --input-size 64` is exported, checked and pinned at 64, not 256.
+    static = tmp / "static.onnx"
+    assert main(["export", "r2plus1d_r34_8x8x1_ucf101", "-o", str(static), "--input-size", "64",
+                 "--static", "--num-random", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "static 8x64x64" in out and "at input size 64" in out
+    assert "PASS  onnxruntime" in out and "(1 shapes: 8x64x64)" in out
+    shape = onnx.load(str(static)).graph.input[0].type.tensor_type.shape.dim
+    assert [d.dim_param or d.dim_value for d in shape] == ["batch", 3, 8, 64, 64]
+    assert main(["verify", "r2plus1d_r34_8x8x1_ucf101", "--model-file", str(static), "--static",
+                 "--input-size", "64", "--num-random", "1"]) == 1  # other random weights: FAIL
+    assert "(1 shapes: 8x64x64)" in capsys.readouterr().out
+    # A PySlowFast recognizer pools over a window its crop fixes: one line, nothing written.
+    assert main(["export", "x3d_s_k400", "-o", str(tmp / "x3d.onnx"), "--input-size", "64"]) == 2
+    assert "has one input size" in capsys.readouterr().err
+    assert not (tmp / "x3d.onnx").exists()
+
+
 @pytest.mark.slow
 def test_ava_detector_exports_with_dynamic_batch_and_box_count(tmp: Path) -> None:
     path, model = export_model("slowfast_r50_ava", tmp / "ava.onnx")

@@ -42,6 +42,10 @@ def _verify_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--openvino", action="store_true", help="verify OpenVINO (f32) too")
     p.add_argument("--threads", type=positive)
     p.add_argument("--report", help="write the verification report as JSON")
+    p.add_argument("--input-size", type=positive,
+                   help="the protocol at another crop size N, as eval --input-size (a model trained "
+                        "with `train --input-size N`): traced, verified, pinned by --static; an INT8 "
+                        "export also calibrates and measures there")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -74,8 +78,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     int8.add_argument("--drift-ann", help="held-out videos to measure the drift on (default: the "
                                           "calibration annotation's videos after those calibrated on)")
     add_drift(int8)
-    int8.add_argument("--input-size", type=positive,
-                      help="calibrate and measure at another crop size (as eval --input-size)")
     int8.add_argument("--workers", type=non_negative, default=2, help="decode worker processes")
     p.set_defaults(handler=run_export)
 
@@ -95,7 +97,8 @@ def verify_and_print(args: argparse.Namespace, spec, net, model_file: Path) -> i
     from actionzoo.evaluation.staged import preprocessed_views
 
     inputs = getattr(args, "inputs", None)
-    options = VerifyOptions(protocol=args.protocol, static=args.static, num_random=args.num_random,
+    options = VerifyOptions(protocol=args.protocol, input_size=args.input_size, static=args.static,
+                            num_random=args.num_random,
                             real_inputs=preprocessed_views(inputs, args.max_videos) if inputs else (),
                             openvino=args.openvino, target=getattr(args, "target", ""),
                             threads=args.threads)
@@ -108,7 +111,7 @@ def verify_and_print(args: argparse.Namespace, spec, net, model_file: Path) -> i
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from actionzoo.export.onnx import export_model
+    from actionzoo.export.onnx import export_model, traced_protocol
     from actionzoo.zoo.registry import get_model_spec
 
     spec = get_model_spec(args.model)
@@ -116,11 +119,13 @@ def run_export(args: argparse.Namespace) -> int:
     if args.precision is Precision.INT8:
         return _export_int8(args, spec)
     path, net = export_model(spec, args.output, checkpoint=args.checkpoint, protocol=args.protocol,
-                             opset=args.opset, simplify=args.simplify, trusted=args.trust_checkpoint,
-                             static=args.static, target=args.target)
-    shape = "static " + "x".join(map(str, spec.protocol(args.protocol).view_shape[1:])) \
+                             input_size=args.input_size, opset=args.opset, simplify=args.simplify,
+                             trusted=args.trust_checkpoint, static=args.static, target=args.target)
+    traced = traced_protocol(spec, args.protocol, args.input_size)
+    shape = "static " + "x".join(map(str, traced.view_shape[1:])) \
         if args.static else "dynamic batch, height, width" + (", time" if spec.dynamic_time else "")
-    print(f"exported {spec.name} to {path} ({shape}; traced at the {args.protocol} view shape)")
+    print(f"exported {spec.name} to {path} ({shape}; traced at the {args.protocol} view shape"
+          + (f" at input size {args.input_size})" if args.input_size else ")"))
     if args.no_verify:
         return 0
     return verify_and_print(args, spec, net, path)

@@ -20,6 +20,7 @@ class VerifyOptions:
     on an ``.onnx`` file (an ``.xml`` file, or ``target`` openvino, always is)."""
 
     protocol: str = "official"
+    input_size: int | None = None  # the protocol at another crop size (eval --input-size)
     static: bool = False
     num_random: int = 2
     real_inputs: tuple = ()  # preprocessed videos' views (evaluation.staged.preprocessed_views)
@@ -30,10 +31,11 @@ class VerifyOptions:
 
 def _batches(spec, options: VerifyOptions) -> tuple[list[tuple], str]:
     from actionzoo.data.examples import example_inputs
-    from actionzoo.export.onnx import verification_shapes
+    from actionzoo.export.onnx import traced_protocol, verification_shapes
 
-    protocol = spec.protocol(options.protocol)
-    shapes = verification_shapes(spec, options.protocol, static=options.static)
+    protocol = traced_protocol(spec, options.protocol, options.input_size)
+    shapes = verification_shapes(spec, options.protocol, static=options.static,
+                                 input_size=options.input_size)
     batches: list[tuple] = [
         example_inputs(protocol, batch=2, seed=s, num_frames=t, frame_size=(h, w))
         for t, h, w in shapes for s in range(options.num_random)

@@ -23,7 +23,8 @@ from actionzoo.data.examples import example_inputs
 from actionzoo.zoo.registry import build_model, get_model_spec
 from actionzoo.zoo.spec import ModelSpec, Task
 
-__all__ = ["DEFAULT_OPSET", "export_onnx", "export_model", "dynamic_axes_for", "verification_shapes"]
+__all__ = ["DEFAULT_OPSET", "export_onnx", "export_model", "dynamic_axes_for", "traced_protocol",
+           "verification_shapes"]
 
 #: Runtimes an export can be shaped for.
 TARGETS = ("onnxruntime", "openvino")
@@ -94,21 +95,28 @@ def dynamic_axes_for(spec: ModelSpec, *, static: bool = False) -> dict[str, dict
     return {"video": video, "scores": {0: "batch"}}
 
 
+def traced_protocol(spec: ModelSpec, protocol_name: str = "official", input_size: int | None = None):
+    """The protocol an export is traced and verified at: ``protocol_name``'s, at ``input_size``
+    when given (a model trained with ``train --input-size N``)."""
+    protocol = spec.protocol(protocol_name)
+    return protocol.scaled(input_size) if input_size else protocol
+
+
 def verification_shapes(spec: ModelSpec, protocol_name: str = "official", *,
-                        static: bool = False) -> list[tuple[int, int, int]]:
+                        static: bool = False, input_size: int | None = None) -> list[tuple[int, int, int]]:
     """(T, H, W) input shapes an export is verified on: the protocol's view shape and, for a
-    dynamic export, one more (every other protocol's, or a smaller frame)."""
-    proto = spec.protocol(protocol_name)
-    shapes = [proto.view_shape[1:]]
+    dynamic export, one more (every other protocol's at the same input size, or another frame)."""
+    shapes = [traced_protocol(spec, protocol_name, input_size).view_shape[1:]]
     if static:
         return shapes
-    for other in spec.protocols.values():
-        shape = other.view_shape[1:]
+    for name in spec.protocols:
+        shape = traced_protocol(spec, name, input_size).view_shape[1:]
         if shape not in shapes and (spec.dynamic_time or shape[0] == shapes[0][0]):
             shapes.append(shape)
     if len(shapes) == 1:
         t, h, w = shapes[0]
-        shapes.append((t, h - 32, w + 32))
+        step = min(32, h // 4)  # 224 x 224 -> 192 x 256; 64 x 64 -> 48 x 80
+        shapes.append((t, h - step, w + step))
     return shapes
 
 
@@ -118,6 +126,7 @@ def export_model(
     *,
     checkpoint: str | Path | None = None,
     protocol: str = "official",
+    input_size: int | None = None,
     opset: int = DEFAULT_OPSET,
     simplify: bool = False,
     trusted: bool = False,
@@ -127,12 +136,13 @@ def export_model(
 ) -> tuple[Path, torch.nn.Module]:
     """Export a registered model; returns (path, torch model).
 
-    The graph is traced at ``protocol``'s view shape; with ``static`` that shape is all it takes,
-    otherwise batch, height, width (and time where allowed) stay free. ``net`` exports an already
-    built model (e.g. one just trained) instead of building one from ``checkpoint``.
+    The graph is traced at ``protocol``'s view shape (at ``input_size`` when given); with
+    ``static`` that shape is all it takes, otherwise batch, height, width (and time where allowed)
+    stay free. ``net`` exports an already built model (e.g. one just trained) instead of building
+    one from ``checkpoint``.
     """
     spec = get_model_spec(model)
-    proto = spec.protocol(protocol)
+    proto = traced_protocol(spec, protocol, input_size)
     if net is None:
         net = build_model(spec, checkpoint, trusted=trusted)
     # A batch of 2 keeps the exporter from specialising the batch axis to 1.
