@@ -115,7 +115,7 @@ def test_bench_end_to_end_reports_stage_split(tmp: Path) -> None:
                            size=(96, 128))
     done = _cli("bench", MODEL, "--protocol", "ascend", "--engine", "pytorch", "--batch-sizes",
                 "1", "--warmup", "0", "--min-seconds", "0", "--e2e", str(tmp / "v"),
-                "--workers", "1")
+                "--workers", "1", "--input-size", "64")  # the stage split, not the model, is checked
     assert done.returncode == 0, done.stderr
     text = done.stdout
     assert "end to end on 2 videos" in text and "videos/s" in text and "decode" in text
