@@ -132,11 +132,13 @@ def model_only(args, name: str, device: torch.device, budget: Budget, out_rows: 
     per_sample = VIEWS_PER_SAMPLE.get(name, 1)
 
     drift_inputs = _inputs(spec, protocol, args.drift_batch, device, seed=1)
-    with torch.inference_mode():
-        reference = _forward(model, drift_inputs, None).float().cpu().numpy()
+    reference = None
     for precision in args.precisions:
         dtype = PRECISIONS[precision]
-        if precision != "fp32":
+        if precision != "fp32" and not budget.spent:
+            if reference is None:
+                with torch.inference_mode():
+                    reference = _forward(model, drift_inputs, None).float().cpu().numpy()
             with torch.inference_mode():
                 low = _forward(model, drift_inputs, dtype).float().cpu().numpy()
             ref2d, low2d = reference.reshape(-1, reference.shape[-1]), low.reshape(-1, low.shape[-1])
