@@ -105,6 +105,7 @@ def test_cli_export_then_verify(tmp: Path, capsys: pytest.CaptureFixture[str]) -
     assert "FAIL" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_export_at_an_input_size_traces_verifies_and_pins_there(tmp: Path, capsys) -> None:
     # A model trained with `train --input-size 64` is exported, checked and pinned at 64, not 256.
     static = tmp / "static.onnx"
