@@ -29,11 +29,24 @@ from actionzoo.zoo.registry import get_model_spec
 NAMES = [n for n in actionzoo.list_models() if get_model_spec(n).task == "recognition"]
 
 
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory):
+    """name -> (path, model): each recognizer exported once for the module (random weights,
+    seed 0, dynamic shapes, traced at the official view), for every test that needs its graph."""
+    folder, done = tmp_path_factory.mktemp("exported"), {}
+
+    def export(name: str):
+        if name not in done:
+            torch.manual_seed(0)
+            done[name] = export_model(name, folder / f"{name}.onnx", protocol="official")
+        return done[name]
+    return export
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
-def test_exported_graph_matches_pytorch(tmp: Path, name: str) -> None:
-    torch.manual_seed(0)
-    path, model = export_model(name, tmp / f"{name}.onnx")
+def test_exported_graph_matches_pytorch(exported, name: str) -> None:
+    path, model = exported(name)
     graph = onnx.load(str(path))
     batch_dim = graph.graph.input[0].type.tensor_type.shape.dim[0]
     assert batch_dim.dim_param == "batch"  # dynamic batch axis
@@ -50,9 +63,9 @@ def test_exported_graph_matches_pytorch(tmp: Path, name: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def x3d_export(tmp_path_factory: pytest.TempPathFactory):
+def x3d_export(exported):
     """(path, model) of one X3D-S export with random weights, for the tests that need any graph."""
-    return export_model("x3d_s_k400", tmp_path_factory.mktemp("x3d") / "x3d.onnx", protocol="official")
+    return exported("x3d_s_k400")
 
 
 @pytest.mark.slow
@@ -142,11 +155,11 @@ def test_ava_detector_exports_with_dynamic_batch_and_box_count(tmp: Path) -> Non
 
 
 @pytest.mark.slow
-def test_an_export_for_256_runs_a_224_clip_and_static_pins_the_shape(tmp: Path) -> None:
+def test_an_export_for_256_runs_a_224_clip_and_static_pins_the_shape(tmp: Path, exported) -> None:
     # The user's case: SlowFast exported for the 256 protocol, run on the 224 centre-crop one.
     name = "slowfast_r50_8x8x1_k400"
     spec = get_model_spec(name)
-    path, model = export_model(name, tmp / "dynamic.onnx", protocol="official")
+    path, model = exported(name)  # traced at the official (256) view
     dims = [d.dim_param for d in onnx.load(str(path)).graph.input[0].type.tensor_type.shape.dim]
     assert dims == ["batch", "", "time", "height", "width"]
     batches = [example_inputs(spec.protocol("ascend"), 1, seed=3),
