@@ -159,18 +159,20 @@ class BackgroundDemo:
             self.process.wait()
 
 
+def _needs_demo(item: pytest.Item) -> bool:
+    return "demo_run" in item.fixturenames
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The tests that need the demo run last, in their order: the demo, started with the session
     at the lowest priority, then has the whole session to finish on idle cores."""
-    later = [item for item in items if "demo_run" in item.fixturenames]
-    if later:
-        items[:] = [item for item in items if "demo_run" not in item.fixturenames] + later
+    items.sort(key=_needs_demo)  # stable: each part keeps its order
 
 
 @pytest.fixture(scope="session", autouse=True)
 def background_demo(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
     """The demo started with the session when a selected test needs it (``demo_run``)."""
-    if not any("demo_run" in item.fixturenames for item in request.session.items):
+    if not any(map(_needs_demo, request.session.items)):
         yield None
         return
     demo = BackgroundDemo(tmp_path_factory.mktemp("demo") / "demo")

@@ -118,18 +118,21 @@ def free_port() -> int:
 
 
 def start_cli(args: list[str], threads: int = 1, torchrun: int = 0,
-              program: list[str] | None = None) -> subprocess.Popen:
+              program: list[str] | None = None, *, to_kill: bool = False) -> subprocess.Popen:
     """``python -m actionzoo ARGS`` (or ``python PROGRAM ARGS``) started in a fresh interpreter,
     not waited for, under torchrun with ``torchrun`` processes on a free loopback port, with
     ``threads`` intra-op threads each. Runs started side by side fill the cores; a run's
-    arithmetic depends on its thread count only."""
+    arithmetic depends on its thread count only. ``to_kill``: a run to end with
+    ``os.killpg(process.pid, SIGKILL)``, in a process group of its own (its decode workers die
+    with it) and its output discarded."""
     program = program or ["-m", "actionzoo"]
     launcher = [sys.executable, *program]
     if torchrun:
         launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(torchrun),
                     "--master-addr", "127.0.0.1", "--master-port", str(free_port()), *program]
+    output = subprocess.DEVNULL if to_kill else subprocess.PIPE
     return subprocess.Popen([*launcher, *args], env={**CLI_ENV, "OMP_NUM_THREADS": str(threads)},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=output, stderr=output, text=True, start_new_session=to_kill)
 
 
 def finish_cli(process: subprocess.Popen, timeout: int = 600) -> subprocess.CompletedProcess:

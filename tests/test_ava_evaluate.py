@@ -7,8 +7,6 @@ import json
 import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
@@ -18,7 +16,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from helpers import content_scores, finish_cli, make_layout, write_boxes
+from helpers import content_scores, finish_cli, make_layout, start_cli, write_boxes
 
 from actionzoo.ava.annotations import read_detections_csv
 from actionzoo.ava.dataset import load_keyframe, load_test_set
@@ -332,21 +330,17 @@ def _rows(db: Path) -> int:
 def test_kill_9_then_resume_matches_an_uninterrupted_run(data, tmp_path: Path) -> None:
     script = tmp_path / "run_eval.py"
     script.write_text(_KILL_SCRIPT)
-    # one thread each (the same arithmetic in every run), the uninterrupted run beside the others
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OMP_NUM_THREADS": "1"}
     root = data["frames"].parent
 
-    def command(db: Path, out: Path, mode: str) -> list[str]:
-        return [sys.executable, str(script), str(Path(__file__).parent), str(root), str(db),
-                str(out), mode]
+    def start(db: Path, out: Path, mode: str, to_kill: bool = False):
+        # one thread each (the same arithmetic in every run)
+        return start_cli([str(Path(__file__).parent), str(root), str(db), str(out), mode],
+                         program=[str(script)], to_kill=to_kill)
 
-    full = subprocess.Popen(command(tmp_path / "full.db", tmp_path / "full.csv", "new"), env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    full = start(tmp_path / "full.db", tmp_path / "full.csv", "new")  # beside the others
 
     killed_db, killed_csv = tmp_path / "killed.db", tmp_path / "killed.csv"
-    proc = subprocess.Popen(command(killed_db, killed_csv, "new"), env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = start(killed_db, killed_csv, "new", to_kill=True)
     deadline = time.time() + 120
     while _rows(killed_db) < 3 and proc.poll() is None and time.time() < deadline:
         time.sleep(0.02)
@@ -356,11 +350,9 @@ def test_kill_9_then_resume_matches_an_uninterrupted_run(data, tmp_path: Path) -
     assert 0 < interrupted_at < 13, "the run must be killed part-way"
     assert not killed_csv.exists()  # no CSV from an unfinished run
 
-    again = subprocess.run(command(killed_db, killed_csv, "new"), env=env, capture_output=True,
-                           text=True, timeout=300)
+    again = finish_cli(start(killed_db, killed_csv, "new"), timeout=300)
     assert again.returncode == 2 and "pass --resume" in again.stderr
-    resumed = subprocess.run(command(killed_db, killed_csv, "resume"), env=env,
-                             capture_output=True, text=True, timeout=300)
+    resumed = finish_cli(start(killed_db, killed_csv, "resume"), timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     full = finish_cli(full, timeout=300)
     assert full.returncode == 0, full.stderr

@@ -10,15 +10,13 @@ import json
 import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from helpers import CLI_ENV, CORES, VIDEO_A, VIDEO_B, finish_cli, make_layout, run_cli, start_cli, write_boxes
+from helpers import CORES, VIDEO_A, VIDEO_B, finish_cli, make_layout, run_cli, start_cli, write_boxes
 
 import actionzoo
 from actionzoo.checkpoint import CheckpointFormat, read_checkpoint
@@ -79,9 +77,7 @@ def test_kill_9_mid_epoch_then_resume_ends_with_the_same_weights(videos: Path, t
     full = start_cli([*args, "--work-dir", str(tmp / "full")])
 
     work = tmp / "killed"
-    launcher = [sys.executable, "-m", "actionzoo", *args, "--work-dir", str(work)]
-    proc = subprocess.Popen(launcher, env=CLI_ENV, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = start_cli([*args, "--work-dir", str(work)], to_kill=True)
     deadline = time.time() + 300
     while proc.poll() is None and time.time() < deadline:
         log = work / "log.jsonl"

@@ -8,14 +8,12 @@ import copy
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import torch
-from helpers import CLI_ENV, CORES, finish_cli, run_cli, start_cli
+from helpers import CORES, finish_cli, run_cli, start_cli
 from torch import nn
 
 import actionzoo
@@ -217,9 +215,7 @@ def test_kill_9_then_resume_with_bn_batch_ends_with_every_tensor_bit_identical(t
     full = start_cli([*args, "--work-dir", str(tmp / "full")])
 
     work = tmp / "killed"
-    proc = subprocess.Popen([sys.executable, "-m", "actionzoo", *args, "--work-dir", str(work)],
-                            env=CLI_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = start_cli([*args, "--work-dir", str(work)], to_kill=True)
     # A fresh run writes its first last.pth (atomically) after step 1: kill as soon as it is
     # there, with the whole second step still to go (reading the file in the poll took so long
     # under load that the run sometimes finished first).

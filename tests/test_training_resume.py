@@ -7,14 +7,12 @@ import json
 import os
 import random
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import torch
-from helpers import CLI_ENV, finish_cli, run_cli, start_cli
+from helpers import finish_cli, run_cli, start_cli
 
 from actionzoo.checkpoint import read_checkpoint
 from actionzoo.checkpoint.write import actionzoo_state
@@ -44,9 +42,7 @@ def test_kill_9_at_random_points_then_resume_gives_bit_identical_weights(train_v
     for attempt in range(6):
         resume = ["--resume"] if (work / "last.pth").exists() else []
         before = _iterations(work)
-        proc = subprocess.Popen([sys.executable, "-m", "actionzoo", *args, "--work-dir", str(work),
-                                 *resume], env=CLI_ENV, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True)
+        proc = start_cli([*args, "--work-dir", str(work), *resume], to_kill=True)
         target = before + rng.randint(1, 2)
         deadline = time.time() + 300
         while proc.poll() is None and _iterations(work) < target and time.time() < deadline:
