@@ -9,6 +9,14 @@ from pathlib import Path
 
 import pytest
 
+# Idle OpenMP threads sleep instead of spinning. The suite runs the demo, torchrun workers and
+# side-by-side runs on the same two cores as this process: libgomp's default spin (300,000 rounds
+# at every barrier) then burned 14 % of the suite's CPU time in threads waiting for a peer that was
+# not scheduled (docs/benchmarks.md, "Stop 30"). Read when torch loads libgomp, so set before any
+# test module imports torch; every process a test starts inherits it.
+if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+
 # Machine-dependent choices (runtime.tuning) take their plain defaults in tests, in this process
 # and in every subprocess a test starts, unless a test turns measuring on itself.
 os.environ["ACTIONZOO_TUNING"] = "off"
