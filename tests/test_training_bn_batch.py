@@ -241,7 +241,6 @@ def test_kill_9_then_resume_with_bn_batch_ends_with_every_tensor_bit_identical(t
         assert torch.equal(value, actionzoo_state(b.extras)["bn_groups"][key]), key
 
 
-
 def test_group_statistics_restore_only_into_the_run_that_wrote_them() -> None:
     model = nn.Sequential(nn.Conv3d(3, 4, 1), nn.BatchNorm3d(4))
     use_grouped_batchnorm(model, group_size=2, clips_per_forward=4)
