@@ -206,3 +206,27 @@ def test_the_eval_report_holds_a_precision_and_writes_the_same_json() -> None:
                         workers=0, total=1, scored=1, failed=[], metrics={"top1": 1.0})
     assert '"precision": "bf16"' in json.dumps(report.to_dict())
     assert "precision bf16" in report.render_text()
+
+
+def test_no_code_compares_a_precision_with_its_text() -> None:
+    from actionzoo.runtime.precisions import Precision
+
+    texts = {p.value for p in Precision}
+    found = []
+    for path, tree in _trees():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Compare):
+                operands = [node.left, *node.comparators]
+                if any(isinstance(o, ast.Constant) and o.value in texts for o in operands):
+                    found.append(f"{path.relative_to(SRC)}:{node.lineno}")
+    assert found == []
+
+
+def test_engine_options_turn_the_precision_text_into_a_precision_once() -> None:
+    from actionzoo.engines.options import EngineOptions
+    from actionzoo.runtime.precisions import Precision
+
+    assert EngineOptions().precision is Precision.FP32
+    assert EngineOptions(precision="bf16").precision is Precision.BF16
+    with pytest.raises(UsageError, match="precision 'fp64' unknown; choose from fp32, bf16, fp16, int8"):
+        EngineOptions(precision="fp64")

@@ -385,7 +385,7 @@ def evaluate_ava(
         interrupted=stats.interrupted, videos_without_boxes=len(test_set.videos_without_boxes),
     )
     report.workers_how = workers_how
-    if info.precision != "fp32":  # drift is measured on model inputs, not on keyframes
+    if info.precision.reduced:  # drift is measured on model inputs, not on keyframes
         report.drift_note = (f"for the detector, `actionzoo bench {spec.name} --precision "
                              f"{info.precision}` measures it on model inputs")
     if not ctx.is_main:

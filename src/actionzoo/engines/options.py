@@ -12,6 +12,7 @@ from pathlib import Path
 
 from actionzoo.engines.base import Engine
 from actionzoo.errors import UsageError
+from actionzoo.runtime.precisions import Precision
 
 __all__ = ["EngineOptions", "build_engine", "ClassifierEngine", "build_classifier_engine", "apply_upload"]
 
@@ -31,7 +32,7 @@ class EngineOptions:
     checkpoint: str | Path | None = None
     trust_checkpoint: bool = False
     model_file: str | Path | None = None
-    precision: str = "fp32"
+    precision: Precision = Precision.FP32  # text ("bf16") is turned into one, here
     device: str = "cpu"
     threads: int | None = None
     channels_last: bool = False
@@ -39,6 +40,7 @@ class EngineOptions:
     upload: str = "auto"
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "precision", Precision.of(self.precision))
         if self.upload not in UPLOADS:
             raise UsageError(f"upload must be one of {', '.join(UPLOADS)}, not {self.upload!r}")
 

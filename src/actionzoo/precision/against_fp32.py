@@ -61,7 +61,7 @@ def video_drift(
     ``records`` (those with ``candidate_scores``, when given)."""
     from actionzoo.precision.measure import drift_on_videos
 
-    if engine.info.precision == "fp32":
+    if not engine.info.precision.reduced:
         return None, None
     if drift.videos <= 0:
         return None, "--drift-videos 0"
@@ -86,7 +86,7 @@ def batch_drift(spec, engine: Engine, batches: Sequence[tuple], *, engine_option
     """The drift of a reduced-precision ``engine`` on model-input ``batches``."""
     from actionzoo.precision.measure import drift_on_batches
 
-    if engine.info.precision == "fp32":
+    if not engine.info.precision.reduced:
         return None, None
     fp32, how = fp32_reference_for(spec, engine, engine_options, reference)
     if fp32 is None:

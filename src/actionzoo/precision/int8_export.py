@@ -9,6 +9,7 @@ from pathlib import Path
 
 from actionzoo.precision.drift import DriftReport
 from actionzoo.precision.int8 import Int8Export
+from actionzoo.runtime.precisions import Precision
 
 __all__ = ["Int8Options", "Int8ExportResult", "export_int8"]
 
@@ -100,7 +101,7 @@ def export_int8(
     if held_out:
         reference = create_engine("openvino", model_file=exported.fp32_file, threads=options.threads)
         candidate = create_engine("openvino", model_file=exported.model_file,
-                                  threads=options.threads, precision="int8")
+                                  threads=options.threads, precision=Precision.INT8)
         drift = drift_on_videos(held_out, protocol, reference=reference, candidate=candidate,
                                 batch_size=DRIFT_BATCH, workers=options.workers, inputs=inputs)
     return Int8ExportResult(spec.name, str(calibration), exported, drift,
