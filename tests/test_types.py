@@ -185,8 +185,9 @@ def test_training_names_no_precision_as_text() -> None:
     assert found == []
 
 
-def test_no_code_compares_a_status_with_its_text() -> None:
-    texts = {s.value for s in Status}
+def _comparisons_with_text(members) -> list[str]:
+    """Where code under src/ compares something with one of ``members``' texts."""
+    texts = {m.value for m in members}
     found = []
     for path, tree in _trees():
         for node in ast.walk(tree):
@@ -194,7 +195,11 @@ def test_no_code_compares_a_status_with_its_text() -> None:
                 operands = [node.left, *node.comparators]
                 if any(isinstance(o, ast.Constant) and o.value in texts for o in operands):
                     found.append(f"{path.relative_to(SRC)}:{node.lineno}")
-    assert found == []
+    return found
+
+
+def test_no_code_compares_a_status_with_its_text() -> None:
+    assert _comparisons_with_text(Status) == []
 
 
 def test_the_eval_report_holds_a_precision_and_writes_the_same_json() -> None:
@@ -211,15 +216,7 @@ def test_the_eval_report_holds_a_precision_and_writes_the_same_json() -> None:
 def test_no_code_compares_a_precision_with_its_text() -> None:
     from actionzoo.runtime.precisions import Precision
 
-    texts = {p.value for p in Precision}
-    found = []
-    for path, tree in _trees():
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Compare):
-                operands = [node.left, *node.comparators]
-                if any(isinstance(o, ast.Constant) and o.value in texts for o in operands):
-                    found.append(f"{path.relative_to(SRC)}:{node.lineno}")
-    assert found == []
+    assert _comparisons_with_text(Precision) == []
 
 
 def test_engine_options_turn_the_precision_text_into_a_precision_once() -> None:
